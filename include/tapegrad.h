@@ -1,0 +1,451 @@
+/*
+ * tapegrad — graph-based reverse-mode automatic differentiation in C.
+ *
+ * Every op appends one node to a tape (define-by-run) and computes its
+ * output at once.  One reverse walk over the tape gives every gradient; the
+ * same tape can be replayed on new leaf values without allocating.
+ *
+ * Conventions used throughout this header
+ *  - Tensors are contiguous, row-major, rank 0..4, dtype f32, f64 or i32.
+ *  - A function that returns a pointer returns NULL on failure; one that
+ *    returns int returns 0 (TG_OK) on success and -1 on failure.  The reason
+ *    is kept on the tape: tg_tape_error() gives the first error message.
+ *  - Every op accepts NULL inputs and then returns NULL, so a chain of calls
+ *    can be checked once at the end.
+ *  - Ops never abort, crash or read out of bounds on a user mistake.
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+/** The library's version as "MAJOR.MINOR.PATCH". */
+const char *tg_version(void);
+
+#define TG_OK 0
+#define TG_ERR (-1)
+#define TG_MAX_RANK 4
+
+/* ======================================================================== */
+/* Types                                                                    */
+/* ======================================================================== */
+
+/** Element type of a tensor, chosen at run time. */
+typedef enum tg_dtype {
+    TG_F32 = 1, /* float  */
+    TG_F64 = 2, /* double */
+    TG_I32 = 3  /* int32_t: class labels and indices (never differentiated) */
+} tg_dtype;
+
+/** What a tensor is on the tape. */
+typedef enum tg_kind {
+    TG_PARAM = 1, /* leaf that requires a gradient (weights, biases)          */
+    TG_INPUT = 2, /* leaf without gradient whose values change (data, labels) */
+    TG_CONST = 3, /* leaf without gradient whose values are fixed             */
+    TG_OP = 4     /* output of a recorded op                                  */
+} tg_kind;
+
+typedef struct tg_tape tg_tape;     /* a tape: leaves + recorded nodes */
+typedef struct tg_tensor tg_tensor; /* a leaf or an op's output        */
+
+/** Name of a dtype: "f32", "f64", "i32" (or "?" for an invalid value). */
+const char *tg_dtype_name(tg_dtype dtype);
+/** Size in bytes of one element of dtype (0 for an invalid value). */
+size_t tg_dtype_size(tg_dtype dtype);
+
+/* ======================================================================== */
+/* Tapes                                                                    */
+/* ======================================================================== */
+
+/** A new empty tape, or NULL when out of memory. */
+tg_tape *tg_tape_new(void);
+
+/** Free the tape and everything on it (leaves included).  NULL is a no-op. */
+void tg_tape_free(tg_tape *tape);
+
+/**
+ * Drop every recorded node, every op output and every intermediate gradient
+ * at once, keeping the leaves (and their gradients).  The memory is kept for
+ * reuse, so a program that rebuilds its graph every step stops allocating
+ * after the first one.  Tensors returned by ops are invalid afterwards.
+ */
+void tg_tape_clear(tg_tape *tape);
+
+/** The first error recorded on the tape, or NULL when there is none. */
+const char *tg_tape_error(const tg_tape *tape);
+
+/** Forget the recorded error so that the next one is kept. */
+void tg_tape_clear_error(tg_tape *tape);
+
+/** Number of op nodes currently recorded on the tape. */
+size_t tg_tape_nodes(const tg_tape *tape);
+
+/** Number of leaves (params, inputs, constants) on the tape. */
+size_t tg_tape_leaves(const tg_tape *tape);
+
+/** The i-th leaf in creation order (NULL when out of range). */
+tg_tensor *tg_tape_leaf(const tg_tape *tape, size_t i);
+
+/** The leaf whose name is `name` (the first one created), or NULL. */
+tg_tensor *tg_tape_find(const tg_tape *tape, const char *name);
+
+/** The output of the i-th recorded node (NULL when out of range). */
+tg_tensor *tg_tape_node_output(const tg_tape *tape, size_t i);
+
+/** Memory statistics of a tape, see tg_tape_stats(). */
+typedef struct tg_tape_stats {
+    size_t nodes;        /* recorded nodes                                  */
+    size_t leaves;       /* leaves                                          */
+    size_t graph_bytes;  /* bytes in use in the node arena                  */
+    size_t graph_chunks; /* chunks the node arena holds (kept across clear) */
+    size_t leaf_bytes;   /* bytes in use in the leaf arena                  */
+} tg_tape_stats;
+
+/** Fill *out with the tape's memory statistics. */
+void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
+
+/**
+ * Turn gradient recording off (enabled = false) or back on.  While it is off
+ * ops compute their outputs at once but record no node: the outputs are
+ * constants that replay does not recompute and backward does not cross.
+ * Returns the previous setting.
+ */
+bool tg_set_grad_enabled(tg_tape *tape, bool enabled);
+
+/**
+ * Scopes group nodes (for the DOT view, e.g. "layer1").  Nodes recorded
+ * between push and pop carry the scope name; scopes nest as "a/b".
+ * Returns 0, or -1 when the name is NULL/empty or scopes nest deeper than 8.
+ */
+int tg_scope_push(tg_tape *tape, const char *name);
+/** Leave the innermost scope (no-op when none is open). */
+void tg_scope_pop(tg_tape *tape);
+
+/* ======================================================================== */
+/* Leaves and tensor access                                                 */
+/* ======================================================================== */
+
+/**
+ * A new leaf of the given kind (TG_PARAM, TG_INPUT or TG_CONST), filled with
+ * zeros.  `shape` holds `rank` sizes (it may be NULL when rank is 0); every
+ * size must be >= 1.  `name` may be NULL; it is copied.  Leaves live until
+ * tg_tape_free.  A TG_PARAM leaf must be f32 or f64.
+ */
+tg_tensor *tg_leaf(tg_tape *tape, tg_kind kind, const char *name,
+                   tg_dtype dtype, int rank, const size_t *shape);
+/** tg_leaf(tape, TG_PARAM, ...): a leaf that requires a gradient. */
+tg_tensor *tg_param(tg_tape *tape, const char *name, tg_dtype dtype,
+                    int rank, const size_t *shape);
+/** tg_leaf(tape, TG_INPUT, ...): a leaf for data that changes per step. */
+tg_tensor *tg_input(tg_tape *tape, const char *name, tg_dtype dtype,
+                    int rank, const size_t *shape);
+/** tg_leaf(tape, TG_CONST, ...): a leaf for fixed values. */
+tg_tensor *tg_const(tg_tape *tape, const char *name, tg_dtype dtype,
+                    int rank, const size_t *shape);
+
+/**
+ * A leaf created from a caller's buffer: like tg_leaf, then the values are
+ * copied from `data`, which holds tg_size() elements of `dtype`.
+ */
+tg_tensor *tg_leaf_from(tg_tape *tape, tg_kind kind, const char *name,
+                        tg_dtype dtype, int rank, const size_t *shape,
+                        const void *data);
+
+/**
+ * A rank-0 constant holding `value`, belonging to the current graph: unlike
+ * leaves it is dropped by tg_tape_clear.  Handy for broadcasting ops.
+ */
+tg_tensor *tg_scalar(tg_tape *tape, tg_dtype dtype, double value);
+
+/** Whether a leaf takes part in backward.  Params start true, others false.
+ *  Only leaves may change it (f32/f64 only).  Returns 0 or -1. */
+int tg_set_requires_grad(tg_tensor *t, bool requires_grad);
+/** Whether t is a leaf that requires a gradient. */
+bool tg_requires_grad(const tg_tensor *t);
+
+tg_tape *tg_tape_of(const tg_tensor *t); /* the tape t belongs to       */
+tg_dtype tg_dtype_of(const tg_tensor *t);/* its dtype (0 for NULL)       */
+tg_kind tg_kind_of(const tg_tensor *t);  /* its kind (0 for NULL)        */
+int tg_rank(const tg_tensor *t);         /* its rank (-1 for NULL)       */
+/** Size of axis `axis` (negative counts from the end); 0 when out of range. */
+size_t tg_dim(const tg_tensor *t, int axis);
+/** Number of elements (1 for rank 0; 0 for NULL). */
+size_t tg_size(const tg_tensor *t);
+/** The tensor's name, or NULL when it has none. */
+const char *tg_name(const tg_tensor *t);
+/** Name a tensor (copied; NULL removes the name).  Returns 0 or -1. */
+int tg_set_name(tg_tensor *t, const char *name);
+/** The name of the op that produced t ("matmul", ...) or its kind for a
+ *  leaf ("param", "input", "const"). */
+const char *tg_op_name(const tg_tensor *t);
+/** Position of t's node on the tape, or -1 for a leaf/constant. */
+long tg_node_index(const tg_tensor *t);
+/** Write "128x784" (or "scalar") into buf; returns buf. */
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+
+/** Pointer to the tensor's elements (row-major, tg_size() of them). */
+void *tg_data(tg_tensor *t);
+/** Typed access: NULL (and a tape error) when the dtype differs. */
+float *tg_data_f32(tg_tensor *t);
+double *tg_data_f64(tg_tensor *t);
+int32_t *tg_data_i32(tg_tensor *t);
+
+/**
+ * Copy `count` elements of `src_dtype` into t, converting to t's dtype.
+ * count must equal tg_size(t).  Values copied into an i32 tensor must be
+ * integers representable as int32.  Returns 0 or -1.
+ */
+int tg_copy_in(tg_tensor *t, const void *src, tg_dtype src_dtype,
+               size_t count);
+/** Copy t's elements out to dst as `dst_dtype` (count = tg_size(t)). */
+int tg_copy_out(const tg_tensor *t, void *dst, tg_dtype dst_dtype,
+                size_t count);
+/** Set every element to value.  Returns 0 or -1. */
+int tg_fill(tg_tensor *t, double value);
+/** Element i (flat row-major index) as a double; NaN when out of range. */
+double tg_get(const tg_tensor *t, size_t i);
+/** Set element i (flat index).  Returns 0 or -1. */
+int tg_set(tg_tensor *t, size_t i, double value);
+/** The value of a one-element tensor; NaN (and a tape error) otherwise. */
+double tg_item(const tg_tensor *t);
+
+/**
+ * The gradient of the last backward with respect to t, as a buffer of t's
+ * dtype and size: for a leaf, the sum since the last tg_zero_grad; for an op
+ * output, from the last backward pass (zeros if that pass did not reach t).
+ * NULL for i32 tensors or when out of memory.
+ */
+void *tg_grad(tg_tensor *t);
+/** Copy the gradient out as `dst_dtype` (count = tg_size(t)). */
+int tg_grad_out(tg_tensor *t, void *dst, tg_dtype dst_dtype, size_t count);
+/** Element i of the gradient as a double (NaN when out of range). */
+double tg_grad_get(tg_tensor *t, size_t i);
+
+/* ======================================================================== */
+/* Random initialisation                                                    */
+/* ======================================================================== */
+
+/**
+ * A seeded pseudo-random generator (xoshiro256** seeded by splitmix64).
+ * It only uses integer arithmetic and correctly rounded IEEE operations, so
+ * every machine produces the same numbers for the same seed.
+ */
+typedef struct tg_rng {
+    uint64_t s[4];
+} tg_rng;
+
+void tg_rng_seed(tg_rng *rng, uint64_t seed);
+uint64_t tg_rng_next(tg_rng *rng);      /* 64 random bits                */
+double tg_rng_uniform(tg_rng *rng);     /* uniform in [0, 1), 53 bits    */
+double tg_rng_normal(tg_rng *rng);      /* standard normal (polar method) */
+/** Uniform integer in [0, n) without modulo bias (0 when n == 0). */
+uint64_t tg_rng_below(tg_rng *rng, uint64_t n);
+
+/** Fill t (f32/f64) uniformly from [lo, hi).  Returns 0 or -1. */
+int tg_init_uniform(tg_tensor *t, tg_rng *rng, double lo, double hi);
+/** Fill t (f32/f64) from a normal distribution.  Returns 0 or -1. */
+int tg_init_normal(tg_tensor *t, tg_rng *rng, double mean, double stddev);
+/**
+ * Xavier/Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
+ * Fans: a rank-2 tensor [rows, cols] is used as X·W, so fan_in = rows and
+ * fan_out = cols; rank 1: both = size; rank 3/4: fan_in = dim0 * receptive
+ * field, fan_out = dim1 * receptive field (receptive = product of the rest).
+ */
+int tg_init_xavier(tg_tensor *t, tg_rng *rng);
+/** He/Kaiming normal: N(0, 2 / fan_in), fans as for tg_init_xavier. */
+int tg_init_he(tg_tensor *t, tg_rng *rng);
+
+/* ======================================================================== */
+/* Ops                                                                      */
+/* ======================================================================== */
+/*
+ * Every op takes its inputs from one tape, records a node on it (unless
+ * recording is off), computes the output and returns it.  Float inputs of one
+ * op must share a dtype.  On a bad input the op returns NULL and the tape
+ * keeps the message, e.g. "matmul: inner dimensions differ (128x784 · 512x10)".
+ */
+
+/** C = A·B for 2-D A [m,k], B [k,n]. */
+tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
+/** C = op(A)·op(B) where op transposes when the flag is set:
+ *  tg_matmul_t(a, b, true, false) is Aᵀ·B. */
+tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a,
+                       bool trans_b);
+/** Y = X + 1·bᵀ: X [n,d] plus the row vector b ([d] or [1,d]) on every row. */
+tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b);
+
+/** Elementwise with NumPy broadcasting (shapes aligned from the right;
+ *  sizes must match or be 1).  Backward sums over the broadcast axes. */
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
+
+tg_tensor *tg_scale(tg_tensor *x, double c); /* c·x */
+tg_tensor *tg_neg(tg_tensor *x);             /* −x  */
+
+tg_tensor *tg_sigmoid(tg_tensor *x); /* 1 / (1 + e^−x)      */
+tg_tensor *tg_relu(tg_tensor *x);    /* max(x, 0); 0 slope at 0 */
+tg_tensor *tg_tanh(tg_tensor *x);
+tg_tensor *tg_exp(tg_tensor *x);
+tg_tensor *tg_log(tg_tensor *x);     /* natural log         */
+
+/** Softmax along the last axis (max-subtracted: finite for any finite x). */
+tg_tensor *tg_softmax(tg_tensor *x);
+/** log(softmax(x)) along the last axis, computed as x − logsumexp(x). */
+tg_tensor *tg_log_softmax(tg_tensor *x);
+
+/** Sum / mean of all elements (a rank-0 result). */
+tg_tensor *tg_sum(tg_tensor *x);
+tg_tensor *tg_mean(tg_tensor *x);
+/** Sum / mean along one axis (negative counts from the end).  With keepdim
+ *  the axis stays with size 1, otherwise it is removed. */
+tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
+tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
+
+/** Swap the last two axes (rank >= 2). */
+tg_tensor *tg_transpose(tg_tensor *x);
+/** Same elements, new shape (same element count). */
+tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape);
+
+/**
+ * Per-class means: X [n,d], labels i32 [n] with values in [0, classes);
+ * returns M [classes,d] with M[c] = mean of the rows of class c (a row of
+ * zeros for a class without samples).
+ */
+tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes);
+/** Rows of X [r,...] picked by i32 indices [k]: Y[i] = X[idx[i]];
+ *  the result has shape [k,...].  Backward scatter-adds. */
+tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx);
+/** Trace of a square matrix (a rank-0 result). */
+tg_tensor *tg_trace(tg_tensor *x);
+
+/* Losses.  `flags` combines one reduction with options:                  */
+#define TG_SUM 0x0        /* sum over all terms                             */
+#define TG_MEAN 0x1       /* divided by the number of terms                 */
+#define TG_BATCH_MEAN 0x2 /* divided by the batch size (dim 0)              */
+#define TG_HALF 0x4       /* mse only: an extra factor ½ (the ½Σ convention)*/
+
+/** Mean squared error: s·Σ(pred − target)², s from flags. */
+tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags);
+/**
+ * Softmax cross-entropy on logits [n,c] with i32 labels [n] (fused and
+ * stable).  The terms are the n per-sample losses, so TG_MEAN and
+ * TG_BATCH_MEAN both divide by n.
+ */
+tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags);
+/** Softmax cross-entropy with target distributions [n,c] (e.g. one-hot):
+ *  −Σ t·log softmax(z); also differentiable in the targets. */
+tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets,
+                                int flags);
+/** Binary cross-entropy on probabilities p in [0,1]:
+ *  −Σ t·log p + (1−t)·log(1−p), each log clamped at −100 (as PyTorch). */
+tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags);
+/** Binary cross-entropy on logits z (stable for any z):
+ *  Σ max(z,0) − z·t + log(1 + e^−|z|). */
+tg_tensor *tg_bce_logits(tg_tensor *logits, tg_tensor *target, int flags);
+/** L2 penalty λ/2·Σw². */
+tg_tensor *tg_l2(tg_tensor *w, double lambda);
+
+/* ======================================================================== */
+/* Running the tape                                                         */
+/* ======================================================================== */
+
+/**
+ * Re-run the forward of every recorded node, in order, on the current leaf
+ * values.  Allocates nothing.  Fails (with the op and its position in the
+ * message) when e.g. a label went out of range.
+ */
+int tg_replay(tg_tape *tape);
+/** Replay only the nodes up to and including the one producing root. */
+int tg_forward(tg_tensor *root);
+
+/**
+ * Reverse-mode differentiation from a scalar (one-element) root, seeded
+ * with 1.  Gradients are added into the leaves that require them (see
+ * tg_zero_grad) and kept for every op output reached (tg_grad).  Nodes that
+ * cannot reach such a leaf are skipped.  The walk is iterative.
+ */
+int tg_backward(tg_tensor *root);
+/** Backward from any root with a seed gradient: `seed` holds tg_size(root)
+ *  elements of root's dtype (a vector-Jacobian product). */
+int tg_backward_seed(tg_tensor *root, const void *seed);
+/** Set the gradients of all leaves to zero (O(1): done lazily). */
+void tg_zero_grad(tg_tape *tape);
+
+/* ======================================================================== */
+/* Checking gradients                                                       */
+/* ======================================================================== */
+
+/**
+ * A comparison of gradients: "tape" is the tape's gradient, "ref" the other
+ * side (finite differences or a hand-derived formula).  The relative error
+ * of an element is |tape − ref| / max(|tape|, |ref|, floor) where floor is
+ * 1e-12 × the largest |ref| of that tensor (so elements that should be 0
+ * are judged against the tensor's scale, not against themselves).
+ */
+typedef struct tg_check {
+    size_t count;              /* elements compared                         */
+    double max_abs;            /* max |tape − ref|                          */
+    const tg_tensor *abs_t;    /* where it occurs: tensor,                  */
+    size_t abs_i;              /*   flat index,                             */
+    double abs_tape, abs_ref;  /*   and both values                         */
+    double max_rel;            /* max relative error (definition above)     */
+    const tg_tensor *rel_t;
+    size_t rel_i;
+    double rel_tape, rel_ref;
+    double max_ref;            /* largest |ref| seen (scale of the gradient) */
+} tg_check;
+
+/**
+ * Finite-difference check of d loss / d wrt[i] for a scalar loss.  The graph
+ * leading to `loss` is copied to a private f64 tape (an f32 graph is
+ * promoted), so the caller's values and gradients are untouched.  On that
+ * copy the tape's gradient comes from tg_backward and the reference from the
+ * fourth-order central difference
+ *   (8(f(x+h) − f(x−h)) − (f(x+2h) − f(x−2h))) / 12h
+ * with each f by replay, h = step·max(1, |x|) (step 0 means 1e-3).
+ * wrt[i] must be leaves (params, or inputs/constants: they are differentiated
+ * on the copy).  Returns 0 and fills *out, or -1 with a tape error.
+ */
+int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt,
+                double step, tg_check *out);
+
+/**
+ * Compare a gradient computed elsewhere (e.g. a formula derived by hand) in
+ * `ref` — tg_size(t) elements of ref_dtype, same layout as t — with the
+ * tape's gradient tg_grad(t) from the last backward.  Returns 0 and fills
+ * *out, or -1 with a tape error.
+ */
+int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
+                  tg_check *out);
+
+/** Print one line: label, count, max abs/rel error and where they occur. */
+void tg_check_print(FILE *f, const char *label, const tg_check *c);
+
+/* ======================================================================== */
+/* Diagnostics                                                              */
+/* ======================================================================== */
+
+/** Number of successful heap allocations the library has made in this
+ *  process (all threads).  Lets a test prove a loop allocates nothing. */
+uint64_t tg_alloc_count(void);
+
+/** Test hook: make the n-th heap allocation of the library from now on fail
+ *  (n = 0: the next one), once.  n < 0 switches the hook off. */
+void tg_debug_fail_alloc(long n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAPEGRAD_H */

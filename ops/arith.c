@@ -1,0 +1,99 @@
+/* add, sub, mul, div with NumPy broadcasting.
+ *   y = a + b:  da = dy          db = dy
+ *   y = a − b:  da = dy          db = −dy
+ *   y = a · b:  da = dy·b        db = dy·a
+ *   y = a / b:  da = dy / b      db = −dy·a / b²
+ * Each da, db is summed over the axes along which its input was broadcast. */
+#include "internal.h"
+
+static int setup(tg_node *n)
+{
+    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    int rank;
+    if (tg_bcast_shape(IN(n, 0), IN(n, 1), &rank, OUT(n)->shape))
+        return tg_fail(n, "shapes cannot be broadcast (%s, %s)", tg_shp_of(IN(n, 0)).s,
+                       tg_shp_of(IN(n, 1)).s);
+    OUT(n)->dtype = IN(n, 0)->dtype;
+    OUT(n)->rank = (uint8_t)rank;
+    return TG_OK;
+}
+
+/* Visit every output element: o its flat index, ia/ib the elements of a, b. */
+#define EACH(p, ...)                                                          \
+    for (size_t i0 = 0, o = 0; i0 < (p)->dim[0]; i0++)                         \
+        for (size_t i1 = 0; i1 < (p)->dim[1]; i1++)                            \
+            for (size_t i2 = 0; i2 < (p)->dim[2]; i2++)                        \
+                for (size_t i3 = 0; i3 < (p)->dim[3]; i3++, o++) {             \
+                    size_t ia = i0 * (p)->sa[0] + i1 * (p)->sa[1] +            \
+                                i2 * (p)->sa[2] + i3 * (p)->sa[3];             \
+                    size_t ib = i0 * (p)->sb[0] + i1 * (p)->sb[1] +            \
+                                i2 * (p)->sb[2] + i3 * (p)->sb[3];             \
+                    (void)ia, (void)ib;                                        \
+                    __VA_ARGS__;                                               \
+                }
+
+/* Forward y = F(x, z) and backward da += GA, db += GB, with g = dy,
+ * x = a, z = b, v = y at the element. */
+#define BINARY(NAME, T, S, F, GA, GB)                                          \
+    static void NAME##_fwd_##S(const tg_bcast *p, const T *a, const T *b, T *y) \
+    {                                                                          \
+        size_t len = p->dim[0] * p->dim[1] * p->dim[2] * p->dim[3];            \
+        if (p->kind == TG_BC_SAME) {                                           \
+            for (size_t o = 0; o < len; o++) {                                 \
+                T x = a[o], z = b[o];                                          \
+                y[o] = F;                                                      \
+            }                                                                  \
+        } else {                                                               \
+            EACH(p, { T x = a[ia], z = b[ib]; y[o] = F; })                     \
+        }                                                                      \
+    }                                                                          \
+    static void NAME##_bwd_##S(const tg_bcast *p, const T *a, const T *b,      \
+                               const T *y, const T *dy, T *da, T *db)          \
+    {                                                                          \
+        EACH(p, {                                                              \
+            T x = a[ia], z = b[ib], v = y[o], g = dy[o];                       \
+            (void)x, (void)z, (void)v;                                         \
+            if (da) da[ia] += GA;                                              \
+            if (db) db[ib] += GB;                                              \
+        })                                                                     \
+    }
+
+#define ALL(T, S)                                                              \
+    BINARY(add, T, S, x + z, g, g)                                             \
+    BINARY(sub, T, S, x - z, g, -g)                                            \
+    BINARY(mul, T, S, x * z, g * z, g * x)                                     \
+    BINARY(div, T, S, x / z, g / z, -g * v / z)
+ALL(float, f32)
+ALL(double, f64)
+
+#define DEFINE_OP(NAME)                                                        \
+    static int NAME##_forward(tg_node *n)                                      \
+    {                                                                          \
+        tg_bcast p;                                                            \
+        tg_bcast_plan(IN(n, 0), IN(n, 1), &p);                                 \
+        TG_DISPATCH(OUT(n), NAME##_fwd, &p, IN(n, 0)->data, IN(n, 1)->data,    \
+                    OUT(n)->data);                                             \
+        return TG_OK;                                                          \
+    }                                                                          \
+    static void NAME##_backward(tg_node *n)                                    \
+    {                                                                          \
+        tg_tensor *a = IN(n, 0), *b = IN(n, 1), *y = OUT(n);                   \
+        tg_bcast p;                                                            \
+        tg_bcast_plan(a, b, &p);                                               \
+        void *da = tg_wants_grad(a) ? tg_grad_sum(a) : NULL;                   \
+        void *db = tg_wants_grad(b) && b != a ? tg_grad_sum(b) : NULL;         \
+        if (a == b && tg_wants_grad(a)) /* x∘x: both slots feed one buffer */  \
+            db = da;                                                           \
+        TG_DISPATCH(y, NAME##_bwd, &p, a->data, b->data, y->data, y->grad, da, \
+                    db);                                                       \
+    }                                                                          \
+    const tg_op tg_op_##NAME = {#NAME, setup, NAME##_forward, NAME##_backward}; \
+    tg_tensor *tg_##NAME(tg_tensor *a, tg_tensor *b)                           \
+    {                                                                          \
+        return tg_record(&tg_op_##NAME, 2, (tg_tensor *[]){a, b}, NULL);       \
+    }
+DEFINE_OP(add)
+DEFINE_OP(sub)
+DEFINE_OP(mul)
+DEFINE_OP(div)

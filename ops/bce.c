@@ -1,0 +1,104 @@
+/* Binary cross-entropy, elementwise over same-shaped p (or z) and t:
+ *   bce on probabilities:  L = −s Σ t·ln⁺p + (1−t)·ln⁺(1−p),  ln⁺ = max(ln, −100)
+ *     dp = s (p − t) / max(p(1−p), 1e-12) · dL     dt = s (ln⁺(1−p) − ln⁺p) · dL
+ *   bce on logits:         L = s Σ max(z,0) − z·t + ln(1 + e^−|z|)
+ *     dz = s (σ(z) − t) · dL                       dt = −s z · dL
+ * The clamps (as in PyTorch) keep p = 0 and p = 1 finite. */
+#include "loss.h"
+
+#include <tgmath.h>
+
+extern const tg_op tg_op_bce_logits;
+#define LOGITS(n) ((n)->op == &tg_op_bce_logits)
+
+static int setup(tg_node *n)
+{
+    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    tg_tensor *p = IN(n, 0), *t = IN(n, 1);
+    if (p->rank != t->rank || memcmp(p->shape, t->shape, p->rank * sizeof(size_t)))
+        return tg_fail(n, "input %s and target %s differ in shape", tg_shp_of(p).s,
+                       tg_shp_of(t).s);
+    tg_out_scalar(n, p->dtype);
+    return tg_loss_scale(n, (int)n->attr.i[0], 0, p->size, tg_batch_of(p), &n->attr.f[0]);
+}
+
+#define KERNELS(T, S)                                                          \
+    static T ln_##S(T x) { T l = log(x); return l > -100 ? l : -100; }         \
+    static double fwd_##S(size_t len, const T *x, const T *t, bool logits)     \
+    {                                                                          \
+        double sum = 0;                                                        \
+        for (size_t i = 0; i < len; i++) {                                     \
+            T v = x[i];                                                        \
+            sum += logits ? (double)((v > 0 ? v : 0) - v * t[i] + log1p(exp(-fabs(v)))) \
+                          : -(double)(t[i] * ln_##S(v) + (1 - t[i]) * ln_##S(1 - v)); \
+        }                                                                      \
+        return sum;                                                            \
+    }                                                                          \
+    static void dx_##S(size_t len, const T *x, const T *t, T k, T *d, int acc, \
+                       bool logits)                                            \
+    {                                                                          \
+        for (size_t i = 0; i < len; i++) {                                     \
+            T v = x[i], den = v * (1 - v);                                     \
+            T g = logits ? k * (1 / (1 + exp(-v)) - t[i])                      \
+                         : k * (v - t[i]) / (den > (T)1e-12 ? den : (T)1e-12); \
+            d[i] = acc ? d[i] + g : g;                                         \
+        }                                                                      \
+    }                                                                          \
+    static void dt_##S(size_t len, const T *x, T k, T *d, int acc, bool logits) \
+    {                                                                          \
+        for (size_t i = 0; i < len; i++) {                                     \
+            T v = x[i];                                                        \
+            T g = logits ? -k * v : k * (ln_##S(1 - v) - ln_##S(v));           \
+            d[i] = acc ? d[i] + g : g;                                         \
+        }                                                                      \
+    }
+KERNELS(float, f32)
+KERNELS(double, f64)
+
+static int forward(tg_node *n)
+{
+    tg_tensor *x = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
+    if (y->dtype == TG_F32)
+        *(float *)y->data = (float)(n->attr.f[0] * fwd_f32(x->size, x->data, t->data, LOGITS(n)));
+    else
+        *(double *)y->data = n->attr.f[0] * fwd_f64(x->size, x->data, t->data, LOGITS(n));
+    return TG_OK;
+}
+
+static void backward(tg_node *n)
+{
+    tg_tensor *x = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
+    bool f32 = y->dtype == TG_F32;
+    double k = n->attr.f[0] * (f32 ? *(float *)y->grad : *(double *)y->grad);
+    int acc;
+    if (tg_wants_grad(x)) {
+        void *d = tg_grad_acc(x, &acc);
+        if (f32)
+            dx_f32(x->size, x->data, t->data, (float)k, d, acc, LOGITS(n));
+        else
+            dx_f64(x->size, x->data, t->data, k, d, acc, LOGITS(n));
+    }
+    if (tg_wants_grad(t)) {
+        void *d = tg_grad_acc(t, &acc);
+        if (f32)
+            dt_f32(x->size, x->data, (float)k, d, acc, LOGITS(n));
+        else
+            dt_f64(x->size, x->data, k, d, acc, LOGITS(n));
+    }
+}
+
+const tg_op tg_op_bce = {"bce", setup, forward, backward};
+const tg_op tg_op_bce_logits = {"bce_logits", setup, forward, backward};
+
+tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags)
+{
+    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    return tg_record(&tg_op_bce, 2, (tg_tensor *[]){prob, target}, &at);
+}
+
+tg_tensor *tg_bce_logits(tg_tensor *logits, tg_tensor *target, int flags)
+{
+    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    return tg_record(&tg_op_bce_logits, 2, (tg_tensor *[]){logits, target}, &at);
+}

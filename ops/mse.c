@@ -1,0 +1,68 @@
+/* mse: L = s · Σ (p − t)², s = (½ if TG_HALF) / (1, count or batch by flags)
+ *   dp = 2s (p − t) · dL        dt = −2s (p − t) · dL */
+#include "loss.h"
+
+static int setup(tg_node *n)
+{
+    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    tg_tensor *p = IN(n, 0), *t = IN(n, 1);
+    if (p->rank != t->rank || memcmp(p->shape, t->shape, p->rank * sizeof(size_t)))
+        return tg_fail(n, "prediction %s and target %s differ in shape", tg_shp_of(p).s,
+                       tg_shp_of(t).s);
+    tg_out_scalar(n, p->dtype);
+    return tg_loss_scale(n, (int)n->attr.i[0], TG_HALF, p->size, tg_batch_of(p),
+                         &n->attr.f[0]);
+}
+
+#define KERNELS(T, S)                                                          \
+    static void fwd_##S(size_t len, const T *p, const T *t, T *y, double s)    \
+    {                                                                          \
+        double sum = 0;                                                        \
+        for (size_t i = 0; i < len; i++)                                       \
+            sum += (double)(p[i] - t[i]) * (double)(p[i] - t[i]);              \
+        *y = (T)(s * sum);                                                     \
+    }                                                                          \
+    static void bwd_##S(size_t len, const T *p, const T *t, T k, T *d, int acc) \
+    {                                                                          \
+        for (size_t i = 0; i < len; i++) {                                     \
+            T v = k * (p[i] - t[i]);                                           \
+            d[i] = acc ? d[i] + v : v;                                         \
+        }                                                                      \
+    }
+KERNELS(float, f32)
+KERNELS(double, f64)
+
+static int forward(tg_node *n)
+{
+    TG_DISPATCH(OUT(n), fwd, IN(n, 0)->size, IN(n, 0)->data, IN(n, 1)->data, OUT(n)->data,
+                n->attr.f[0]);
+    return TG_OK;
+}
+
+static void backward(tg_node *n)
+{
+    tg_tensor *p = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
+    double g = y->dtype == TG_F32 ? *(float *)y->grad : *(double *)y->grad;
+    double k = 2 * n->attr.f[0] * g;
+    int acc;
+    for (int side = 0; side < 2; side++) { /* side 1: the target, sign flipped */
+        tg_tensor *x = IN(n, side);
+        if (!tg_wants_grad(x))
+            continue;
+        void *d = tg_grad_acc(x, &acc);
+        double ks = side ? -k : k;
+        if (y->dtype == TG_F32)
+            bwd_f32(p->size, p->data, t->data, (float)ks, d, acc);
+        else
+            bwd_f64(p->size, p->data, t->data, ks, d, acc);
+    }
+}
+
+const tg_op tg_op_mse = {"mse", setup, forward, backward};
+
+tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags)
+{
+    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    return tg_record(&tg_op_mse, 2, (tg_tensor *[]){pred, target}, &at);
+}

@@ -1,0 +1,63 @@
+/* reshape: the same elements under a new shape (attr i = rank, sizes...).
+ * The output shares the input's data, so forward has nothing to do; the
+ * gradient is copied back:  dX = dY (same elements, the input's shape). */
+#include "internal.h"
+
+static int setup(tg_node *n)
+{
+    if (tg_need_float(n, 0))
+        return TG_ERR;
+    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    int rank = (int)n->attr.i[0];
+    size_t size = 1;
+    for (int i = 0; i < rank; i++) {
+        int64_t d = n->attr.i[1 + i];
+        if (d <= 0 || (uint64_t)d > SIZE_MAX / size)
+            return tg_fail(n, "size %lld of axis %d is not valid", (long long)d, i);
+        y->shape[i] = (size_t)d;
+        size *= y->shape[i];
+    }
+    if (size != x->size)
+        return tg_fail(n, "cannot reshape %s (%zu elements) to %zu elements",
+                       tg_shp_of(x).s, x->size, size);
+    y->dtype = x->dtype;
+    y->rank = (uint8_t)rank;
+    n->view = 1;
+    return TG_OK;
+}
+
+static int forward(tg_node *n)
+{
+    (void)n;
+    return TG_OK;
+}
+
+#define KERNELS(T, S)                                                          \
+    static void copy_##S(size_t len, const T *g, T *dx, int acc)               \
+    {                                                                          \
+        for (size_t i = 0; i < len; i++)                                       \
+            dx[i] = acc ? dx[i] + g[i] : g[i];                                 \
+    }
+KERNELS(float, f32)
+KERNELS(double, f64)
+
+static void backward(tg_node *n)
+{
+    int acc;
+    void *dx = tg_grad_acc(IN(n, 0), &acc);
+    TG_DISPATCH(OUT(n), copy, OUT(n)->size, OUT(n)->grad, dx, acc);
+}
+
+const tg_op tg_op_reshape = {"reshape", setup, forward, backward};
+
+tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape)
+{
+    if (x && (rank < 0 || rank > TG_MAX_RANK || (rank > 0 && !shape))) {
+        tg_error(x->tape, "reshape: rank %d outside 0..%d, or shape NULL", rank, TG_MAX_RANK);
+        return NULL;
+    }
+    tg_attrs at = {{rank, 0, 0, 0, 0, 0}, {0, 0}};
+    for (int i = 0; x && i < rank; i++)
+        at.i[1 + i] = shape[i] > (size_t)INT64_MAX ? -1 : (int64_t)shape[i];
+    return tg_record(&tg_op_reshape, 1, &x, &at);
+}

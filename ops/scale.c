@@ -1,0 +1,14 @@
+/* scale: y = c·x (c = attr f[0]);  dx = c · dy.   neg: y = −x = scale by −1. */
+#include "unary.h"
+
+UNARY_OP(scale, c * x, c * g)
+
+tg_tensor *tg_scale(tg_tensor *x, double c)
+{
+    tg_attrs at = {{0}, {c, 0}};
+    return tg_record(&tg_op_scale, 1, &x, &at);
+}
+
+UNARY_OP(neg, -x, -g)
+
+tg_tensor *tg_neg(tg_tensor *x) { return tg_record(&tg_op_neg, 1, &x, NULL); }

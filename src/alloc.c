@@ -1,0 +1,62 @@
+/* Every heap allocation of the library goes through these functions, so a
+ * test can count them (tg_alloc_count) and make them fail (tg_debug_fail_alloc). */
+#include "internal.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static _Atomic uint64_t alloc_count;
+static _Atomic int64_t fail_countdown = -1; /* < 0: never fail */
+
+uint64_t tg_alloc_count(void) { return atomic_load(&alloc_count); }
+
+void tg_debug_fail_alloc(long n) { atomic_store(&fail_countdown, (int64_t)n); }
+
+/* True when the allocation about to be made must fail (test hook). */
+static bool must_fail(void)
+{
+    int64_t c = atomic_load(&fail_countdown);
+    while (c >= 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &c, c - 1))
+            return c == 0;
+    }
+    return false;
+}
+
+void *tg_malloc(size_t bytes)
+{
+    if (must_fail())
+        return NULL;
+    void *p = malloc(bytes ? bytes : 1);
+    if (p)
+        atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    return p;
+}
+
+void *tg_realloc(void *p, size_t bytes)
+{
+    if (must_fail())
+        return NULL;
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (q)
+        atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    return q;
+}
+
+void tg_free(void *p) { free(p); }
+
+void *tg_aligned_alloc(size_t bytes)
+{
+    if (must_fail())
+        return NULL;
+    /* aligned_alloc wants a multiple of the alignment */
+    size_t rounded = (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    if (rounded < bytes)
+        return NULL;
+    void *p = aligned_alloc(TG_ALIGN, rounded ? rounded : TG_ALIGN);
+    if (p)
+        atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    return p;
+}
+
+void tg_free_aligned(void *p) { free(p); }

@@ -1,0 +1,204 @@
+/* Internal structures shared by src/ and ops/.  Not installed. */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tapegrad.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define TG_MAX_IN 3    /* inputs of one op                               */
+#define TG_ALIGN 64    /* alignment of every data buffer (one cache line) */
+#define TG_MAX_SCOPE 8 /* nesting depth of tg_scope_push                 */
+
+/* ---- allocation (src/alloc.c): every heap allocation goes through here --- */
+void *tg_malloc(size_t bytes);
+void *tg_realloc(void *p, size_t bytes);
+void tg_free(void *p);
+void *tg_aligned_alloc(size_t bytes); /* TG_ALIGN-aligned, free with tg_free_aligned */
+void tg_free_aligned(void *p);
+
+/* ---- arena (src/arena.c): bump allocation in chunks kept across resets ---- */
+typedef struct tg_chunk tg_chunk;
+typedef struct tg_arena {
+    tg_chunk *first, *cur;
+    size_t in_use;        /* bytes handed out since the last reset      */
+    size_t chunks;        /* number of chunks owned                     */
+    size_t last_cap;      /* capacity of the newest chunk (for growth)  */
+} tg_arena;
+typedef struct tg_arena_mark {
+    tg_chunk *cur;
+    size_t used, in_use;
+} tg_arena_mark;
+
+void *tg_arena_alloc(tg_arena *a, size_t bytes); /* TG_ALIGN-aligned; NULL if OOM */
+char *tg_arena_strdup(tg_arena *a, const char *s);
+void tg_arena_reset(tg_arena *a);                /* keep the chunks             */
+void tg_arena_free(tg_arena *a);
+tg_arena_mark tg_arena_get_mark(const tg_arena *a);
+void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
+
+/* ---- tensors, nodes, ops ---------------------------------------------- */
+typedef struct tg_node tg_node;
+
+struct tg_tensor {
+    tg_tape *tape;
+    tg_node *node;      /* producer; NULL for a leaf or a no-grad output */
+    void *data;
+    void *grad;         /* NULL until first needed                       */
+    const char *name;
+    size_t size;        /* element count                                 */
+    size_t shape[TG_MAX_RANK];
+    uint64_t grad_gen;  /* grad holds a value iff == tg_cur_gen(t)       */
+    tg_tensor *aux;     /* scratch link for whole-graph algorithms       */
+    uint8_t dtype, rank, kind;
+    uint8_t requires_grad; /* leaves: take part in backward               */
+    uint8_t live;          /* a gradient can flow into it (see tape.c)    */
+    uint8_t temp;          /* lives in the graph arena (dropped by clear) */
+};
+
+/* Small per-node attributes (axis, flags, constants), kept generic so that a
+ * node can be re-recorded from (op, inputs, attrs) alone (see check.c). */
+typedef struct tg_attrs {
+    int64_t i[6];
+    double f[2];
+} tg_attrs;
+
+/*
+ * An op: `setup` checks the inputs and fills in the output's dtype, rank and
+ * shape (and scratch_bytes / view); `forward` computes the output from the
+ * inputs (also on replay: it must not allocate); `backward` adds the output's
+ * gradient, through the op, into the gradients of the inputs that are live.
+ */
+typedef struct tg_op {
+    const char *name;
+    int (*setup)(tg_node *n);
+    int (*forward)(tg_node *n);
+    void (*backward)(tg_node *n);
+} tg_op;
+
+struct tg_node {
+    const tg_op *op;
+    tg_tensor *in[TG_MAX_IN];
+    tg_tensor out;
+    tg_attrs attr;
+    void *scratch;        /* op-owned memory sized by setup               */
+    size_t scratch_bytes;
+    const char *scope;    /* interned scope string or NULL                */
+    size_t index;         /* position on the tape (SIZE_MAX: not recorded) */
+    uint8_t n_in;
+    uint8_t view;         /* setup: output shares input 0's data           */
+};
+
+struct tg_tape {
+    tg_arena leaf_arena;  /* leaves, their data and grads, interned scopes */
+    tg_arena graph_arena; /* nodes, outputs, scratch, intermediate grads   */
+    tg_tensor **leaves;
+    size_t n_leaves, cap_leaves;
+    tg_node **nodes;
+    size_t n_nodes, cap_nodes;
+    uint64_t gen;         /* monotonic counter for the two below           */
+    uint64_t leaf_gen;    /* bumped by tg_zero_grad                        */
+    uint64_t pass_gen;    /* bumped by each backward pass                  */
+    bool grad_enabled;
+    bool live_dirty;      /* requires_grad changed after recording         */
+    size_t grads_ready;   /* nodes [0, grads_ready) have gradient buffers  */
+    bool has_err;
+    int scope_depth;
+    const char *scope;    /* current interned scope string or NULL         */
+    const char *scope_stack[TG_MAX_SCOPE];
+    const char **scopes;  /* interned scope strings                        */
+    size_t n_scopes, cap_scopes;
+    char err[512];
+};
+
+/* ---- errors (src/tape.c) ---------------------------------------------- */
+/* Keep the first error on the tape; always returns TG_ERR. */
+int tg_error(tg_tape *tape, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* tg_error prefixed with "opname: " (and the node position when recorded). */
+int tg_fail(tg_node *n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* A shape as text by value: usable twice in one printf (C11 6.2.4p8). */
+typedef struct tg_shp { char s[64]; } tg_shp;
+tg_shp tg_shp_of(const tg_tensor *t);
+
+/* ---- recording (src/tape.c) ------------------------------------------- */
+tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
+                     const tg_attrs *attr);
+/* Element count of a shape; 0 (and no write) if it overflows or a size is 0. */
+int tg_shape_size(int rank, const size_t *shape, size_t *size);
+tg_tensor *tg_leaf_new(tg_tape *tape, tg_kind kind, const char *name,
+                       tg_dtype dtype, int rank, const size_t *shape,
+                       tg_arena *arena);
+
+/* The tape's copy of scope string s (kept for the tape's lifetime). */
+const char *tg_intern_scope(tg_tape *tape, const char *s);
+
+/* ---- setup helpers (src/tape.c) --------------------------------------- */
+int tg_need_float(tg_node *n, int i);       /* input i is f32/f64          */
+int tg_need_i32(tg_node *n, int i);         /* input i is i32              */
+int tg_need_same_dtype(tg_node *n, int i, int j);
+int tg_need_rank(tg_node *n, int i, int rank);
+void tg_out_like(tg_node *n, int i);        /* output: dtype/shape of input i */
+void tg_out_scalar(tg_node *n, int dtype);
+
+/* ---- gradients (src/backward.c) --------------------------------------- */
+static inline uint64_t tg_cur_gen(const tg_tensor *t)
+{
+    return t->node ? t->tape->pass_gen : t->tape->leaf_gen;
+}
+/* Whether backward should send a gradient into t. */
+static inline bool tg_wants_grad(const tg_tensor *t) { return t->live; }
+/* The gradient buffer of t for this pass.  *acc = 1: it already holds
+ * contributions, add to it; *acc = 0: first contribution, overwrite it. */
+void *tg_grad_acc(tg_tensor *t, int *acc);
+/* The gradient buffer of t, zeroed first if it held nothing yet. */
+void *tg_grad_sum(tg_tensor *t);
+/* Ensure t->grad exists (allocated in the arena that owns t). */
+int tg_grad_alloc(tg_tensor *t);
+
+/* ---- broadcasting (src/broadcast.c) ----------------------------------- */
+typedef struct tg_bcast {
+    size_t dim[TG_MAX_RANK];     /* output sizes, left-padded to 4 axes   */
+    size_t sa[TG_MAX_RANK];      /* element strides of a (0: broadcast)   */
+    size_t sb[TG_MAX_RANK];      /* element strides of b                  */
+    int kind;                    /* TG_BC_SAME, _SCALAR_B, _SCALAR_A, _ROW_B, _GENERAL */
+} tg_bcast;
+enum { TG_BC_SAME, TG_BC_SCALAR_A, TG_BC_SCALAR_B, TG_BC_GENERAL };
+/* Output rank/shape of broadcasting a with b; -1 if incompatible. */
+int tg_bcast_shape(const tg_tensor *a, const tg_tensor *b, int *rank,
+                   size_t *shape);
+void tg_bcast_plan(const tg_tensor *a, const tg_tensor *b, tg_bcast *p);
+
+/* ---- kernels (src/gemm.c) --------------------------------------------- */
+/* C[m×n] = alpha·op(A)·op(B) + beta·C, row-major; op(A) is m×k.  beta is 0
+ * (C is overwritten, never read) or 1 (accumulate). */
+void tg_gemm_f32(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
+                 const float *a, size_t lda, const float *b, size_t ldb,
+                 float beta, float *c, size_t ldc);
+void tg_gemm_f64(bool ta, bool tb, size_t m, size_t n, size_t k,
+                 double alpha, const double *a, size_t lda, const double *b,
+                 size_t ldb, double beta, double *c, size_t ldc);
+
+/* Call fn_f32 or fn_f64 after the dtype of tensor t. */
+#define TG_DISPATCH(t, fn, ...)                                               \
+    do {                                                                      \
+        if ((t)->dtype == TG_F32)                                             \
+            fn##_f32(__VA_ARGS__);                                            \
+        else                                                                  \
+            fn##_f64(__VA_ARGS__);                                            \
+    } while (0)
+
+/* Shorthand in ops: input i, output, attributes. */
+#define IN(n, i) ((n)->in[(i)])
+#define OUT(n) (&(n)->out)
+
+#endif

@@ -1,0 +1,322 @@
+/* Every op's backward against fourth-order central finite differences in
+ * f64 (relative error <= 1e-7), on several random shapes and draws,
+ * including broadcasts with size-1 and rank-0 operands.  Then the f32
+ * kernels against the f64 ones on the same values. */
+#include "tap.h"
+#include "tapegrad.h"
+
+#include <stdlib.h>
+
+#define MAXW 4
+
+typedef struct build_ctx {
+    tg_tape *tape;
+    tg_dtype dt;
+    tg_rng *rng;
+    tg_tensor *wrt[MAXW];
+    int n_wrt;
+} build_ctx;
+
+/* random int in [lo, hi] */
+static size_t rnd(build_ctx *c, size_t lo, size_t hi)
+{
+    return lo + (size_t)tg_rng_below(c->rng, hi - lo + 1);
+}
+
+/* a parameter (differentiated) filled uniformly from [lo, hi) */
+static tg_tensor *P(build_ctx *c, const char *name, int rank, const size_t *shape, double lo,
+                    double hi)
+{
+    tg_tensor *t = tg_param(c->tape, name, c->dt, rank, shape);
+    tg_init_uniform(t, c->rng, lo, hi);
+    if (c->n_wrt < MAXW)
+        c->wrt[c->n_wrt++] = t;
+    return t;
+}
+
+/* values in ±[lo, hi): away from 0 by lo (for div, relu's kink) */
+static tg_tensor *P_away(build_ctx *c, const char *name, int rank, const size_t *shape,
+                         double lo, double hi)
+{
+    tg_tensor *t = P(c, name, rank, shape, lo, hi);
+    for (size_t i = 0; i < tg_size(t); i++)
+        if (tg_rng_below(c->rng, 2))
+            tg_set(t, i, -tg_get(t, i));
+    return t;
+}
+
+static tg_tensor *labels(build_ctx *c, size_t n, size_t classes)
+{
+    tg_tensor *l = tg_input(c->tape, "labels", TG_I32, 1, (size_t[]){n});
+    for (size_t i = 0; i < n; i++)
+        tg_set(l, i, (double)tg_rng_below(c->rng, classes));
+    return l;
+}
+
+typedef tg_tensor *(*build_fn)(build_ctx *c, int variant);
+
+/* ---- the cases: each returns an op output; variant picks shapes/options -- */
+
+static tg_tensor *b_matmul(build_ctx *c, int v)
+{
+    size_t m = rnd(c, 1, 6), k = rnd(c, 1, 6), n = rnd(c, 1, 6);
+    bool ta = v & 1, tb = v & 2;
+    tg_tensor *a = P(c, "A", 2, ta ? (size_t[]){k, m} : (size_t[]){m, k}, -1, 1);
+    tg_tensor *b = P(c, "B", 2, tb ? (size_t[]){n, k} : (size_t[]){k, n}, -1, 1);
+    return tg_matmul_t(a, b, ta, tb);
+}
+
+static tg_tensor *b_add_bias(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 6), d = rnd(c, 1, 6);
+    tg_tensor *x = P(c, "X", 2, (size_t[]){n, d}, -1, 1);
+    tg_tensor *b = v & 1 ? P(c, "b", 2, (size_t[]){1, d}, -1, 1) : P(c, "b", 1, (size_t[]){d}, -1, 1);
+    return tg_add_bias(x, b);
+}
+
+/* broadcast pairs: (rank a, shape a, rank b, shape b) */
+static const struct { int ra; size_t sa[4]; int rb; size_t sb[4]; } pairs[] = {
+    {2, {3, 4}, 2, {3, 4}},       {2, {3, 4}, 1, {4}},          {2, {3, 1}, 2, {1, 4}},
+    {3, {2, 3, 4}, 2, {3, 1}},    {2, {3, 4}, 0, {0}},          {0, {0}, 2, {2, 3}},
+    {1, {1}, 2, {2, 3}},          {4, {2, 1, 4, 1}, 3, {3, 1, 5}}, {1, {5}, 1, {5}},
+    {0, {0}, 0, {0}},
+};
+#define NPAIRS ((int)(sizeof pairs / sizeof pairs[0]))
+
+static tg_tensor *binary(build_ctx *c, int v, tg_tensor *(*op)(tg_tensor *, tg_tensor *),
+                         bool divide)
+{
+    int p = v % NPAIRS;
+    tg_tensor *a = P(c, "a", pairs[p].ra, pairs[p].sa, -2, 2);
+    tg_tensor *b = divide ? P_away(c, "b", pairs[p].rb, pairs[p].sb, 0.5, 2)
+                          : P(c, "b", pairs[p].rb, pairs[p].sb, -2, 2);
+    return op(a, b);
+}
+
+static tg_tensor *b_add(build_ctx *c, int v) { return binary(c, v, tg_add, false); }
+static tg_tensor *b_sub(build_ctx *c, int v) { return binary(c, v, tg_sub, false); }
+static tg_tensor *b_mul(build_ctx *c, int v) { return binary(c, v, tg_mul, false); }
+static tg_tensor *b_div(build_ctx *c, int v) { return binary(c, v, tg_div, true); }
+
+static tg_tensor *b_mul_self(build_ctx *c, int v)
+{
+    (void)v;
+    tg_tensor *a = P(c, "a", 2, (size_t[]){3, 4}, -2, 2);
+    return tg_mul(a, a); /* the same tensor in both slots */
+}
+
+/* x of a random shape of rank (v % 4) + 1 */
+static tg_tensor *x_any(build_ctx *c, int v, double lo, double hi, bool away)
+{
+    int rank = v % 4 + 1;
+    size_t s[4];
+    for (int i = 0; i < rank; i++)
+        s[i] = rnd(c, 1, 4);
+    return away ? P_away(c, "x", rank, s, lo, hi) : P(c, "x", rank, s, lo, hi);
+}
+
+static tg_tensor *b_scale(build_ctx *c, int v) { return tg_scale(x_any(c, v, -2, 2, false), -1.75); }
+static tg_tensor *b_neg(build_ctx *c, int v) { return tg_neg(x_any(c, v, -2, 2, false)); }
+static tg_tensor *b_sigmoid(build_ctx *c, int v) { return tg_sigmoid(x_any(c, v, -4, 4, false)); }
+static tg_tensor *b_relu(build_ctx *c, int v) { return tg_relu(x_any(c, v, 0.1, 2, true)); }
+static tg_tensor *b_tanh(build_ctx *c, int v) { return tg_tanh(x_any(c, v, -2, 2, false)); }
+static tg_tensor *b_exp(build_ctx *c, int v) { return tg_exp(x_any(c, v, -2, 2, false)); }
+static tg_tensor *b_log(build_ctx *c, int v) { return tg_log(x_any(c, v, 0.5, 3, false)); }
+static tg_tensor *b_softmax(build_ctx *c, int v) { return tg_softmax(x_any(c, v, -3, 3, false)); }
+static tg_tensor *b_log_softmax(build_ctx *c, int v)
+{
+    return tg_log_softmax(x_any(c, v, -3, 3, false));
+}
+static tg_tensor *b_sum(build_ctx *c, int v) { return tg_sum(x_any(c, v, -2, 2, false)); }
+static tg_tensor *b_mean(build_ctx *c, int v) { return tg_mean(x_any(c, v, -2, 2, false)); }
+
+static tg_tensor *b_sum_axis(build_ctx *c, int v)
+{
+    tg_tensor *x = x_any(c, v, -2, 2, false);
+    int axis = (int)tg_rng_below(c->rng, (uint64_t)tg_rank(x));
+    if (v & 4)
+        axis -= tg_rank(x); /* negative axes count from the end */
+    return (v & 8) ? tg_mean_axis(x, axis, v & 16) : tg_sum_axis(x, axis, v & 16);
+}
+
+static tg_tensor *b_transpose(build_ctx *c, int v)
+{
+    int rank = 2 + v % 3;
+    size_t s[4];
+    for (int i = 0; i < rank; i++)
+        s[i] = rnd(c, 1, 4);
+    return tg_transpose(P(c, "x", rank, s, -2, 2));
+}
+
+static tg_tensor *b_reshape(build_ctx *c, int v)
+{
+    (void)v;
+    tg_tensor *x = P(c, "x", 2, (size_t[]){6, 4}, -2, 2);
+    return tg_reshape(x, 3, (size_t[]){2, 3, 4});
+}
+
+static tg_tensor *b_class_means(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 9), d = rnd(c, 1, 4);
+    int classes = (int)rnd(c, 1, 4) + (v & 1); /* sometimes a class is empty */
+    tg_tensor *x = P(c, "X", 2, (size_t[]){n, d}, -2, 2);
+    return tg_class_means(x, labels(c, n, (size_t)classes - (v & 1)), classes);
+}
+
+static tg_tensor *b_gather_rows(build_ctx *c, int v)
+{
+    size_t r = rnd(c, 1, 5), k = rnd(c, 1, 8), w = rnd(c, 1, 3);
+    tg_tensor *x = v & 1 ? P(c, "X", 3, (size_t[]){r, w, 2}, -2, 2) : P(c, "X", 2, (size_t[]){r, w}, -2, 2);
+    return tg_gather_rows(x, labels(c, k, r)); /* repeats are likely */
+}
+
+static tg_tensor *b_trace(build_ctx *c, int v)
+{
+    (void)v;
+    size_t d = rnd(c, 1, 6);
+    return tg_trace(P(c, "X", 2, (size_t[]){d, d}, -2, 2));
+}
+
+static const int reductions[] = {TG_SUM, TG_MEAN, TG_BATCH_MEAN};
+
+static tg_tensor *b_mse(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 5), d = rnd(c, 1, 5);
+    tg_tensor *p = P(c, "p", 2, (size_t[]){n, d}, -2, 2);
+    tg_tensor *t = P(c, "t", 2, (size_t[]){n, d}, -2, 2);
+    return tg_mse(p, t, reductions[v % 3] | (v & 4 ? TG_HALF : 0));
+}
+
+static tg_tensor *b_softmax_ce(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 6), k = rnd(c, 1, 6);
+    tg_tensor *z = P(c, "Z", 2, (size_t[]){n, k}, -3, 3);
+    return tg_softmax_ce(z, labels(c, n, k), reductions[v % 3]);
+}
+
+static tg_tensor *b_softmax_ce_onehot(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 6), k = rnd(c, 1, 6);
+    tg_tensor *z = P(c, "Z", 2, (size_t[]){n, k}, -3, 3);
+    tg_tensor *t = P(c, "T", 2, (size_t[]){n, k}, 0, 1); /* need not sum to 1 */
+    return tg_softmax_ce_onehot(z, t, reductions[v % 3]);
+}
+
+static tg_tensor *b_bce(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 5), d = rnd(c, 1, 4);
+    tg_tensor *p = P(c, "p", 2, (size_t[]){n, d}, 0.1, 0.9);
+    tg_tensor *t = P(c, "t", 2, (size_t[]){n, d}, 0, 1);
+    return tg_bce(p, t, reductions[v % 3]);
+}
+
+static tg_tensor *b_bce_logits(build_ctx *c, int v)
+{
+    size_t n = rnd(c, 1, 5), d = rnd(c, 1, 4);
+    tg_tensor *z = P(c, "z", 2, (size_t[]){n, d}, -4, 4);
+    tg_tensor *t = P(c, "t", 2, (size_t[]){n, d}, 0, 1);
+    return tg_bce_logits(z, t, reductions[v % 3]);
+}
+
+static tg_tensor *b_l2(build_ctx *c, int v) { return tg_l2(x_any(c, v, -2, 2, false), 0.37); }
+
+static const struct {
+    const char *name;
+    build_fn fn;
+    int variants;
+} cases[] = {
+    {"matmul", b_matmul, 12},        {"add_bias", b_add_bias, 6},
+    {"add", b_add, 2 * NPAIRS},      {"sub", b_sub, NPAIRS},
+    {"mul", b_mul, 2 * NPAIRS},      {"div", b_div, 2 * NPAIRS},
+    {"mul(x,x)", b_mul_self, 2},     {"scale", b_scale, 4},
+    {"neg", b_neg, 4},               {"sigmoid", b_sigmoid, 8},
+    {"relu", b_relu, 8},             {"tanh", b_tanh, 8},
+    {"exp", b_exp, 8},               {"log", b_log, 8},
+    {"softmax", b_softmax, 8},       {"log_softmax", b_log_softmax, 8},
+    {"sum", b_sum, 4},               {"mean", b_mean, 4},
+    {"sum/mean_axis", b_sum_axis, 32}, {"transpose", b_transpose, 6},
+    {"reshape", b_reshape, 2},       {"class_means", b_class_means, 8},
+    {"gather_rows", b_gather_rows, 6}, {"trace", b_trace, 4},
+    {"mse", b_mse, 12},              {"softmax_ce", b_softmax_ce, 9},
+    {"softmax_ce_onehot", b_softmax_ce_onehot, 9}, {"bce", b_bce, 6},
+    {"bce_logits", b_bce_logits, 6}, {"l2", b_l2, 4},
+};
+
+/* loss = Σ out ⊙ R with a random R, so every output element gets its own
+ * seed gradient (a plain sum would hide errors that cancel). */
+static tg_tensor *weighted(build_ctx *c, tg_tensor *out)
+{
+    if (!out)
+        return NULL;
+    size_t s[4];
+    for (int i = 0; i < tg_rank(out); i++)
+        s[i] = tg_dim(out, i);
+    tg_tensor *r = tg_const(c->tape, "R", c->dt, tg_rank(out), s);
+    tg_init_uniform(r, c->rng, -1, 1);
+    return tg_sum(tg_mul(out, r));
+}
+
+int main(void)
+{
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    for (int k = 0; k < ncases; k++) {
+        double worst_fd = 0, worst_f32 = 0;
+        bool fine = true;
+        for (int v = 0; v < cases[k].variants; v++) {
+            uint64_t seed = 1000u * (uint64_t)k + (uint64_t)v;
+            /* f64: tape vs finite differences */
+            tg_rng rng;
+            tg_rng_seed(&rng, seed);
+            build_ctx c64 = {tg_tape_new(), TG_F64, &rng, {0}, 0};
+            tg_tensor *loss = weighted(&c64, cases[k].fn(&c64, v));
+            tg_check chk;
+            if (!loss || tg_check_fd(loss, c64.n_wrt, c64.wrt, 0, &chk)) {
+                ok(0, "%s variant %d builds and checks: %s", cases[k].name, v,
+                   tg_tape_error(c64.tape));
+                fine = false;
+                tg_tape_free(c64.tape);
+                continue;
+            }
+            if (chk.max_rel > 1e-7) {
+                tg_check_print(stdout, cases[k].name, &chk);
+                fine = false;
+            }
+            worst_fd = fmax(worst_fd, chk.max_rel);
+
+            /* f32: the same graph on the same (rounded) values vs f64 */
+            tg_rng_seed(&rng, seed);
+            build_ctx c32 = {tg_tape_new(), TG_F32, &rng, {0}, 0};
+            tg_tensor *loss32 = weighted(&c32, cases[k].fn(&c32, v));
+            for (size_t i = 0; i < tg_tape_leaves(c32.tape); i++) {
+                tg_tensor *l32 = tg_tape_leaf(c32.tape, i), *l64 = tg_tape_leaf(c64.tape, i);
+                double *tmp = malloc(tg_size(l32) * sizeof *tmp);
+                tg_copy_out(l32, tmp, TG_F64, tg_size(l32));
+                tg_copy_in(l64, tmp, TG_F64, tg_size(l64));
+                free(tmp);
+            }
+            tg_forward(loss);
+            tg_backward(loss);
+            tg_backward(loss32);
+            for (int w = 0; w < c32.n_wrt; w++) {
+                double *g64 = malloc(tg_size(c64.wrt[w]) * sizeof *g64);
+                tg_grad_out(c64.wrt[w], g64, TG_F64, tg_size(c64.wrt[w]));
+                tg_check_grad(c32.wrt[w], g64, TG_F64, &chk);
+                /* normwise: error relative to the gradient's scale */
+                double e = chk.max_abs / fmax(1.0, chk.max_ref);
+                if (e > 2e-5) {
+                    tg_check_print(stdout, "f32 vs f64", &chk);
+                    fine = false;
+                }
+                worst_f32 = fmax(worst_f32, e);
+                free(g64);
+            }
+            near(tg_item(loss32), tg_item(loss), 1e-5, "%s variant %d: f32 loss = f64 loss",
+                 cases[k].name, v);
+            tg_tape_free(c32.tape);
+            tg_tape_free(c64.tape);
+        }
+        ok(fine, "%s backward: %d draws, max rel err vs FD %.2g (<= 1e-7), f32 vs f64 %.2g",
+           cases[k].name, cases[k].variants, worst_fd, worst_f32);
+    }
+    return tap_done();
+}
