@@ -434,6 +434,33 @@ int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
 void tg_check_print(FILE *f, const char *label, const tg_check *c);
 
 /* ======================================================================== */
+/* Performance: threads and CPU-specific kernels                            */
+/* ======================================================================== */
+
+/**
+ * Number of threads GEMM and large elementwise ops may use (>= 1).  The
+ * default is the environment variable TAPEGRAD_THREADS when set, else the
+ * number of online CPUs.  Results are bit-identical for every count (work is
+ * split so that no reduction changes order).  Returns 0, or -1 when n < 1.
+ */
+int tg_set_threads(int n);
+/** The current thread count. */
+int tg_get_threads(void);
+
+/**
+ * Kernel paths, picked at run time for the CPU: "avx512", "avx2" (AVX2+FMA)
+ * and "generic" (portable C, any machine).  The default is the best one the
+ * CPU supports, or the environment variable TAPEGRAD_ISA when set.
+ * tg_set_isa(NULL) restores the best.  Returns 0, or -1 when the name is
+ * unknown or the CPU cannot run it.
+ */
+int tg_set_isa(const char *name);
+/** The active kernel path's name. */
+const char *tg_isa(void);
+/** Whether this CPU can run the kernel path `name`. */
+bool tg_isa_supported(const char *name);
+
+/* ======================================================================== */
 /* Diagnostics                                                              */
 /* ======================================================================== */
 

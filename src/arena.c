@@ -11,8 +11,6 @@ struct tg_chunk {
 #define MIN_CHUNK ((size_t)64 << 10)
 #define MAX_GROWTH ((size_t)64 << 20)
 
-static size_t round_up(size_t n) { return (n + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1); }
-
 static tg_chunk *chunk_new(size_t cap)
 {
     tg_chunk *c = tg_malloc(sizeof *c);
@@ -29,17 +27,23 @@ static tg_chunk *chunk_new(size_t cap)
     return c;
 }
 
+/* Buffers of 64 bytes or more start on a cache line (for SIMD loads); small
+ * objects only need 16, which keeps a long chain of scalar ops compact. */
+static size_t align_for(size_t bytes) { return bytes >= TG_ALIGN ? TG_ALIGN : 16; }
+
 void *tg_arena_alloc(tg_arena *a, size_t bytes)
 {
-    size_t need = round_up(bytes ? bytes : 1);
-    if (need < bytes)
-        return NULL; /* overflow */
+    if (bytes > SIZE_MAX / 2)
+        return NULL;
+    size_t align = align_for(bytes), need = (bytes + 15) & ~(size_t)15;
     /* Use the current chunk, else the next kept chunk with room. */
     tg_chunk *c = a->cur;
-    while (c && c->cap - c->used < need) {
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    while (c && (at > c->cap || c->cap - at < need)) {
         c = c->next;
         if (c)
             c->used = 0; /* a chunk after cur is unused since the reset */
+        at = 0;
     }
     if (!c) {
         size_t cap = a->last_cap ? a->last_cap * 2 : MIN_CHUNK;
@@ -61,11 +65,12 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes)
                 last = last->next;
             last->next = c;
         }
+        at = 0;
     }
     a->cur = c;
-    void *p = c->mem + c->used;
-    c->used += need;
-    a->in_use += need;
+    void *p = c->mem + at;
+    a->in_use += need + (at - c->used);
+    c->used = at + need;
     return p;
 }
 

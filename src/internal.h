@@ -31,7 +31,7 @@ typedef struct tg_arena_mark {
     size_t used, in_use;
 } tg_arena_mark;
 
-void *tg_arena_alloc(tg_arena *a, size_t bytes); /* TG_ALIGN-aligned; NULL if OOM */
+void *tg_arena_alloc(tg_arena *a, size_t bytes); /* 64-aligned if >= 64 B, else 16; NULL if OOM */
 char *tg_arena_strdup(tg_arena *a, const char *s);
 void tg_arena_reset(tg_arena *a);                /* keep the chunks             */
 void tg_arena_free(tg_arena *a);

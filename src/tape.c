@@ -486,7 +486,8 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
         goto fail;
     }
     n->scope = tape->scope;
-
+    if (op->forward(n))
+        goto fail;
     if (tape->grad_enabled) {
         n->index = tape->n_nodes;
         if (push_node(tape, n)) {
@@ -497,11 +498,6 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
         n->out.node = n;
         for (int i = 0; i < n_in; i++)
             n->out.live |= in[i]->live;
-    }
-    if (op->forward(n)) {
-        if (n->index != SIZE_MAX)
-            tape->n_nodes--;
-        goto fail;
     }
     return &n->out;
 fail:

@@ -59,6 +59,9 @@ static int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
                    g_ ? g_ : "(null)", w_ ? w_ : "(null)");                    \
     } while (0)
 
+#if defined(__GNUC__)
+__attribute__((unused, format(printf, 1, 2)))
+#endif
 static void diag(const char *fmt, ...)
 {
     va_list ap;
