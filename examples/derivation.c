@@ -1,0 +1,142 @@
+#include "derivation.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dv_init(dv_table *t, const char *id, const char *title)
+{
+    memset(t, 0, sizeof *t);
+    t->id = id;
+    t->title = title;
+}
+
+static dv_row *row(dv_table *t, const char *where, const char *formula)
+{
+    for (int i = 0; i < t->n_rows; i++)
+        if (!strcmp(t->rows[i].formula, formula))
+            return &t->rows[i];
+    if (t->n_rows == DV_MAX_ROWS) {
+        fprintf(stderr, "derivation: more than %d formulas\n", DV_MAX_ROWS);
+        exit(2);
+    }
+    dv_row *r = &t->rows[t->n_rows++];
+    memset(r, 0, sizeof *r);
+    r->where = where;
+    r->formula = formula;
+    return r;
+}
+
+static void fold(dv_table *t, dv_row *r, tg_tensor *x, const double *hand)
+{
+    tg_check c;
+    if (tg_check_grad(x, hand, TG_F64, &c)) {
+        dv_fail(t, tg_tape_of(x), r->formula);
+        r->max_rel = INFINITY;
+        return;
+    }
+    r->draws++;
+    r->max_abs = fmax(r->max_abs, c.max_abs);
+    r->max_rel = fmax(r->max_rel, c.max_rel);
+}
+
+void dv_check(dv_table *t, const char *where, const char *formula, tg_tensor *x,
+              const double *hand, bool expect_right)
+{
+    dv_row *r = row(t, where, formula);
+    r->expect_right = expect_right;
+    fold(t, r, x, hand);
+}
+
+void dv_explain(dv_table *t, const char *formula, const char *wrong)
+{
+    for (int i = 0; i < t->n_rows; i++)
+        if (!strcmp(t->rows[i].formula, formula))
+            t->rows[i].wrong = wrong;
+}
+
+void dv_check_fix(dv_table *t, const char *where, const char *formula, const char *fixes,
+                  tg_tensor *x, const double *hand)
+{
+    dv_row *r = row(t, where, formula);
+    r->expect_right = true;
+    r->fix_of = fixes;
+    fold(t, r, x, hand);
+}
+
+static bool agrees(const dv_row *r) { return r->draws > 0 && r->max_rel <= DV_TOL; }
+
+int dv_unexpected(const dv_table *t)
+{
+    int n = t->errors;
+    for (int i = 0; i < t->n_rows; i++)
+        n += agrees(&t->rows[i]) != t->rows[i].expect_right;
+    return n;
+}
+
+int dv_count(const dv_table *t, bool agree)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_rows; i++)
+        n += agrees(&t->rows[i]) == agree;
+    return n;
+}
+
+int dv_fail(dv_table *t, tg_tape *tape, const char *what)
+{
+    const char *e = tape ? tg_tape_error(tape) : NULL;
+    fprintf(stderr, "seed %s: %s: %s\n", t->id, what, e ? e : "library error");
+    t->errors++;
+    return -1;
+}
+
+/* Width of a UTF-8 string in terminal columns (combining marks count 0). */
+static int width(const char *s)
+{
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p & 0xC0) == 0x80)
+            continue;
+        /* U+0300..U+036F combining diacritics: 0xCC 0x80 .. 0xCD 0xAF */
+        if (*p == 0xCC || (*p == 0xCD && (p[1] & 0xFF) <= 0xAF))
+            continue;
+        w++;
+    }
+    return w;
+}
+
+static void pad(FILE *f, const char *s, int cols)
+{
+    fputs(s, f);
+    for (int w = width(s); w < cols; w++)
+        fputc(' ', f);
+}
+
+void dv_print(const dv_table *t, FILE *f)
+{
+    int fw = 7;
+    for (int i = 0; i < t->n_rows; i++) {
+        int w = width(t->rows[i].formula) + (t->rows[i].fix_of ? 2 : 0);
+        fw = w > fw ? w : fw;
+    }
+    if (fw > 72)
+        fw = 72;
+    fprintf(f, "\nSeed %s: %s\n", t->id, t->title);
+    pad(f, "formula", fw);
+    fprintf(f, "  %-14s %10s %10s  verdict\n", "where", "max abs", "max rel");
+    for (int i = 0; i < t->n_rows; i++) {
+        const dv_row *r = &t->rows[i];
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", r->fix_of ? "→ " : "", r->formula);
+        pad(f, name, fw);
+        fprintf(f, "  ");
+        pad(f, r->where, 14);
+        fprintf(f, " %10.2e %10.2e  %s%s\n", r->max_abs, r->max_rel,
+                agrees(r) ? "AGREES" : "MISMATCH",
+                agrees(r) == r->expect_right ? "" : "  (UNEXPECTED)");
+        if (r->wrong && !agrees(r))
+            fprintf(f, "    ✗ %s\n", r->wrong);
+    }
+    fprintf(f, "%d formulas, %d agree, %d mismatch (tolerance: max rel err <= %.0e)\n",
+            t->n_rows, dv_count(t, true), dv_count(t, false), DV_TOL);
+}
