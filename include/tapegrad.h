@@ -434,6 +434,188 @@ int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
 void tg_check_print(FILE *f, const char *label, const tg_check *c);
 
 /* ======================================================================== */
+/* Errors of functions that have no tape                                    */
+/* ======================================================================== */
+
+/** Filled with a message by the functions below that take a tg_err *
+ *  (which may be NULL when the caller does not want the message). */
+typedef struct tg_err {
+    char msg[256];
+} tg_err;
+
+/* ======================================================================== */
+/* Graph inspection: Graphviz DOT                                           */
+/* ======================================================================== */
+
+/** What tg_dot_write draws; zero-initialise for the plain forward graph. */
+typedef struct tg_dot_opts {
+    bool values;       /* value summaries: min/mean/max, or every value of a
+                          tensor with at most max_values elements          */
+    bool grads;        /* gradient summaries (after a backward)            */
+    bool backward;     /* the gradient flow: one dashed edge per gradient
+                          contribution, in its own colour                  */
+    bool clusters;     /* group nodes by scope (tg_scope_push) as clusters */
+    int max_values;    /* 0 means 6                                        */
+    const char *title; /* graph label, or NULL                             */
+} tg_dot_opts;
+
+/**
+ * Write the graph that leads to `root` (or, when root is NULL, the whole
+ * `tape`) as a DOT digraph.  The output is deterministic: node ids come from
+ * tape positions, never from pointers; every label is escaped.  Leaves and
+ * ops are drawn with different shapes; parameters, inputs, constants and the
+ * root (the loss) in different colours; an op node shows the op, output
+ * shape, dtype and the tensor's name; edges into an op with several inputs
+ * are labelled with the input slot.  Returns 0 or -1 (tape error).
+ */
+int tg_dot_write(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
+/** tg_dot_write to a file, written atomically (temporary file + rename). */
+int tg_dot_save(const char *path, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
+/** Whether Graphviz's `dot` program can be run. */
+bool tg_dot_available(void);
+/**
+ * Render a DOT file with Graphviz's dot: format is "svg" or "png".  Fails
+ * with a message saying how to install Graphviz when dot is missing, or with
+ * dot's own complaint.  Returns 0 or -1.
+ */
+int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
+                  tg_err *err);
+
+/* ======================================================================== */
+/* Training: optimizers, schedules, clipping                                */
+/* ======================================================================== */
+
+typedef struct tg_optim tg_optim;
+
+/** SGD: v = μ·v + g (+ wd·w);  w −= lr·v, or with Nesterov w −= lr·(g + μ·v). */
+typedef struct tg_sgd_opts {
+    double lr;
+    double momentum;     /* μ, 0 for plain SGD              */
+    double weight_decay; /* L2 added to the gradient        */
+    bool nesterov;
+} tg_sgd_opts;
+
+/** Adam (Kingma & Ba) with bias correction; AdamW when decoupled is set
+ *  (weight decay applied to the weights, not through the gradient). */
+typedef struct tg_adam_opts {
+    double lr;           /* 0 means 1e-3  */
+    double beta1, beta2; /* 0 means 0.9, 0.999 */
+    double eps;          /* 0 means 1e-8  */
+    double weight_decay;
+    bool decoupled;      /* AdamW */
+} tg_adam_opts;
+
+/**
+ * An optimizer over `n` parameters (n = 0 and params = NULL: every leaf of
+ * the tape that requires a gradient, now).  The state (momentum, moments) is
+ * allocated here, so tg_optim_step allocates nothing.  NULL on error.
+ */
+tg_optim *tg_sgd_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_sgd_opts *opts);
+tg_optim *tg_adam_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_adam_opts *opts);
+/** One update of every parameter from its gradient (a parameter without a
+ *  gradient since tg_zero_grad counts as zero).  Returns 0 or -1. */
+int tg_optim_step(tg_optim *o);
+void tg_optim_set_lr(tg_optim *o, double lr);
+double tg_optim_get_lr(const tg_optim *o);
+void tg_optim_free(tg_optim *o);
+
+/** Step schedule: base · gamma^⌊epoch / step_size⌋. */
+double tg_lr_step(double base, long epoch, long step_size, double gamma);
+/** Cosine schedule from base (t = 0) to min_lr (t = total). */
+double tg_lr_cosine(double base, double min_lr, long t, long total);
+
+/**
+ * Scale the gradients of the n parameters (n = 0: every leaf requiring a
+ * gradient) so that their global L2 norm is at most max_norm.  Returns the
+ * norm before clipping, or a negative value on error.
+ */
+double tg_clip_grad_norm(tg_tape *tape, int n, tg_tensor *const *params, double max_norm);
+
+/* ======================================================================== */
+/* Data: IDX files (MNIST format), data sets, mini-batches                  */
+/* ======================================================================== */
+
+/** An IDX file in memory (http://yann.lecun.com/exdb/mnist/ format). */
+typedef struct tg_idx {
+    int type;          /* 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64 */
+    int rank;          /* number of dimensions, 1..8 */
+    size_t dims[8];
+    size_t count;      /* product of dims */
+    void *data;        /* count elements in host byte order */
+} tg_idx;
+
+/**
+ * Read an IDX file, raw or gzip-compressed (recognised by its content, not
+ * its name; .gz needs zlib at build time, see tg_have_zlib).  Fails cleanly
+ * on a wrong magic, an unknown type, dimensions whose product overflows or
+ * exceeds the file, and a truncated file.  Returns 0 or -1.
+ */
+int tg_idx_read(const char *path, tg_idx *out, tg_err *err);
+void tg_idx_free(tg_idx *idx);
+/** Whether this build reads .gz files (zlib was found at build time). */
+bool tg_have_zlib(void);
+
+/** A labelled data set: n samples of dim features (f32, row-major). */
+typedef struct tg_dataset {
+    size_t n, dim;
+    size_t rows, cols; /* image geometry when the samples are images, else 0 */
+    float *x;          /* n × dim */
+    int32_t *y;        /* n labels in [0, classes) */
+    int classes;
+} tg_dataset;
+
+/** Images (u8 IDX, rank 3) scaled to [0, 1] and their labels (u8 IDX, rank 1). */
+int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err);
+/** x = (x − mean) / std for every feature. */
+int tg_dataset_normalize(tg_dataset *d, double mean, double std, tg_err *err);
+/** Resample images to new_rows × new_cols by area averaging (each output
+ *  pixel is the mean of the input area it covers, e.g. 28×28 → 16×16). */
+int tg_dataset_resize(tg_dataset *d, size_t new_rows, size_t new_cols, tg_err *err);
+/** The first n samples (n <= d->n) as a new data set. */
+int tg_dataset_head(const tg_dataset *d, size_t n, tg_dataset *out, tg_err *err);
+void tg_dataset_free(tg_dataset *d);
+
+/** Mini-batches in a shuffled order, reshuffled (seeded) every epoch. */
+typedef struct tg_batcher {
+    const tg_dataset *data;
+    size_t batch, pos;
+    size_t *order;
+    tg_rng rng;
+    bool shuffle, drop_last;
+} tg_batcher;
+
+int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuffle,
+                    bool drop_last, uint64_t seed, tg_err *err);
+/**
+ * Copy the next batch into x ([batch, dim], f32 or f64) and labels ([batch],
+ * i32).  Returns the number of samples copied (< batch only for a last
+ * partial batch, whose remaining rows are zero), or 0 at the end of the
+ * epoch (the next call starts a new, reshuffled epoch), or -1 on error.
+ */
+long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
+void tg_batcher_free(tg_batcher *b);
+
+/* ======================================================================== */
+/* Saving and loading parameters                                            */
+/* ======================================================================== */
+
+/**
+ * Save n named tensors (n = 0: every TG_PARAM leaf of the tape) to `path`
+ * in the versioned binary format of docs/format.md.  The file is written to
+ * a temporary file in the same directory, fsync'ed and renamed over `path`,
+ * so a crash never leaves a half-written file and never loses the old one.
+ * Every tensor needs a unique name.  Returns 0 or -1 (tape error).
+ */
+int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
+/**
+ * Load tensors saved by tg_save into the n named tensors (n = 0: every
+ * TG_PARAM leaf) matched by name.  Everything is verified first (magic,
+ * version, checksum, sizes, names, dtypes, shapes); on any problem nothing is
+ * changed and a message names it.  Returns 0 or -1 (tape error).
+ */
+int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
+
+/* ======================================================================== */
 /* Performance: threads and CPU-specific kernels                            */
 /* ======================================================================== */
 
