@@ -383,6 +383,15 @@ int tg_backward_seed(tg_tensor *root, const void *seed);
 /** Set the gradients of all leaves to zero (O(1): done lazily). */
 void tg_zero_grad(tg_tape *tape);
 
+/**
+ * Anomaly mode: while on, every forward (when recording and on replay) and
+ * every step of backward checks the values it produced; the first NaN or Inf
+ * stops the op, replay or backward with an error naming the op, its position
+ * on the tape, the element and the tensors' names.  It costs one pass over
+ * every value produced.  Returns the previous setting.
+ */
+bool tg_set_anomaly(tg_tape *tape, bool on);
+
 /* ======================================================================== */
 /* Checking gradients                                                       */
 /* ======================================================================== */

@@ -103,6 +103,7 @@ struct tg_tape {
     bool grad_enabled;
     bool live_dirty;      /* requires_grad changed after recording         */
     size_t grads_ready;   /* nodes [0, grads_ready) have gradient buffers  */
+    bool anomaly;         /* check every produced value for NaN/Inf        */
     bool has_err;
     int scope_depth;
     const char *scope;    /* current interned scope string or NULL         */
@@ -129,6 +130,13 @@ int tg_fail(tg_node *n, const char *fmt, ...)
 /* A shape as text by value: usable twice in one printf (C11 6.2.4p8). */
 typedef struct tg_shp { char s[64]; } tg_shp;
 tg_shp tg_shp_of(const tg_tensor *t);
+
+/* ---- anomaly mode (src/backward.c) ------------------------------------ */
+/* With tape->anomaly on: fail (tape error naming the op, its position and
+ * the tensors) if node n's output (forward) or the gradient it sent into
+ * its live inputs (backward) holds a NaN or Inf. */
+int tg_anomaly_forward(tg_node *n);
+int tg_anomaly_backward(tg_node *n);
 
 /* ---- recording (src/tape.c) ------------------------------------------- */
 tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,

@@ -486,7 +486,7 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
         goto fail;
     }
     n->scope = tape->scope;
-    if (op->forward(n))
+    if (op->forward(n) || (tape->anomaly && tg_anomaly_forward(n)))
         goto fail;
     if (tape->grad_enabled) {
         n->index = tape->n_nodes;

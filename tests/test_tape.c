@@ -257,6 +257,37 @@ static void test_long_chain(void)
     tg_tape_free(t);
 }
 
+/* anomaly mode names the op, its position and the tensors */
+static void test_anomaly(void)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = param_vals(t, "x", 1, SHAPE(3), (double[]){1, -2, 3});
+    ok(!tg_set_anomaly(t, true), "anomaly mode starts off");
+    tg_tensor *e = tg_exp(x);
+    tg_tensor *bad = tg_log(tg_neg(x)); /* log of -1: NaN */
+    ok(e && !bad, "a forward that makes NaN fails in anomaly mode");
+    has_str(tg_tape_error(t), "log: anomaly: forward produced NaN in output 'log' (3) at element 0",
+            "the message names the op, the output and the element");
+    has_str(tg_tape_error(t), "inputs 'neg' (neg 3)", "and the inputs");
+    tg_tape_clear_error(t);
+    /* a forward that is finite but a backward that overflows: a = 1e300,
+     * b = 1e-5 give y = 1e305 and da = 1e5, but db = −y/b = −Inf */
+    tg_tensor *a = param_vals(t, "a", 0, NULL, (double[]){1e300});
+    tg_tensor *b = param_vals(t, "b", 0, NULL, (double[]){1e-5});
+    tg_tensor *q = tg_div(a, b);
+    ok(q && tg_item(q) == 1e305, "a/b = 1e305 forward");
+    ok(tg_backward(q) != 0, "backward stops at the infinite gradient");
+    has_str(tg_tape_error(t), "div (node 2): anomaly: backward produced -Inf in the gradient "
+                              "of input 1 'b' (scalar) at element 0",
+            "naming the op, its position, the input and the element");
+    tg_tape_clear_error(t);
+    tg_set(x, 0, -1); /* exp stays finite; nothing else reads x on the tape */
+    ok(tg_replay(t) == 0, "replay with finite values passes the checks");
+    tg_set_anomaly(t, false);
+    ok(tg_backward(q) == 0, "with anomaly mode off the same backward runs");
+    tg_tape_free(t);
+}
+
 int main(void)
 {
     test_accumulate_and_zero_grad();
@@ -268,5 +299,6 @@ int main(void)
     test_clear();
     test_scopes();
     test_long_chain();
+    test_anomaly();
     return tap_done();
 }
