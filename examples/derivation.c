@@ -90,17 +90,31 @@ int dv_fail(dv_table *t, tg_tape *tape, const char *what)
     return -1;
 }
 
-/* Width of a UTF-8 string in terminal columns (combining marks count 0). */
+/* Width of a UTF-8 string in terminal columns: combining marks count 0,
+ * CJK ideographs and full-width forms 2, everything else 1. */
 static int width(const char *s)
 {
     int w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p & 0xC0) == 0x80)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned cp = *p;
+        int len = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
+        for (int i = 1; i < len; i++)
+            cp = (cp << 6) | (p[i] & 0x3F);
+        if (len == 2)
+            cp &= 0x7FF;
+        else if (len == 3)
+            cp &= 0xFFFF;
+        else if (len == 4)
+            cp &= 0x1FFFFF;
+        for (int i = 0; i < len && *p; i++)
+            p++;
+        if (cp >= 0x300 && cp <= 0x36F)
             continue;
-        /* U+0300..U+036F combining diacritics: 0xCC 0x80 .. 0xCD 0xAF */
-        if (*p == 0xCC || (*p == 0xCD && (p[1] & 0xFF) <= 0xAF))
-            continue;
-        w++;
+        bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
+                    (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                    (cp >= 0xFF00 && cp <= 0xFF60);
+        w += wide ? 2 : 1;
     }
     return w;
 }
@@ -114,23 +128,26 @@ static void pad(FILE *f, const char *s, int cols)
 
 void dv_print(const dv_table *t, FILE *f)
 {
-    int fw = 7;
+    int fw = 7, ww = 5;
     for (int i = 0; i < t->n_rows; i++) {
         int w = width(t->rows[i].formula) + (t->rows[i].fix_of ? 2 : 0);
         fw = w > fw ? w : fw;
+        ww = width(t->rows[i].where) > ww ? width(t->rows[i].where) : ww;
     }
     if (fw > 72)
         fw = 72;
     fprintf(f, "\nSeed %s: %s\n", t->id, t->title);
     pad(f, "formula", fw);
-    fprintf(f, "  %-14s %10s %10s  verdict\n", "where", "max abs", "max rel");
+    fputs("  ", f);
+    pad(f, "where", ww);
+    fprintf(f, " %10s %10s  verdict\n", "max abs", "max rel");
     for (int i = 0; i < t->n_rows; i++) {
         const dv_row *r = &t->rows[i];
         char name[512];
         snprintf(name, sizeof name, "%s%s", r->fix_of ? "→ " : "", r->formula);
         pad(f, name, fw);
         fprintf(f, "  ");
-        pad(f, r->where, 14);
+        pad(f, r->where, ww);
         fprintf(f, " %10.2e %10.2e  %s%s\n", r->max_abs, r->max_rel,
                 agrees(r) ? "AGREES" : "MISMATCH",
                 agrees(r) == r->expect_right ? "" : "  (UNEXPECTED)");
