@@ -1,0 +1,932 @@
+/* Seed 004: homework, backprop by hand for a 256-input network with one
+ * ReLU hidden layer, a softmax output over K = 10 classes, cross-entropy
+ * and an L2 penalty.
+ *
+ * The document's network, samples as COLUMNS (n = 256 features, K = 10):
+ *   X⁽⁰⁾ [n×m]                 the m input samples x⁽ⁱ⁾ side by side
+ *   h    = W₁ᵀX⁽⁰⁾ + b₁        W₁ "n×n" (so n hidden units), b₁ n×1
+ *   X⁽¹⁾ = ReLU(h)             Xⱼ⁽¹⁾ = max(0, hⱼ)
+ *   z    = W₂ᵀX⁽¹⁾ + b₂        W₂ n×K, b₂ K×1
+ *   ŷ    = softmax(z)          per sample (per column)
+ *   Loss = −Σⱼ yⱼ log ŷⱼ = −log ŷₜ        (one sample, t its class)
+ *   L    = (1/m) Σ Loss + λ/2m Σᵢ WᵢᵀWᵢ   (m samples with L2)
+ * The penalty "λ/2m (Σ_{i=1}^k WᵢᵀWᵢ)" is read as λ/2m (tr W₁ᵀW₁ + tr W₂ᵀW₂):
+ * the weight matrices of both layers (the document adds (λ/m)W₁ to ∂L/∂W₁),
+ * biases not penalised.  It is built literally as traces of WᵀW.
+ *
+ * Part ① derives ∂L/∂ŷ, ∂ŷ/∂z, ∂L/∂z and ∂L/∂W₂ for one sample (no L2),
+ * then ∂L/∂W₂ and ∂L/∂b₂ for m samples with L2; part ② derives the chain
+ * to ∂L/∂W₁ and ∂L/∂b₁.  Every formula is computed below in plain loops,
+ * literally as written (with each reasonable reading where the shapes do
+ * not say which product is meant), and compared with the tape.
+ *
+ * Two slips change the gradient (see docs/errata/004.md):
+ *  - ∂L/∂W₁ masks input feature i by hidden unit i (X⁽¹⁾*ⱼ,ᵢ keeps
+ *    X⁽⁰⁾ⱼ,ᵢ when hᵢ > 0): it only type-checks because W₁ is n×n;
+ *  - ∂L/∂b₁ divides by n (the feature count) instead of m (the batch).
+ * corrected_grads() below is the corrected derivation as a reusable
+ * function (plain C, its own forward pass), e.g. for training.
+ */
+#include "derivation.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { N_IN = 256, N_CLS = 10 };
+
+/* Batch sizes per draw (cycled), all different from n = 256: the document's
+ * ∂L/∂b₁ divides by n, which would pass unnoticed with m = n. */
+static const int batch_sizes[] = {8, 17, 32, 5, 50};
+
+/* ======================================================================== */
+/* The network in plain C and the corrected gradients (reusable)            */
+/* ======================================================================== */
+
+/* Parameters (or their gradients) of the network, row-major:
+ *   W1 [n×hid] (h = W₁ᵀx + b₁), b1 [hid], W2 [hid×K] (z = W₂ᵀX⁽¹⁾ + b₂), b2 [K]. */
+typedef struct mlp {
+    int n, hid, k;
+    double *W1, *b1, *W2, *b2;
+} mlp;
+
+static void mlp_free(mlp *p)
+{
+    free(p->W1);
+    free(p->b1);
+    free(p->W2);
+    free(p->b2);
+    p->W1 = p->b1 = p->W2 = p->b2 = NULL;
+}
+
+static int mlp_alloc(mlp *p, int n, int hid, int k)
+{
+    p->n = n, p->hid = hid, p->k = k;
+    p->W1 = calloc((size_t)n * (size_t)hid, sizeof(double));
+    p->b1 = calloc((size_t)hid, sizeof(double));
+    p->W2 = calloc((size_t)hid * (size_t)k, sizeof(double));
+    p->b2 = calloc((size_t)k, sizeof(double));
+    if (p->W1 && p->b1 && p->W2 && p->b2)
+        return 0;
+    mlp_free(p);
+    return -1;
+}
+
+/* Forward pass, samples as columns of X [n×m]: h, X1 [hid×m], Yhat [K×m]. */
+static void forward_plain(const mlp *p, const double *X, int m, double *h, double *X1,
+                          double *Yhat)
+{
+    for (int b = 0; b < p->hid; b++) /* h = W₁ᵀX⁽⁰⁾ + b₁, X⁽¹⁾ = max(0, h) */
+        for (int j = 0; j < m; j++) {
+            double s = p->b1[b];
+            for (int a = 0; a < p->n; a++)
+                s += p->W1[a * p->hid + b] * X[a * m + j];
+            h[b * m + j] = s;
+            X1[b * m + j] = s > 0 ? s : 0;
+        }
+    for (int j = 0; j < m; j++) { /* z = W₂ᵀX⁽¹⁾ + b₂, ŷ = softmax(z) per column */
+        double zmax = -INFINITY, sum = 0;
+        for (int c = 0; c < p->k; c++) {
+            double s = p->b2[c];
+            for (int b = 0; b < p->hid; b++)
+                s += p->W2[b * p->k + c] * X1[b * m + j];
+            Yhat[c * m + j] = s;
+            zmax = fmax(zmax, s);
+        }
+        for (int c = 0; c < p->k; c++)
+            sum += Yhat[c * m + j] = exp(Yhat[c * m + j] - zmax);
+        for (int c = 0; c < p->k; c++)
+            Yhat[c * m + j] /= sum;
+    }
+}
+
+/* L = (1/m) Σⱼ −log ŷ_{tⱼ} + λ/2m (‖W₁‖² + ‖W₂‖²) from the forward's Ŷ. */
+static double loss_plain(const mlp *p, const double *Yhat, const int *labels, int m,
+                         double lambda)
+{
+    double ce = 0, sq = 0;
+    for (int j = 0; j < m; j++)
+        ce -= log(Yhat[labels[j] * m + j]);
+    for (int i = 0; i < p->n * p->hid; i++)
+        sq += p->W1[i] * p->W1[i];
+    for (int i = 0; i < p->hid * p->k; i++)
+        sq += p->W2[i] * p->W2[i];
+    return ce / m + lambda / (2.0 * m) * sq;
+}
+
+/*
+ * The corrected derivation for a batch X [n×m] (samples as columns) with
+ * class labels: fills g (allocated like p) with
+ *   ∂L/∂z  = (Ŷ − Y)/m                             [K×m]
+ *   ∂L/∂W₂ = X⁽¹⁾ (∂L/∂z)ᵀ + (λ/m) W₂               [hid×K]
+ *   ∂L/∂b₂ = Σⱼ (∂L/∂z)₍:,ⱼ₎                        [K]
+ *   ∂L/∂h  = (W₂ ∂L/∂z) ⊙ 1(h > 0)                 [hid×m]
+ *   ∂L/∂W₁ = X⁽⁰⁾ (∂L/∂h)ᵀ + (λ/m) W₁              [n×hid]
+ *   ∂L/∂b₁ = Σⱼ (∂L/∂h)₍:,ⱼ₎                        [hid]
+ * and returns L (NAN when out of memory).
+ */
+static double corrected_grads(const mlp *p, const double *X, const int *labels, int m,
+                              double lambda, mlp *g)
+{
+    size_t hm = (size_t)p->hid * (size_t)m, km = (size_t)p->k * (size_t)m;
+    double *h = malloc(hm * sizeof *h), *X1 = malloc(hm * sizeof *X1);
+    double *dh = malloc(hm * sizeof *dh), *dz = malloc(km * sizeof *dz);
+    double loss = NAN;
+    if (!h || !X1 || !dh || !dz)
+        goto out;
+    forward_plain(p, X, m, h, X1, dz); /* dz holds Ŷ for now */
+    loss = loss_plain(p, dz, labels, m, lambda);
+    for (int j = 0; j < m; j++) /* ∂L/∂z = (Ŷ − Y)/m */
+        for (int c = 0; c < p->k; c++)
+            dz[c * m + j] = (dz[c * m + j] - (labels[j] == c)) / m;
+    for (int b = 0; b < p->hid; b++)
+        for (int c = 0; c < p->k; c++) { /* ∂L/∂W₂ = X⁽¹⁾(∂L/∂z)ᵀ + (λ/m)W₂ */
+            double s = 0;
+            for (int j = 0; j < m; j++)
+                s += X1[b * m + j] * dz[c * m + j];
+            g->W2[b * p->k + c] = s + lambda / m * p->W2[b * p->k + c];
+        }
+    for (int c = 0; c < p->k; c++) { /* ∂L/∂b₂ = Σⱼ ∂L/∂z₍:,ⱼ₎ */
+        g->b2[c] = 0;
+        for (int j = 0; j < m; j++)
+            g->b2[c] += dz[c * m + j];
+    }
+    for (int b = 0; b < p->hid; b++) /* ∂L/∂h = (W₂ ∂L/∂z) ⊙ 1(h > 0) */
+        for (int j = 0; j < m; j++) {
+            double s = 0;
+            for (int c = 0; c < p->k; c++)
+                s += p->W2[b * p->k + c] * dz[c * m + j];
+            dh[b * m + j] = h[b * m + j] > 0 ? s : 0;
+        }
+    for (int a = 0; a < p->n; a++)
+        for (int b = 0; b < p->hid; b++) { /* ∂L/∂W₁ = X⁽⁰⁾(∂L/∂h)ᵀ + (λ/m)W₁ */
+            double s = 0;
+            for (int j = 0; j < m; j++)
+                s += X[a * m + j] * dh[b * m + j];
+            g->W1[a * p->hid + b] = s + lambda / m * p->W1[a * p->hid + b];
+        }
+    for (int b = 0; b < p->hid; b++) { /* ∂L/∂b₁ = Σⱼ ∂L/∂h₍:,ⱼ₎ */
+        g->b1[b] = 0;
+        for (int j = 0; j < m; j++)
+            g->b1[b] += dh[b * m + j];
+    }
+out:
+    free(h);
+    free(X1);
+    free(dh);
+    free(dz);
+    return loss;
+}
+
+/* ======================================================================== */
+/* One draw: random inputs, labels and parameters                           */
+/* ======================================================================== */
+
+typedef struct draw_values {
+    int m;
+    double lambda;
+    double *X, *Y; /* X⁽⁰⁾ [n×m], one-hot Y [K×m] */
+    int *labels;   /* t for each sample */
+    mlp p;
+} draw_values;
+
+static void draw_free(draw_values *v)
+{
+    free(v->X);
+    free(v->Y);
+    free(v->labels);
+    mlp_free(&v->p);
+}
+
+static void fill_normal(double *x, int count, tg_rng *rng, double sd)
+{
+    for (int i = 0; i < count; i++)
+        x[i] = sd * tg_rng_normal(rng);
+}
+
+/* Scales keep h and z of order 1, so that about half the ReLUs are active
+ * and no softmax output underflows. */
+static int draw(draw_values *v, int d)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 0x004000u + (uint64_t)d);
+    memset(v, 0, sizeof *v);
+    int m = v->m = batch_sizes[d % (int)(sizeof batch_sizes / sizeof *batch_sizes)];
+    v->lambda = 0.1 + 2.0 * tg_rng_uniform(&rng);
+    v->X = malloc((size_t)N_IN * (size_t)m * sizeof *v->X);
+    v->Y = calloc((size_t)N_CLS * (size_t)m, sizeof *v->Y);
+    v->labels = malloc((size_t)m * sizeof *v->labels);
+    if (!v->X || !v->Y || !v->labels || mlp_alloc(&v->p, N_IN, N_IN, N_CLS))
+        return -1;
+    fill_normal(v->X, N_IN * m, &rng, 1.0);
+    for (int j = 0; j < m; j++) {
+        v->labels[j] = (int)tg_rng_below(&rng, N_CLS);
+        v->Y[v->labels[j] * m + j] = 1;
+    }
+    fill_normal(v->p.W1, N_IN * N_IN, &rng, 1.0 / sqrt(N_IN));
+    fill_normal(v->p.b1, N_IN, &rng, 0.5);
+    fill_normal(v->p.W2, N_IN * N_CLS, &rng, 2.0 / sqrt(N_IN));
+    fill_normal(v->p.b2, N_CLS, &rng, 0.5);
+    return 0;
+}
+
+/* ======================================================================== */
+/* The network on a tape                                                    */
+/* ======================================================================== */
+
+typedef struct net {
+    tg_tape *tape;
+    int m;
+    tg_tensor *X0, *Y, *W1, *b1, *W2, *b2;
+    tg_tensor *h, *X1, *W2t, *z, *yhat, *L;
+} net;
+
+#define SHAPE(r, c) 2, (size_t[]){(size_t)(r), (size_t)(c)}
+
+/* −(1/m) Σ Y ⊙ log Ŷ: the document's Loss averaged over the batch. */
+static tg_tensor *cross_entropy(tg_tensor *Y, tg_tensor *yhat, int m)
+{
+    return tg_scale(tg_sum(tg_mul(Y, tg_log(yhat))), -1.0 / m);
+}
+
+/* λ/2m Σᵢ WᵢᵀWᵢ, each WᵢᵀWᵢ taken as its trace (the squared norm). */
+static tg_tensor *penalty(tg_tensor *W1, tg_tensor *W2, double lambda, int m)
+{
+    tg_tensor *t1 = tg_trace(tg_matmul_t(W1, W1, true, false));
+    tg_tensor *t2 = tg_trace(tg_matmul_t(W2, W2, true, false));
+    return tg_scale(tg_add(t1, t2), lambda / (2.0 * m));
+}
+
+/*
+ * Build the network for X [n×m] (columns: samples) and run backward from L.
+ * lambda = 0 leaves the penalty out.  index_form builds h = W₁X⁽⁰⁾ + b₁
+ * (the document's hⱼ = Σᵢ Wⱼ,ᵢXᵢ⁽⁰⁾ + bⱼ) instead of h = W₁ᵀX⁽⁰⁾ + b₁.
+ */
+static int build(net *nt, const draw_values *v, const double *X, const double *Y, int m,
+                 double lambda, bool index_form)
+{
+    const mlp *p = &v->p;
+    tg_tape *tape = nt->tape = tg_tape_new();
+    nt->m = m;
+    if (!tape)
+        return -1;
+    nt->X0 = tg_leaf_from(tape, TG_INPUT, "X0", TG_F64, SHAPE(N_IN, m), X);
+    nt->Y = tg_leaf_from(tape, TG_INPUT, "Y", TG_F64, SHAPE(N_CLS, m), Y);
+    nt->W1 = tg_leaf_from(tape, TG_PARAM, "W1", TG_F64, SHAPE(N_IN, N_IN), p->W1);
+    nt->b1 = tg_leaf_from(tape, TG_PARAM, "b1", TG_F64, SHAPE(N_IN, 1), p->b1);
+    nt->W2 = tg_leaf_from(tape, TG_PARAM, "W2", TG_F64, SHAPE(N_IN, N_CLS), p->W2);
+    nt->b2 = tg_leaf_from(tape, TG_PARAM, "b2", TG_F64, SHAPE(N_CLS, 1), p->b2);
+    tg_tensor *lin = tg_matmul_t(nt->W1, nt->X0, !index_form, false);
+    nt->h = tg_add(lin, nt->b1);              /* h = W₁ᵀX⁽⁰⁾ + b₁ (b₁ on every column) */
+    nt->X1 = tg_relu(nt->h);                  /* X⁽¹⁾ = max(0, h)                     */
+    nt->W2t = tg_transpose(nt->W2);           /* W₂ᵀ as its own node: K×n             */
+    nt->z = tg_add(tg_matmul(nt->W2t, nt->X1), nt->b2); /* z = W₂ᵀX⁽¹⁾ + b₂          */
+    /* softmax works along the last axis: transpose so that it runs down
+     * each column (sample), and back, so Ŷ is K×m like the document's. */
+    nt->yhat = tg_transpose(tg_softmax(tg_transpose(nt->z)));
+    nt->L = cross_entropy(nt->Y, nt->yhat, m);
+    if (lambda != 0)
+        nt->L = tg_add(nt->L, penalty(nt->W1, nt->W2, lambda, m));
+    if (!nt->L)
+        return -1;
+    return tg_backward(nt->L);
+}
+
+/* The tape's L must be the document's L, computed in plain C. */
+static bool same_loss(const net *nt, const mlp *p, const double *X, const int *labels,
+                      double lambda)
+{
+    size_t hm = (size_t)N_IN * (size_t)nt->m;
+    double *h = malloc(hm * sizeof *h), *X1 = malloc(hm * sizeof *X1);
+    double *Yh = malloc((size_t)N_CLS * (size_t)nt->m * sizeof *Yh);
+    bool ok = false;
+    if (h && X1 && Yh) {
+        forward_plain(p, X, nt->m, h, X1, Yh);
+        double want = loss_plain(p, Yh, labels, nt->m, lambda);
+        ok = fabs(tg_item(nt->L) - want) <= 1e-12 * fabs(want);
+    }
+    free(h);
+    free(X1);
+    free(Yh);
+    return ok;
+}
+
+/* ======================================================================== */
+/* Formula labels, in the document's notation                               */
+/* ======================================================================== */
+
+/* ① one sample, no regularisation */
+static const char *F_DLDYHAT = "∂L/∂ŷₜ = −1/ŷₜ  (∂L/∂ŷⱼ = 0, j ≠ t)";
+static const char *F_SOFTMAX_J = "∂ŷₜ/∂zₜ = ŷₜ(1 − ŷₜ), ∂ŷₜ/∂zⱼ = −ŷₜŷⱼ (j ≠ t)";
+static const char *F_SOFTMAX_Q =
+    "(exp(zₜ)Σexp(z_q) − exp(zₜ)²)/(Σexp(z_q))², exp(zₜ)∂(1/Σexp(z_q))/∂zⱼ";
+static const char *F_CASES = "∂L/∂zⱼ = ŷⱼ − 1 (1° j ≠ t), ŷⱼ (2° j = t)  [labels as written]";
+static const char *F_CASES_FIX = "∂L/∂zₜ = ŷₜ − 1 (j = t), ∂L/∂zⱼ = ŷⱼ (j ≠ t)";
+static const char *F_BRACKET = "∂L/∂z = [ŷ₁, ŷ₂, …, ŷ_{t−1}, …, ŷ_K]  [read literally]";
+static const char *F_BRACKET_FIX = "∂L/∂z = ŷ − y  (entry t is ŷₜ − 1)";
+static const char *F_DW2_KN = "∂L/∂W₂ = (ŷ − y)x⁽ⁱ⁾  [as (ŷ−y)x⁽ⁱ⁾ᵀ, K×n: vs ∂L/∂(W₂ᵀ)]";
+static const char *F_DW2_NK = "∂L/∂W₂ = (ŷ − y)x⁽ⁱ⁾  [as x⁽ⁱ⁾(ŷ−y)ᵀ, n×K: vs ∂L/∂W₂]";
+
+/* ① m samples with L2 */
+static const char *F_PEN = "∂(λ/2m ΣᵢWᵢᵀWᵢ)/∂Wᵢ = (λ/m)Wᵢ  (i = 1, 2)";
+static const char *F_DW2_MID = "∂L/∂W₂ = (Ŷ − Y)X⁽¹⁾ + (λ/m)W₂  [middle expression: no /m]";
+static const char *F_DW2_B = "∂L/∂W₂ = (Ŷ − Y)X⁽¹⁾/m + (λ/m)W₂  [last line; as X⁽¹⁾(Ŷ−Y)ᵀ/m + (λ/m)W₂, n×K]";
+static const char *F_DW2_BT =
+    "∂L/∂W₂ = (Ŷ − Y)X⁽¹⁾/m + (λ/m)W₂  [as (Ŷ−Y)X⁽¹⁾ᵀ/m + (λ/m)W₂ᵀ, K×n, ᵀ]";
+static const char *F_DLDZ_B2 = "∂L/∂z = (Ŷ − Y)/m  (b₂ line)";
+static const char *F_DB2 = "∂L/∂b₂ = (Ŷ − Y)/m  [summed over the batch]";
+
+/* ② */
+static const char *F_DLDZ_2 = "∂L/∂z = Ŷ − Y  [② with L the batch loss]";
+static const char *F_DLDZ_2_FIX = "∂L/∂z = (Ŷ − Y)/m  [② with the batch's 1/m]";
+static const char *F_DZDX1 = "∂z/∂X⁽¹⁾ = W₂ᵀ  [row k: ∂zₖ/∂X⁽¹⁾]";
+static const char *F_DX1DH = "∂X⁽¹⁾/∂hⱼ = 0 (0 ≥ hⱼ), 1 (0 < hⱼ)";
+static const char *F_DHDW1 = "∂h/∂W₁ = X⁽⁰⁾  [∂h_b/∂(W₁)_{a,b} = X_a⁽⁰⁾]";
+static const char *F_DLDX1 = "∂L/∂z·∂z/∂X⁽¹⁾ = (Ŷ − Y)ᵀW₂ᵀ/m  [m×n, compared ᵀ]";
+static const char *F_DLDH = "∂L/∂h = ((Ŷ − Y)ᵀW₂ᵀ ⊙ 1*)/m  [m×n, compared ᵀ]";
+static const char *F_DW1_0 = "∂L/∂W₁ = ((Ŷ − Y)W₂ᵀX⁽¹⁾*)/m  [λ = 0; as X⁽¹⁾*ᵀ((Ŷ−Y)ᵀW₂ᵀ)]";
+static const char *F_DW1_0_FIX = "∂L/∂W₁ = X⁽⁰⁾[(W₂(Ŷ − Y)) ⊙ 1(h > 0)]ᵀ/m  [λ = 0]";
+static const char *F_DW1_HI =
+    "∂L/∂W₁,ᵢ = ((Ŷ−Y)W₂ᵀX⁽¹⁾*)/m + (λ/m)W₁  [as ((Ŷ−Y)ᵀW₂ᵀ)ᵀX⁽¹⁾*]";
+static const char *F_DW1_IH =
+    "∂L/∂W₁,ᵢ = ((Ŷ−Y)W₂ᵀX⁽¹⁾*)/m + (λ/m)W₁  [as X⁽¹⁾*ᵀ((Ŷ−Y)ᵀW₂ᵀ)]";
+static const char *F_DW1_FIX = "∂L/∂W₁ = X⁽⁰⁾[(W₂(Ŷ − Y)) ⊙ 1(h > 0)]ᵀ/m + (λ/m)W₁";
+static const char *F_DW1_IDX =
+    "∂L/∂W₁,ᵢ = ((Ŷ−Y)W₂ᵀX⁽¹⁾*)/m + (λ/m)W₁  [net h = W₁X⁽⁰⁾ + b₁]";
+static const char *F_DW1_IDX_FIX =
+    "∂L/∂W₁ = [(W₂(Ŷ − Y)) ⊙ 1(h > 0)]X⁽⁰⁾ᵀ/m + (λ/m)W₁  [net h = W₁X⁽⁰⁾ + b₁]";
+static const char *F_DB1 = "∂L/∂b₁ = ((Ŷ − Y)·W₂ᵀ·1*)/n  [⊙ 1*, summed over the batch]";
+static const char *F_DB1_FIX = "∂L/∂b₁ = Σ_samples ((Ŷ − Y)ᵀW₂ᵀ ⊙ 1*)/m";
+
+/* ======================================================================== */
+/* Small helpers                                                            */
+/* ======================================================================== */
+
+static double *scratch(size_t count) { return calloc(count, sizeof(double)); }
+
+/* T [c×r] = Aᵀ for A [r×c] */
+static void transpose_into(const double *a, double *t, int r, int c)
+{
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++)
+            t[j * r + i] = a[i * c + j];
+}
+
+/* Ŷ − Y [K×m] read from the tape's forward values. */
+static void yhat_minus_y(const net *nt, double *D)
+{
+    const double *yh = tg_data_f64(nt->yhat), *y = tg_data_f64(nt->Y);
+    for (int i = 0; i < N_CLS * nt->m; i++)
+        D[i] = yh[i] - y[i];
+}
+
+/* The document's "(Ŷ − Y)W₂ᵀ" for samples as columns: (Ŷ − Y)ᵀW₂ᵀ [m×n],
+ * row j = sample j's (ŷ − y)ᵀW₂ᵀ, i.e. G[j,b] = Σₖ (Ŷ−Y)ₖ,ⱼ (W₂)_b,ₖ. */
+static void doc_G(const net *nt, const double *D, double *G)
+{
+    const double *W2 = tg_data_f64(nt->W2);
+    int m = nt->m;
+    for (int j = 0; j < m; j++)
+        for (int b = 0; b < N_IN; b++) {
+            double s = 0;
+            for (int k = 0; k < N_CLS; k++)
+                s += D[k * m + j] * W2[b * N_CLS + k];
+            G[j * N_IN + b] = s;
+        }
+}
+
+/* The document's X⁽¹⁾* [m×n]: X⁽¹⁾*ⱼ,ᵢ = X⁽⁰⁾ⱼ,ᵢ when hᵢ > 0 (hᵢ of sample j),
+ * else 0.  Note the one index i: input feature i, masked by hidden unit i. */
+static void doc_X1star(const net *nt, double *Xs)
+{
+    const double *X0 = tg_data_f64(nt->X0), *h = tg_data_f64(nt->h);
+    int m = nt->m;
+    for (int j = 0; j < m; j++)
+        for (int i = 0; i < N_IN; i++)
+            Xs[j * N_IN + i] = h[i * m + j] > 0 ? X0[i * m + j] : 0;
+}
+
+/* ======================================================================== */
+/* ① one sample                                                             */
+/* ======================================================================== */
+
+/* ∂L/∂ŷₜ = −1/ŷₜ; Loss = −Σ yⱼ log ŷⱼ has no other ŷⱼ in it. */
+static void check_dl_dyhat(dv_table *t, const net *nt, int label)
+{
+    const double *yh = tg_data_f64(nt->yhat);
+    double hand[N_CLS];
+    for (int j = 0; j < N_CLS; j++)
+        hand[j] = j == label ? -1.0 / yh[j] : 0;
+    dv_check(t, "① ∂L/∂ŷₜ", F_DLDYHAT, nt->yhat, hand, true);
+}
+
+/* The softmax Jacobian on a small tape: backward of ŷ = softmax(z) seeded
+ * with eₜ gives row t, ∂ŷₜ/∂zⱼ for every j, in z's gradient.  Compared with
+ * the final forms and with the quotient-rule expressions before them. */
+static int check_softmax_local(dv_table *t, const net *nt)
+{
+    const double *zv = tg_data_f64(nt->z);
+    double S = 0, e[N_CLS], seed[N_CLS] = {0}, hand[N_CLS];
+    for (int j = 0; j < N_CLS; j++)
+        S += e[j] = exp(zv[j]);
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *z = tg_leaf_from(tape, TG_PARAM, "z", TG_F64, 1, (size_t[]){N_CLS}, zv);
+    tg_tensor *yh = tg_softmax(z);
+    const double *y = yh ? tg_data_f64(yh) : NULL;
+    for (int k = 0; y && k < N_CLS; k++) { /* k plays the document's t */
+        seed[k] = 1;
+        tg_zero_grad(tape);
+        if (tg_backward_seed(yh, seed))
+            break;
+        seed[k] = 0;
+        for (int j = 0; j < N_CLS; j++) /* ŷₜ(1 − ŷₜ) on the diagonal, −ŷₜŷⱼ off it */
+            hand[j] = j == k ? y[k] * (1 - y[k]) : -y[k] * y[j];
+        dv_check(t, "① ∂ŷₜ/∂zⱼ", F_SOFTMAX_J, z, hand, true);
+        for (int j = 0; j < N_CLS; j++) /* the quotient-rule forms, from exp(z) */
+            hand[j] = j == k ? (e[k] * S - e[k] * e[k]) / (S * S) : e[k] * (-e[j] / (S * S));
+        dv_check(t, "① ∂ŷₜ/∂zⱼ", F_SOFTMAX_Q, z, hand, true);
+    }
+    int rc = !y || tg_tape_error(tape) ? dv_fail(t, tape, "softmax tape") : 0;
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* The two cases 1°/2° and the bracket [ŷ₁, …, ŷ_{t−1}, …, ŷ_K], literally
+ * and as meant, against the gradient of the z node. */
+static void check_dl_dz_single(dv_table *t, const net *nt, int label)
+{
+    const double *yh = tg_data_f64(nt->yhat);
+    double hand[N_CLS];
+    /* labels as written: "1° j ≠ t" gives ŷ − 1, "2° j = t" gives ŷⱼ */
+    for (int j = 0; j < N_CLS; j++)
+        hand[j] = j != label ? yh[j] - 1 : yh[j];
+    dv_check(t, "① 1°/2°", F_CASES, nt->z, hand, false);
+    for (int j = 0; j < N_CLS; j++)
+        hand[j] = j == label ? yh[j] - 1 : yh[j];
+    dv_check_fix(t, "① 1°/2°", F_CASES_FIX, F_CASES, nt->z, hand);
+    /* the bracket read literally: every entry is some ŷ, nothing subtracted */
+    for (int j = 0; j < N_CLS; j++)
+        hand[j] = yh[j];
+    dv_check(t, "① ∂L/∂z", F_BRACKET, nt->z, hand, false);
+    for (int j = 0; j < N_CLS; j++)
+        hand[j] = yh[j] - (j == label);
+    dv_check_fix(t, "① ∂L/∂z", F_BRACKET_FIX, F_BRACKET, nt->z, hand);
+}
+
+/* ∂L/∂W₂ = (ŷ − y)x⁽ⁱ⁾, x⁽ⁱ⁾ = X⁽¹⁾ the hidden layer's output.  K×1 times
+ * n×1 needs a transpose: (ŷ−y)x⁽ⁱ⁾ᵀ is K×n, the gradient of the K×n matrix
+ * W₂ᵀ (the document's zⱼ = Σᵢ Wⱼ,ᵢxᵢ); x⁽ⁱ⁾(ŷ−y)ᵀ is n×K, that of W₂. */
+static void check_dw2_single(dv_table *t, const net *nt)
+{
+    const double *x = tg_data_f64(nt->X1);
+    double d[N_CLS], *hand = scratch((size_t)N_IN * N_CLS);
+    if (!hand) {
+        dv_fail(t, NULL, "out of memory");
+        return;
+    }
+    yhat_minus_y(nt, d);
+    for (int k = 0; k < N_CLS; k++)
+        for (int a = 0; a < N_IN; a++)
+            hand[k * N_IN + a] = d[k] * x[a];
+    dv_check(t, "① ∂L/∂W₂", F_DW2_KN, nt->W2t, hand, true);
+    for (int a = 0; a < N_IN; a++)
+        for (int k = 0; k < N_CLS; k++)
+            hand[a * N_CLS + k] = x[a] * d[k];
+    dv_check(t, "① ∂L/∂W₂", F_DW2_NK, nt->W2, hand, true);
+    free(hand);
+}
+
+/* Part ① on a one-sample tape (sample 0 of the draw, no L2). */
+static int part1_single(dv_table *t, const draw_values *v)
+{
+    double x[N_IN], y[N_CLS];
+    for (int a = 0; a < N_IN; a++)
+        x[a] = v->X[a * v->m];
+    for (int k = 0; k < N_CLS; k++)
+        y[k] = v->Y[k * v->m];
+    net nt = {0};
+    int rc = 0;
+    if (build(&nt, v, x, y, 1, 0, false))
+        rc = dv_fail(t, nt.tape, "one-sample network");
+    else if (!same_loss(&nt, &v->p, x, v->labels, 0))
+        rc = dv_fail(t, NULL, "one-sample tape's L differs from the document's Loss");
+    else {
+        check_dl_dyhat(t, &nt, v->labels[0]);
+        rc = check_softmax_local(t, &nt);
+        check_dl_dz_single(t, &nt, v->labels[0]);
+        check_dw2_single(t, &nt);
+    }
+    tg_tape_free(nt.tape);
+    return rc;
+}
+
+/* ======================================================================== */
+/* ① m samples with L2                                                      */
+/* ======================================================================== */
+
+/* The penalty alone on a small tape: ∂/∂Wᵢ of λ/2m tr(WᵢᵀWᵢ) = (λ/m)Wᵢ. */
+static int check_penalty(dv_table *t, const draw_values *v)
+{
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *W1 = tg_leaf_from(tape, TG_PARAM, "W1", TG_F64, SHAPE(N_IN, N_IN), v->p.W1);
+    tg_tensor *W2 = tg_leaf_from(tape, TG_PARAM, "W2", TG_F64, SHAPE(N_IN, N_CLS), v->p.W2);
+    tg_tensor *pen = penalty(W1, W2, v->lambda, v->m);
+    double *hand = scratch((size_t)N_IN * N_IN);
+    int rc = 0;
+    if (!pen || !hand || tg_backward(pen)) {
+        rc = dv_fail(t, tape, "penalty tape");
+    } else {
+        for (int i = 0; i < N_IN * N_IN; i++)
+            hand[i] = v->lambda / v->m * v->p.W1[i];
+        dv_check(t, "① L₂ term", F_PEN, W1, hand, true);
+        for (int i = 0; i < N_IN * N_CLS; i++)
+            hand[i] = v->lambda / v->m * v->p.W2[i];
+        dv_check(t, "① L₂ term", F_PEN, W2, hand, true);
+    }
+    free(hand);
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* out [n×K] = X⁽¹⁾(Ŷ − Y)ᵀ·s + (λ/m)W₂: the W₂ line, s = 1/m or 1. */
+static void dw2_batch(const net *nt, const double *D, double s, double lambda, double *out)
+{
+    const double *X1 = tg_data_f64(nt->X1), *W2 = tg_data_f64(nt->W2);
+    int m = nt->m;
+    for (int a = 0; a < N_IN; a++)
+        for (int k = 0; k < N_CLS; k++) {
+            double acc = 0;
+            for (int j = 0; j < m; j++)
+                acc += X1[a * m + j] * D[k * m + j];
+            out[a * N_CLS + k] = acc * s + lambda / m * W2[a * N_CLS + k];
+        }
+}
+
+/* (Ŷ − Y)X⁽¹⁾ᵀ/m + (λ/m)W₂ᵀ [K×n], the other orientation. */
+static void dw2_batch_kn(const net *nt, const double *D, double lambda, double *out)
+{
+    const double *X1 = tg_data_f64(nt->X1), *W2 = tg_data_f64(nt->W2);
+    int m = nt->m;
+    for (int k = 0; k < N_CLS; k++)
+        for (int a = 0; a < N_IN; a++) {
+            double acc = 0;
+            for (int j = 0; j < m; j++)
+                acc += D[k * m + j] * X1[a * m + j];
+            out[k * N_IN + a] = acc / m + lambda / m * W2[a * N_CLS + k];
+        }
+}
+
+static void check_w2_b2_batch(dv_table *t, const net *nt, const double *D, double lambda)
+{
+    int m = nt->m;
+    double *g = scratch((size_t)N_IN * N_CLS), *gt = scratch((size_t)N_IN * N_CLS);
+    double db2[N_CLS] = {0};
+    if (!g || !gt) {
+        dv_fail(t, NULL, "out of memory");
+        goto out;
+    }
+    dw2_batch(nt, D, 1.0, lambda, g); /* the middle expression: no 1/m */
+    dv_check(t, "① W₂ (m, L₂)", F_DW2_MID, nt->W2, g, false);
+    dw2_batch(nt, D, 1.0 / m, lambda, g);
+    dv_check_fix(t, "① W₂ (m, L₂)", F_DW2_B, F_DW2_MID, nt->W2, g);
+    dw2_batch_kn(nt, D, lambda, g);
+    transpose_into(g, gt, N_CLS, N_IN); /* K×n → n×K to compare with W₂ */
+    dv_check(t, "① W₂ (m, L₂)", F_DW2_BT, nt->W2, gt, true);
+    for (int i = 0; i < N_CLS * m; i++) /* ∂L/∂z = (Ŷ − Y)/m, per sample */
+        g[i] = D[i] / m;
+    dv_check(t, "① b₂", F_DLDZ_B2, nt->z, g, true);
+    for (int k = 0; k < N_CLS; k++) /* ∂L/∂b₂ = Σⱼ (Ŷ − Y)₍:,ⱼ₎/m */
+        for (int j = 0; j < m; j++)
+            db2[k] += D[k * m + j] / m;
+    dv_check(t, "① b₂", F_DB2, nt->b2, db2, true);
+out:
+    free(g);
+    free(gt);
+}
+
+/* ======================================================================== */
+/* ② the chain to W₁ and b₁                                                 */
+/* ======================================================================== */
+
+/* ∂z/∂X⁽¹⁾ = W₂ᵀ on a small tape z = W₂ᵀx + b₂ (x = sample 0's X⁽¹⁾):
+ * backward seeded with eₖ gives ∂zₖ/∂x = row k of W₂ᵀ. */
+static int check_dz_dx1(dv_table *t, const net *nt)
+{
+    const double *X1 = tg_data_f64(nt->X1), *W2v = tg_data_f64(nt->W2);
+    double x[N_IN], hand[N_IN], seed[N_CLS] = {0};
+    for (int a = 0; a < N_IN; a++)
+        x[a] = X1[a * nt->m];
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *xl = tg_leaf_from(tape, TG_PARAM, "x", TG_F64, SHAPE(N_IN, 1), x);
+    tg_tensor *W2 = tg_leaf_from(tape, TG_CONST, "W2", TG_F64, SHAPE(N_IN, N_CLS), W2v);
+    tg_tensor *b2 = tg_leaf_from(tape, TG_CONST, "b2", TG_F64, SHAPE(N_CLS, 1),
+                                 tg_data_f64(nt->b2));
+    tg_tensor *z = tg_add(tg_matmul_t(W2, xl, true, false), b2);
+    for (int k = 0; z && k < N_CLS; k++) {
+        seed[k] = 1;
+        tg_zero_grad(tape);
+        if (tg_backward_seed(z, seed))
+            break;
+        seed[k] = 0;
+        for (int a = 0; a < N_IN; a++)
+            hand[a] = W2v[a * N_CLS + k]; /* (W₂ᵀ)ₖ,ₐ */
+        dv_check(t, "② W₁ chain", F_DZDX1, xl, hand, true);
+    }
+    int rc = tg_tape_error(tape) ? dv_fail(t, tape, "∂z/∂X⁽¹⁾ tape") : 0;
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* ∂X⁽¹⁾/∂h on a small tape X⁽¹⁾ = ReLU(h), h = the batch's h with every
+ * 7th entry set to exactly 0 (the document's "0 ≥ hⱼ" gives 0 there). */
+static int check_dx1_dh(dv_table *t, const net *nt)
+{
+    size_t count = tg_size(nt->h);
+    double *hv = scratch(count), *ones = scratch(count), *hand = scratch(count);
+    tg_tape *tape = tg_tape_new();
+    int rc = 0;
+    if (!hv || !ones || !hand || !tape) {
+        rc = dv_fail(t, tape, "∂X⁽¹⁾/∂h tape");
+        goto out;
+    }
+    memcpy(hv, tg_data_f64(nt->h), count * sizeof *hv);
+    for (size_t i = 0; i < count; i++) {
+        hv[i] = i % 7 == 3 ? 0 : hv[i];
+        ones[i] = 1;
+        hand[i] = 0 >= hv[i] ? 0 : 1;
+    }
+    tg_tensor *h = tg_leaf_from(tape, TG_PARAM, "h", TG_F64, SHAPE(N_IN, nt->m), hv);
+    tg_tensor *x1 = tg_relu(h);
+    if (!x1 || tg_backward_seed(x1, ones))
+        rc = dv_fail(t, tape, "∂X⁽¹⁾/∂h tape");
+    else
+        dv_check(t, "② W₁ chain", F_DX1DH, h, hand, true);
+out:
+    free(hv);
+    free(ones);
+    free(hand);
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* ∂h/∂W₁ = X⁽⁰⁾ on a small tape h = W₁ᵀx + b₁ (x = sample 0): backward
+ * seeded with e_b gives ∂h_b/∂W₁, which is x in column b and 0 elsewhere. */
+static int check_dh_dw1(dv_table *t, const draw_values *v, int d)
+{
+    double x[N_IN], seed[N_IN] = {0};
+    double *hand = scratch((size_t)N_IN * N_IN);
+    for (int a = 0; a < N_IN; a++)
+        x[a] = v->X[a * v->m];
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *W1 = tg_leaf_from(tape, TG_PARAM, "W1", TG_F64, SHAPE(N_IN, N_IN), v->p.W1);
+    tg_tensor *xl = tg_leaf_from(tape, TG_CONST, "x", TG_F64, SHAPE(N_IN, 1), x);
+    tg_tensor *b1 = tg_leaf_from(tape, TG_CONST, "b1", TG_F64, SHAPE(N_IN, 1), v->p.b1);
+    tg_tensor *h = tg_add(tg_matmul_t(W1, xl, true, false), b1);
+    for (int r = 0; h && hand && r < 3; r++) {
+        int b = (37 * d + 101 * r) % N_IN; /* three hidden units per draw */
+        seed[b] = 1;
+        tg_zero_grad(tape);
+        if (tg_backward_seed(h, seed))
+            break;
+        seed[b] = 0;
+        for (int a = 0; a < N_IN; a++)
+            for (int c = 0; c < N_IN; c++)
+                hand[a * N_IN + c] = c == b ? x[a] : 0;
+        dv_check(t, "② W₁ chain", F_DHDW1, W1, hand, true);
+    }
+    int rc = !hand || tg_tape_error(tape) ? dv_fail(t, tape, "∂h/∂W₁ tape") : 0;
+    free(hand);
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* ∂L/∂X⁽¹⁾ and ∂L/∂h from the chain ∂L/∂z·∂z/∂X⁽¹⁾·∂X⁽¹⁾/∂h, with the
+ * batch's 1/m: per sample (rows) G/m and (G ⊙ 1*)/m, compared transposed
+ * with the tape's n×m X⁽¹⁾ and h. */
+static void check_chain(dv_table *t, const net *nt, const double *G)
+{
+    int m = nt->m;
+    const double *h = tg_data_f64(nt->h);
+    double *g = scratch((size_t)N_IN * (size_t)m);
+    if (!g) {
+        dv_fail(t, NULL, "out of memory");
+        return;
+    }
+    for (int b = 0; b < N_IN; b++)
+        for (int j = 0; j < m; j++)
+            g[b * m + j] = G[j * N_IN + b] / m;
+    dv_check(t, "② W₁ chain", F_DLDX1, nt->X1, g, true);
+    for (int b = 0; b < N_IN; b++)
+        for (int j = 0; j < m; j++)
+            g[b * m + j] = h[b * m + j] > 0 ? G[j * N_IN + b] / m : 0;
+    dv_check(t, "② W₁ chain", F_DLDH, nt->h, g, true);
+    free(g);
+}
+
+/* The document's ∂L/∂W₁ = ((Ŷ − Y)W₂ᵀX⁽¹⁾*)/m + (λ/m)W₁ with G = (Ŷ−Y)ᵀW₂ᵀ
+ * [m×n] and X⁽¹⁾* [m×n]; the product needs one transpose:
+ *   hidden_by_input: out[b,i] = Σⱼ G[j,b] X*[j,i]/m + (λ/m)W₁[b,i]  (GᵀX*)
+ *   otherwise:       out[i,b] = Σⱼ X*[j,i] G[j,b]/m + (λ/m)W₁[i,b]  (X*ᵀG)
+ * Both are n×n only because the hidden layer has n units. */
+static void doc_dw1(const net *nt, const double *G, const double *Xs, double lambda,
+                    bool hidden_by_input, double *out)
+{
+    const double *W1 = tg_data_f64(nt->W1);
+    int m = nt->m;
+    for (int r = 0; r < N_IN; r++)
+        for (int c = 0; c < N_IN; c++) {
+            int b = hidden_by_input ? r : c, i = hidden_by_input ? c : r;
+            double s = 0;
+            for (int j = 0; j < m; j++)
+                s += G[j * N_IN + b] * Xs[j * N_IN + i];
+            out[r * N_IN + c] = s / m + lambda / m * W1[r * N_IN + c];
+        }
+}
+
+/* The document's ∂L/∂b₁ = ((Ŷ − Y)·W₂ᵀ·1*)/n: G ⊙ 1*, summed over the
+ * batch (the only way to get an n-vector), divided by `div`. */
+static void doc_db1(const net *nt, const double *G, double div, double *out)
+{
+    const double *h = tg_data_f64(nt->h);
+    int m = nt->m;
+    for (int b = 0; b < N_IN; b++) {
+        out[b] = 0;
+        for (int j = 0; j < m; j++)
+            out[b] += h[b * m + j] > 0 ? G[j * N_IN + b] : 0;
+        out[b] /= div;
+    }
+}
+
+/* The corrected gradients for the tape's network: corrected_grads() on the
+ * draw (index_form: h = W₁X⁽⁰⁾ + b₁ is the same network with W₁ᵀ in place
+ * of W₁, so ∂L/∂W₁ comes out transposed). */
+static int corrected_for(const draw_values *v, double lambda, bool index_form, mlp *g)
+{
+    mlp p = v->p;
+    double *w1t = NULL;
+    if (mlp_alloc(g, N_IN, N_IN, N_CLS))
+        return -1;
+    if (index_form) {
+        if (!(w1t = scratch((size_t)N_IN * N_IN)))
+            return -1;
+        transpose_into(v->p.W1, w1t, N_IN, N_IN);
+        p.W1 = w1t;
+    }
+    double L = corrected_grads(&p, v->X, v->labels, v->m, lambda, g);
+    if (index_form) {
+        transpose_into(g->W1, w1t, N_IN, N_IN);
+        memcpy(g->W1, w1t, (size_t)N_IN * N_IN * sizeof *w1t);
+    }
+    free(w1t);
+    return isnan(L) ? -1 : 0;
+}
+
+/* Rows for ∂L/∂W₁ (and ∂L/∂b₁ when `with_b1`) on one batch tape. */
+static int check_w1(dv_table *t, const draw_values *v, const net *nt, double lambda,
+                    bool index_form, bool with_b1)
+{
+    size_t mn = (size_t)nt->m * N_IN;
+    double *D = scratch((size_t)N_CLS * (size_t)nt->m), *G = scratch(mn), *Xs = scratch(mn);
+    double *g = scratch((size_t)N_IN * N_IN), b1[N_IN];
+    mlp fix = {0};
+    int rc = 0;
+    if (!D || !G || !Xs || !g || corrected_for(v, lambda, index_form, &fix)) {
+        rc = dv_fail(t, NULL, "out of memory");
+        goto out;
+    }
+    yhat_minus_y(nt, D);
+    doc_G(nt, D, G);
+    doc_X1star(nt, Xs);
+    if (index_form) {
+        doc_dw1(nt, G, Xs, lambda, true, g);
+        dv_check(t, "② W₁ (+λ)", F_DW1_IDX, nt->W1, g, false);
+        dv_check_fix(t, "② W₁ (+λ)", F_DW1_IDX_FIX, F_DW1_IDX, nt->W1, fix.W1);
+    } else if (lambda == 0) {
+        doc_dw1(nt, G, Xs, 0, false, g);
+        dv_check(t, "② W₁", F_DW1_0, nt->W1, g, false);
+        dv_check_fix(t, "② W₁", F_DW1_0_FIX, F_DW1_0, nt->W1, fix.W1);
+    } else {
+        check_chain(t, nt, G);
+        doc_dw1(nt, G, Xs, lambda, true, g);
+        dv_check(t, "② W₁ (+λ)", F_DW1_HI, nt->W1, g, false);
+        doc_dw1(nt, G, Xs, lambda, false, g);
+        dv_check(t, "② W₁ (+λ)", F_DW1_IH, nt->W1, g, false);
+        dv_check_fix(t, "② W₁ (+λ)", F_DW1_FIX, F_DW1_IH, nt->W1, fix.W1);
+    }
+    if (with_b1) {
+        doc_db1(nt, G, N_IN, b1);
+        dv_check(t, "② b₁", F_DB1, nt->b1, b1, false);
+        dv_check_fix(t, "② b₁", F_DB1_FIX, F_DB1, nt->b1, fix.b1);
+    }
+out:
+    mlp_free(&fix);
+    free(D);
+    free(G);
+    free(Xs);
+    free(g);
+    return rc;
+}
+
+/* Build a batch tape and confirm that its L is the document's L. */
+static int open_batch(dv_table *t, net *nt, const draw_values *v, double lambda,
+                      bool index_form)
+{
+    mlp p = v->p;
+    double *w1t = scratch((size_t)N_IN * N_IN);
+    int rc = 0;
+    if (!w1t || build(nt, v, v->X, v->Y, v->m, lambda, index_form)) {
+        rc = dv_fail(t, nt->tape, "batch network");
+    } else {
+        if (index_form) { /* the same network as W₁ᵀ in the matrix form */
+            transpose_into(v->p.W1, w1t, N_IN, N_IN);
+            p.W1 = w1t;
+        }
+        if (!same_loss(nt, &p, v->X, v->labels, lambda))
+            rc = dv_fail(t, NULL, "batch tape's L differs from the document's L");
+    }
+    free(w1t);
+    return rc;
+}
+
+/* ① with m samples and L2 (W₂, b₂), then ②'s ∂L/∂z = Ŷ − Y. */
+static int check_batch_output(dv_table *t, const net *nt, double lambda)
+{
+    size_t count = tg_size(nt->z);
+    double *D = scratch(count), *g = scratch(count);
+    if (!D || !g) {
+        free(D);
+        free(g);
+        return dv_fail(t, NULL, "out of memory");
+    }
+    yhat_minus_y(nt, D);
+    check_w2_b2_batch(t, nt, D, lambda);
+    dv_check(t, "② W₁ chain", F_DLDZ_2, nt->z, D, false); /* ② writes Ŷ − Y */
+    for (size_t i = 0; i < count; i++)
+        g[i] = D[i] / nt->m;
+    dv_check_fix(t, "② W₁ chain", F_DLDZ_2_FIX, F_DLDZ_2, nt->z, g);
+    free(D);
+    free(g);
+    return 0;
+}
+
+/* The draw's rows in the document's order: ① one sample; ① m samples with
+ * L2; ②'s chain; ② ∂L/∂W₁ without, then with the L2 term, and ∂L/∂b₁; last
+ * ∂L/∂W₁ on the index-form network h = W₁X⁽⁰⁾ + b₁. */
+static int run_draw(dv_table *t, int d)
+{
+    draw_values v;
+    net main = {0}, plain = {0}, index = {0};
+    int rc = draw(&v, d) ? dv_fail(t, NULL, "out of memory") : 0;
+    rc = rc ? rc : part1_single(t, &v);
+    rc = rc ? rc : check_penalty(t, &v);
+    rc = rc ? rc : open_batch(t, &main, &v, v.lambda, false);
+    rc = rc ? rc : check_batch_output(t, &main, v.lambda);
+    rc = rc ? rc : check_dz_dx1(t, &main);
+    rc = rc ? rc : check_dx1_dh(t, &main);
+    rc = rc ? rc : check_dh_dw1(t, &v, d);
+    rc = rc ? rc : open_batch(t, &plain, &v, 0, false); /* before "加上正则项" */
+    rc = rc ? rc : check_w1(t, &v, &plain, 0, false, false);
+    rc = rc ? rc : check_w1(t, &v, &main, v.lambda, false, true);
+    rc = rc ? rc : open_batch(t, &index, &v, v.lambda, true);
+    rc = rc ? rc : check_w1(t, &v, &index, v.lambda, true, false);
+    tg_tape_free(main.tape);
+    tg_tape_free(plain.tape);
+    tg_tape_free(index.tape);
+    draw_free(&v);
+    return rc;
+}
+
+static void explain(dv_table *t)
+{
+    dv_explain(t, F_CASES, "labels swapped: the case giving ŷₜ(1 − ŷₜ), ŷₜ − 1 is j = t; "
+                           "−ŷₜŷⱼ, ŷⱼ is j ≠ t");
+    dv_explain(t, F_BRACKET, "typo: entry t is ŷₜ − 1, not ŷ_{t−1}; read literally the "
+                             "vector is just ŷ");
+    dv_explain(t, F_DW2_MID, "drops the 1/m of the mean loss on the data term (the last "
+                             "line has it)");
+    dv_explain(t, F_DLDZ_2, "for L = (1/m)ΣLoss + L₂ it is (Ŷ − Y)/m; the document applies "
+                            "the 1/m at the end");
+    const char *mask = "masks input feature i by hidden unit i's hᵢ > 0; the mask belongs "
+                       "to the hidden index (n×n hides it)";
+    dv_explain(t, F_DW1_0, mask);
+    dv_explain(t, F_DW1_IH, mask);
+    dv_explain(t, F_DW1_IDX, mask);
+    dv_explain(t, F_DW1_HI, "hidden×input is W₁ᵀ's layout (h = W₁ᵀX⁽⁰⁾): taken as W₁ it swaps "
+                            "X⁽⁰⁾ and (Ŷ−Y)ᵀW₂ᵀ; as W₁ᵀ, as below");
+    dv_explain(t, F_DB1, "divides by n = 256 (features) instead of the batch size m of "
+                         "L = (1/m)ΣLoss");
+}
+
+static int run(dv_table *t, int draws)
+{
+    for (int d = 0; d < draws; d++)
+        if (run_draw(t, d))
+            return -1;
+    explain(t);
+    return 0;
+}
+
+const seed_example seed_relu_softmax_l2 = {
+    "004", "relu_softmax_l2",
+    "256-256-10 ReLU/softmax MLP, samples as columns, L = (1/m)ΣCE + λ/2m Σ‖Wᵢ‖²", run};
