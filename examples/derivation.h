@@ -24,7 +24,7 @@ typedef struct dv_row {
     const char *wrong;     /* for a formula expected wrong: what is wrong   */
     const char *fix_of;    /* for a corrected formula: the formula it fixes */
     bool expect_right;
-    int draws;
+    int draws;             /* comparisons folded in (draws × places checked) */
     double max_abs, max_rel;
 } dv_row;
 

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < t.n_rows; i++) {
         const dv_row *r = &t.rows[i];
         bool agree = r->draws > 0 && r->max_rel <= DV_TOL;
-        printf("%s %d - %s %s (%s): %s, max rel %.2e over %d draws\n",
+        printf("%s %d - %s %s (%s): %s, max rel %.2e over %d comparisons\n",
                agree == r->expect_right ? "ok" : "not ok", ++n, r->where,
                r->expect_right ? "holds" : "is reported wrong", r->formula,
                agree ? "AGREES" : "MISMATCH", r->max_rel, r->draws);

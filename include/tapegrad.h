@@ -400,8 +400,12 @@ bool tg_set_anomaly(tg_tape *tape, bool on);
  * A comparison of gradients: "tape" is the tape's gradient, "ref" the other
  * side (finite differences or a hand-derived formula).  The relative error
  * of an element is |tape − ref| / max(|tape|, |ref|, floor) where floor is
- * 1e-12 × the largest |ref| of that tensor (so elements that should be 0
- * are judged against the tensor's scale, not against themselves).
+ * 1e-3 × the largest |ref| of that tensor: elements much smaller than the
+ * tensor's largest are judged against that scale, not against themselves
+ * (rounding and finite-difference noise are absolute, so a gradient that
+ * should be 0 would otherwise show an arbitrary relative error).  An error
+ * in such an element still shows: 1e-6 instead of 2e-6 next to a 1 gives a
+ * relative error of 1e-3.  A NaN on either side counts as infinite.
  */
 typedef struct tg_check {
     size_t count;              /* elements compared                         */
@@ -496,16 +500,43 @@ int tg_dot_render(const char *dot_path, const char *format, const char *out_path
 
 typedef struct tg_optim tg_optim;
 
-/** SGD: v = μ·v + g (+ wd·w);  w −= lr·v, or with Nesterov w −= lr·(g + μ·v). */
+/*
+ * The optimizers, schedules and clipping follow PyTorch exactly (the tests
+ * compare with numbers produced by torch 1.13).  Below g is a parameter's
+ * gradient (zero when it received none since tg_zero_grad, as after
+ * PyTorch's zero_grad(set_to_none=False)), w its value, t the step count
+ * starting at 1.  All arithmetic is done in the parameter's dtype; the
+ * state has the parameter's dtype and shape.
+ */
+
+/**
+ * SGD as torch.optim.SGD (dampening 0):
+ *   d = g + wd·w
+ *   momentum μ > 0:  v = μ·v + d  (v starts at 0, so the first v is d: the
+ *                    buffer starts as the first gradient)
+ *                    d = v, or with Nesterov d = d + μ·v
+ *   w = w − lr·d
+ * lr, μ and wd must be finite and >= 0; Nesterov needs μ > 0.
+ */
 typedef struct tg_sgd_opts {
     double lr;
     double momentum;     /* μ, 0 for plain SGD              */
-    double weight_decay; /* L2 added to the gradient        */
+    double weight_decay; /* wd: L2 added to the gradient    */
     bool nesterov;
 } tg_sgd_opts;
 
-/** Adam (Kingma & Ba) with bias correction; AdamW when decoupled is set
- *  (weight decay applied to the weights, not through the gradient). */
+/**
+ * Adam (Kingma & Ba) with bias correction, as torch.optim.Adam:
+ *   g = g + wd·w                      (Adam only)
+ *   w = w·(1 − lr·wd)                 (AdamW only: decoupled decay, as
+ *                                      torch.optim.AdamW)
+ *   m = m + (1 − β1)·(g − m)          (= β1·m + (1 − β1)·g)
+ *   v = β2·v + (1 − β2)·g²
+ *   w = w − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
+ * Zero fields take the defaults; betas must lie in (0, 1), eps > 0,
+ * lr and weight_decay finite and >= 0.  tg_adam_new accepts opts = NULL
+ * for all defaults.
+ */
 typedef struct tg_adam_opts {
     double lr;           /* 0 means 1e-3  */
     double beta1, beta2; /* 0 means 0.9, 0.999 */
@@ -516,27 +547,40 @@ typedef struct tg_adam_opts {
 
 /**
  * An optimizer over `n` parameters (n = 0 and params = NULL: every leaf of
- * the tape that requires a gradient, now).  The state (momentum, moments) is
- * allocated here, so tg_optim_step allocates nothing.  NULL on error.
+ * the tape that requires a gradient, now).  Each must be an f32/f64 leaf of
+ * `tape` that requires a gradient, listed once.  The state (momentum,
+ * moments) is allocated here, so tg_optim_step allocates nothing.  NULL on
+ * error (the message is on the tape).
  */
 tg_optim *tg_sgd_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_sgd_opts *opts);
 tg_optim *tg_adam_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_adam_opts *opts);
 /** One update of every parameter from its gradient (a parameter without a
- *  gradient since tg_zero_grad counts as zero).  Returns 0 or -1. */
+ *  gradient since tg_zero_grad counts as zero: momentum, moments and weight
+ *  decay still act).  Allocates nothing.  Returns 0 or -1. */
 int tg_optim_step(tg_optim *o);
+/** Change the learning rate (e.g. from a schedule).  A negative or
+ *  non-finite lr is refused with a tape error and the old one kept. */
 void tg_optim_set_lr(tg_optim *o, double lr);
+/** The current learning rate (NaN for NULL). */
 double tg_optim_get_lr(const tg_optim *o);
 void tg_optim_free(tg_optim *o);
 
-/** Step schedule: base · gamma^⌊epoch / step_size⌋. */
+/** Step schedule as StepLR: base · gamma^⌊epoch / step_size⌋
+ *  (NaN when epoch < 0 or step_size < 1). */
 double tg_lr_step(double base, long epoch, long step_size, double gamma);
-/** Cosine schedule from base (t = 0) to min_lr (t = total). */
+/** Cosine schedule as CosineAnnealingLR (T_max = total) from base (t = 0)
+ *  to min_lr (t = total): min_lr + (base − min_lr)·(1 + cos(π·t/total))/2;
+ *  t > total gives min_lr; NaN when t < 0 or total < 1. */
 double tg_lr_cosine(double base, double min_lr, long t, long total);
 
 /**
  * Scale the gradients of the n parameters (n = 0: every leaf requiring a
- * gradient) so that their global L2 norm is at most max_norm.  Returns the
- * norm before clipping, or a negative value on error.
+ * gradient) so that their global L2 norm is at most max_norm, as
+ * torch.nn.utils.clip_grad_norm_: norm = √(Σ g²) over all of them (summed in
+ * f64), and when c = max_norm / (norm + 1e-6) is below 1 (norm > max_norm,
+ * up to the 1e-6) every gradient is multiplied by c.  Returns the norm before
+ * clipping; when it is NaN or Inf it is returned and nothing is scaled.
+ * Returns a negative value on error (max_norm < 0 or NaN, a bad parameter).
  */
 double tg_clip_grad_norm(tg_tape *tape, int n, tg_tensor *const *params, double max_norm);
 
