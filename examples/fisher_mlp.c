@@ -11,7 +11,7 @@
  * Y = W·X + b·1ᵀ (b a column [rows×1], broadcast over the samples).
  *
  * The document never writes E down.  (1) together with §1's trace
- * derivatives implies (see the errata, docs/errata/000.md)
+ * derivatives implies (see the errata, docs/errata.md, seed 000)
  *   E = ½ Σ_i ‖y_i − d_i‖² + γ/2 (tr S_w − tr S_b),
  *   S_w = Σ_c Σ_{i∈c} (y_i − m_c)(y_i − m_c)ᵀ,  S_b = Σ_c n_c (m_c − m)(m_c − m)ᵀ,
  * on the output y^M.  The batch matters: m_c and m couple the samples.

@@ -20,7 +20,7 @@
  * literally as written (with each reasonable reading where the shapes do
  * not say which product is meant), and compared with the tape.
  *
- * Two slips change the gradient (see docs/errata/004.md):
+ * Two slips change the gradient (see docs/errata.md, seed 004):
  *  - ∂L/∂W₁ masks input feature i by hidden unit i (X⁽¹⁾*ⱼ,ᵢ keeps
  *    X⁽⁰⁾ⱼ,ᵢ when hᵢ > 0): it only type-checks because W₁ is n×n;
  *  - ∂L/∂b₁ divides by n (the feature count) instead of m (the batch).
