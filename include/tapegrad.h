@@ -608,7 +608,9 @@ void tg_idx_free(tg_idx *idx);
 /** Whether this build reads .gz files (zlib was found at build time). */
 bool tg_have_zlib(void);
 
-/** A labelled data set: n samples of dim features (f32, row-major). */
+/** A labelled data set: n samples of dim features (f32, row-major).  The
+ *  buffers belong to the library: tg_dataset_free releases them.  The
+ *  functions below fill err (may be NULL) and return 0 or -1. */
 typedef struct tg_dataset {
     size_t n, dim;
     size_t rows, cols; /* image geometry when the samples are images, else 0 */
@@ -617,14 +619,18 @@ typedef struct tg_dataset {
     int classes;
 } tg_dataset;
 
-/** Images (u8 IDX, rank 3) scaled to [0, 1] and their labels (u8 IDX, rank 1). */
+/** Images (u8 IDX, rank 3) scaled to [0, 1] (v / 255) and their labels
+ *  (u8 IDX, rank 1): the counts must match; classes = largest label + 1. */
 int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err);
 /** x = (x − mean) / std for every feature. */
 int tg_dataset_normalize(tg_dataset *d, double mean, double std, tg_err *err);
 /** Resample images to new_rows × new_cols by area averaging (each output
- *  pixel is the mean of the input area it covers, e.g. 28×28 → 16×16). */
+ *  pixel is the mean of the input area it covers, each input pixel weighted
+ *  by its exact overlap: 28×28 → 16×16 averages 1.75×1.75 areas, a ratio of
+ *  2 gives the plain 2×2 means). */
 int tg_dataset_resize(tg_dataset *d, size_t new_rows, size_t new_cols, tg_err *err);
-/** The first n samples (n <= d->n) as a new data set. */
+/** The first n samples (1 <= n <= d->n) as a new data set (a copy; the
+ *  geometry and the class count are kept). */
 int tg_dataset_head(const tg_dataset *d, size_t n, tg_dataset *out, tg_err *err);
 void tg_dataset_free(tg_dataset *d);
 
@@ -637,13 +643,18 @@ typedef struct tg_batcher {
     bool shuffle, drop_last;
 } tg_batcher;
 
+/** Batches of `batch` samples of d (which must outlive the batcher).  With
+ *  shuffle the order is a Fisher–Yates shuffle drawn from tg_rng seeded with
+ *  `seed`, redrawn at every epoch: the same seed gives the same epochs.  With
+ *  drop_last a last partial batch is skipped.  Returns 0 or -1 (err). */
 int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuffle,
                     bool drop_last, uint64_t seed, tg_err *err);
 /**
  * Copy the next batch into x ([batch, dim], f32 or f64) and labels ([batch],
  * i32).  Returns the number of samples copied (< batch only for a last
  * partial batch, whose remaining rows are zero), or 0 at the end of the
- * epoch (the next call starts a new, reshuffled epoch), or -1 on error.
+ * epoch (the next call starts a new, reshuffled epoch), or -1 on error
+ * (wrong shapes or dtypes: the message is on the tensors' tape).
  */
 long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
 void tg_batcher_free(tg_batcher *b);
