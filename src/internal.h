@@ -209,4 +209,14 @@ void tg_gemm_f64(bool ta, bool tb, size_t m, size_t n, size_t k,
 #define IN(n, i) ((n)->in[(i)])
 #define OUT(n) (&(n)->out)
 
+/* ---- DOT export (src/dot.c) -------------------------------------------- */
+/* What one tg_dot_write did: bytes written and elementary steps (loop
+ * iterations), so that a test can check the work is linear without timing. */
+typedef struct tg_dot_stats {
+    uint64_t bytes, steps;
+} tg_dot_stats;
+/* tg_dot_write, filling *stats (which may be NULL). */
+int tg_dot_write_stats(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts,
+                       tg_dot_stats *stats);
+
 #endif
