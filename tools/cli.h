@@ -1,0 +1,38 @@
+/* The tapegrad command's subcommands and built-in networks.
+ *
+ * A subcommand is called like main() with argv starting at its own name:
+ * `tapegrad train --epochs 3` calls cli_train(3, {"train", "--epochs", "3"}).
+ * It returns the exit status: 0 success, 1 failure, 2 usage error (after
+ * printing the usage to stderr).  `--help` prints the usage to stdout and
+ * returns 0.  The tour (`tapegrad` alone) calls cli_train(1, {"train"}):
+ * without options train must run its quick default, a few seconds. */
+#ifndef TAPEGRAD_CLI_H
+#define TAPEGRAD_CLI_H
+
+#include "tapegrad.h"
+
+#include <stdio.h>
+
+int cli_check(int argc, char **argv); /* tools/tapegrad.c */
+int cli_dot(int argc, char **argv);   /* tools/tapegrad.c */
+int cli_train(int argc, char **argv); /* tools/train.c    */
+
+/* ---- built-in networks (tools/nets.c) ---------------------------------- */
+
+/* A network on its own tape: `loss` is the scalar to differentiate. */
+typedef struct cli_net {
+    tg_tape *tape;
+    tg_tensor *loss;
+    char name[64];   /* canonical name, e.g. "seed002" or "mlp:784,512,10" */
+    char title[256]; /* one line: what the network is                      */
+} cli_net;
+
+/* Build network `name`: seed000 .. seed004, an alias (fisher, delta, batch,
+ * biasunit, relusoftmax) or mlp:N0,N1,...,Nk.  Returns 0; -2 when the name
+ * is not a network (a usage error), -1 when building failed; the message is
+ * in err (which may be NULL). */
+int cli_net_build(const char *name, cli_net *net, tg_err *err);
+/* Print the list of built-in networks, one per line, indented. */
+void cli_net_list(FILE *f);
+
+#endif

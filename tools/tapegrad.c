@@ -1,0 +1,346 @@
+/* tapegrad: the command-line face of the library.
+ *
+ *   tapegrad check   the five seed-derivation examples, one summary table
+ *   tapegrad dot     the forward and gradient graph of a built-in network
+ *   tapegrad train   training (tools/train.c)
+ *   tapegrad         a short tour of the three
+ *
+ * Exit status: 0 success, 1 failure (a check with an unexpected verdict, a
+ * file that cannot be written), 2 usage error (the usage goes to stderr). */
+#include "cli.h"
+
+#include "derivation.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG "tapegrad"
+
+static const char USAGE[] =
+    "usage: tapegrad [--help] [--version] [COMMAND [ARGS...]]\n"
+    "\n"
+    "Commands:\n"
+    "  check   check the five seed documents' hand-derived gradients against the\n"
+    "          tape and print one summary table\n"
+    "  dot     write the forward and gradient graph of a built-in network as\n"
+    "          Graphviz DOT (and SVG when Graphviz is installed)\n"
+    "  train   train a network\n"
+    "  help [COMMAND]   this text, or a command's\n"
+    "\n"
+    "Without a command, tapegrad runs a short tour: check, dot seed002, train.\n"
+    "`tapegrad COMMAND --help` describes each command.\n";
+
+static const char CHECK_USAGE[] =
+    "usage: tapegrad check [--verbose] [--draws N]\n"
+    "\n"
+    "Run the five seed-derivation examples (in examples/): every formula of the\n"
+    "seed documents, computed by hand, is compared with the tape's gradient over\n"
+    "several random draws.  Prints one summary table: for each seed, its number\n"
+    "of formulas, how many agree and mismatch, and how many verdicts differ from\n"
+    "what the example expects (a formula known to be wrong must MISMATCH).\n"
+    "\n"
+    "  -v, --verbose   also print each seed's full table, formula by formula\n"
+    "  --draws N       random draws per formula (1..1000, default 5)\n"
+    "\n"
+    "Exit status: 0 when every verdict is the expected one, 1 otherwise.\n";
+
+static void dot_usage(FILE *f)
+{
+    fputs("usage: tapegrad dot NET [-o FILE.dot] [--values] [--grads] [--no-backward]\n"
+          "                    [--no-clusters] [--svg] [--png]\n"
+          "\n"
+          "Build network NET, run one backward pass from its loss and write the graph\n"
+          "(ops, leaves, and the gradient flow as dashed red edges; one cluster per\n"
+          "layer) as Graphviz DOT to FILE.dot (default: NET.dot in the current\n"
+          "directory).  When Graphviz's dot is installed an SVG is rendered next to it\n"
+          "by default; without Graphviz the .dot file is still written.\n"
+          "\n"
+          "  -o, --output FILE   the DOT file to write\n"
+          "  --values            show values: min/mean/max, or every value of a small tensor\n"
+          "  --grads             show gradients (after the backward pass)\n"
+          "  --no-backward       leave out the gradient-flow edges\n"
+          "  --no-clusters       do not group layers (scopes) into clusters\n"
+          "  --svg, --png        render these formats (fails without Graphviz)\n"
+          "\n"
+          "Networks:\n",
+          f);
+    cli_net_list(f);
+}
+
+/* ======================================================================== */
+/* check                                                                    */
+/* ======================================================================== */
+
+static const seed_example *const SEEDS[] = {
+    &seed_fisher_mlp, &seed_delta_rule_mlp, &seed_batch_sigmoid_mlp, &seed_bias_unit_bce,
+    &seed_relu_softmax_l2,
+};
+#define N_SEEDS (int)(sizeof SEEDS / sizeof SEEDS[0])
+
+/* Print "tapegrad CMD: <message>" and CMD's usage to stderr; returns 2. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    fprintf(stderr, PROG "%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+    if (!cmd)
+        fputs(USAGE, stderr);
+    else if (!strcmp(cmd, "check"))
+        fputs(CHECK_USAGE, stderr);
+    else
+        dot_usage(stderr);
+    return 2;
+}
+
+static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+/* A whole number in [lo, hi] from s, or -1. */
+static long parse_count(const char *s, long lo, long hi)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno || *end || v < lo || v > hi ? -1 : v;
+}
+
+int cli_check(int argc, char **argv)
+{
+    bool verbose = false;
+    long draws = 5;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            fputs(CHECK_USAGE, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
+            verbose = true;
+        } else if (!strcmp(argv[i], "--draws")) {
+            if (i + 1 == argc)
+                return usage_error("check", "--draws needs a number");
+            if ((draws = parse_count(argv[++i], 1, 1000)) < 0)
+                return usage_error("check", "--draws must be 1..1000, not '%s'", argv[i]);
+        } else {
+            return usage_error("check", "unknown argument '%s'", argv[i]);
+        }
+    }
+    static dv_table tables[N_SEEDS];
+    int rc[N_SEEDS];
+    for (int s = 0; s < N_SEEDS; s++) {
+        dv_init(&tables[s], SEEDS[s]->id, SEEDS[s]->title);
+        rc[s] = SEEDS[s]->run(&tables[s], (int)draws);
+    }
+    printf("Seed derivations: hand-derived gradients vs the tape (%ld draws per formula, "
+           "agree when max rel err <= %.0e)\n\n", draws, DV_TOL);
+    printf("%-4s  %8s  %5s  %8s  %10s  %s\n", "seed", "formulas", "agree", "mismatch",
+           "unexpected", "document");
+    int tot[4] = {0}, bad = 0;
+    for (int s = 0; s < N_SEEDS; s++) {
+        const dv_table *t = &tables[s];
+        int v[4] = {t->n_rows, dv_count(t, true), dv_count(t, false), dv_unexpected(t)};
+        if (rc[s] && !v[3])
+            v[3] = 1; /* a library error the table did not count */
+        printf("%-4s  %8d  %5d  %8d  %10d  %s\n", t->id, v[0], v[1], v[2], v[3], t->title);
+        for (int k = 0; k < 4; k++)
+            tot[k] += v[k];
+        bad += v[3] != 0;
+    }
+    printf("%-4s  %8d  %5d  %8d  %10d\n", "all", tot[0], tot[1], tot[2], tot[3]);
+    printf("\n%s\n", tot[3] ? "UNEXPECTED verdicts: see tapegrad check --verbose"
+                            : "Every verdict is the expected one: formulas that hold agree, "
+                              "the errors the errata describe mismatch.");
+    if (verbose)
+        for (int s = 0; s < N_SEEDS; s++)
+            dv_print(&tables[s], stdout);
+    else
+        printf("(tapegrad check --verbose prints every formula.)\n");
+    fflush(stdout);
+    return bad ? 1 : 0;
+}
+
+/* ======================================================================== */
+/* dot                                                                      */
+/* ======================================================================== */
+
+/* "mlp:784,512,10" -> "mlp-784-512-10": a file name without surprises */
+static void file_stem(const char *name, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = name; *p && n + 1 < len; p++) {
+        char c = *p;
+        bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+        out[n++] = safe ? c : '-';
+    }
+    out[n] = 0;
+}
+
+/* FILE.dot -> FILE.<ext> (or FILE.<ext> appended when it does not end in .dot) */
+static char *image_path(const char *dot_path, const char *ext)
+{
+    size_t n = strlen(dot_path);
+    if (n > 4 && !strcmp(dot_path + n - 4, ".dot"))
+        n -= 4;
+    char *p = malloc(n + strlen(ext) + 2);
+    if (p)
+        sprintf(p, "%.*s.%s", (int)n, dot_path, ext);
+    return p;
+}
+
+static int render(const char *dot_path, const char *ext)
+{
+    char *img = image_path(dot_path, ext);
+    if (!img) {
+        fprintf(stderr, PROG " dot: out of memory\n");
+        return 1;
+    }
+    tg_err e;
+    int rc = tg_dot_render(dot_path, ext, img, &e);
+    if (rc)
+        fprintf(stderr, PROG " dot: %s\n", e.msg);
+    else
+        printf("wrote %s\n", img);
+    free(img);
+    return rc ? 1 : 0;
+}
+
+int cli_dot(int argc, char **argv)
+{
+    const char *net_name = NULL, *out = NULL;
+    tg_dot_opts o = {.backward = true, .clusters = true};
+    bool svg = false, png = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            dot_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (i + 1 == argc || !*argv[i + 1])
+                return usage_error("dot", "%s needs a file name", a);
+            out = argv[++i];
+        } else if (!strcmp(a, "--values")) {
+            o.values = true;
+        } else if (!strcmp(a, "--grads")) {
+            o.grads = true;
+        } else if (!strcmp(a, "--no-backward")) {
+            o.backward = false;
+        } else if (!strcmp(a, "--no-clusters")) {
+            o.clusters = false;
+        } else if (!strcmp(a, "--svg")) {
+            svg = true;
+        } else if (!strcmp(a, "--png")) {
+            png = true;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("dot", "unknown option '%s'", a);
+        } else if (net_name) {
+            return usage_error("dot", "one network at a time ('%s' is extra)", a);
+        } else {
+            net_name = a;
+        }
+    }
+    if (!net_name)
+        return usage_error("dot", "which network? (see the list below)");
+
+    cli_net net;
+    tg_err err;
+    int built = cli_net_build(net_name, &net, &err);
+    if (built == -2)
+        return usage_error("dot", "%s", err.msg);
+    if (built) {
+        fprintf(stderr, PROG " dot: %s\n", err.msg);
+        return 1;
+    }
+    char stem[80], def[96];
+    if (!out) {
+        file_stem(net.name, stem, sizeof stem);
+        snprintf(def, sizeof def, "%s.dot", stem);
+        out = def;
+    }
+    o.title = net.title;
+    int rc = 0;
+    if (tg_backward(net.loss) || tg_dot_save(out, net.tape, net.loss, &o)) {
+        fprintf(stderr, PROG " dot: %s\n", tg_tape_error(net.tape));
+        tg_tape_free(net.tape);
+        return 1;
+    }
+    printf("wrote %s (%s: %zu ops, %zu leaves, loss %.6g)\n", out, net.name,
+           tg_tape_nodes(net.tape), tg_tape_leaves(net.tape), tg_item(net.loss));
+    tg_tape_free(net.tape);
+
+    if (!svg && !png) { /* the default: SVG when Graphviz is there */
+        if (tg_dot_available())
+            return render(out, "svg");
+        printf("No SVG: Graphviz's dot is not installed.  Install it (Debian/Ubuntu: "
+               "sudo apt-get install graphviz; macOS: brew install graphviz), then run\n"
+               "  dot -Tsvg %s -o image.svg\n", out);
+        return 0;
+    }
+    if (svg)
+        rc |= render(out, "svg");
+    if (png)
+        rc |= render(out, "png");
+    return rc;
+}
+
+/* ======================================================================== */
+/* main                                                                     */
+/* ======================================================================== */
+
+static int tour(void)
+{
+    int status = 0;
+    printf("tapegrad %s: a short tour (tapegrad --help lists the commands)\n\n", tg_version());
+    printf("== 1/3  tapegrad check: the seed documents' gradients against the tape ==\n\n");
+    fflush(stdout);
+    status |= cli_check(1, (char *[]){"check", NULL}) != 0;
+    printf("\n== 2/3  tapegrad dot seed002: the graph of seed 002's network ==\n\n");
+    fflush(stdout);
+    status |= cli_dot(2, (char *[]){"dot", "seed002", NULL}) != 0;
+    printf("\n== 3/3  tapegrad train ==\n\n");
+    fflush(stdout);
+    status |= cli_train(1, (char *[]){"train", NULL}) != 0;
+    fflush(stdout);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return tour();
+    const char *cmd = argv[1];
+    if (is_help(cmd)) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("tapegrad %s\n", tg_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "check"))
+        return cli_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "dot"))
+        return cli_dot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train"))
+        return cli_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "help")) {
+        if (argc == 2) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (argc == 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "dot") ||
+                          !strcmp(argv[2], "train")))
+            return main(3, (char *[]){argv[0], argv[2], "--help", NULL});
+        return usage_error(NULL, "help: unknown command '%s'", argv[2]);
+    }
+    if (cmd[0] == '-')
+        return usage_error(NULL, "unknown option '%s'", cmd);
+    return usage_error(NULL, "unknown command '%s'", cmd);
+}
