@@ -666,16 +666,24 @@ void tg_batcher_free(tg_batcher *b);
 /**
  * Save n named tensors (n = 0: every TG_PARAM leaf of the tape) to `path`
  * in the versioned binary format of docs/format.md.  The file is written to
- * a temporary file in the same directory, fsync'ed and renamed over `path`,
- * so a crash never leaves a half-written file and never loses the old one.
- * Every tensor needs a unique name.  Returns 0 or -1 (tape error).
+ * a temporary file in the same directory (mkstemp), fsync'ed and renamed
+ * over `path`, and the directory is fsync'ed, so a crash never leaves a
+ * half-written file and never loses the old one; on failure the temporary
+ * file is removed and the old file is untouched.  A replaced file keeps its
+ * permission bits, a new one gets 0644.  Every tensor needs a unique name
+ * (valid UTF-8, at most 4096 bytes).  Returns 0 or -1 (tape error).
  */
 int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
 /**
  * Load tensors saved by tg_save into the n named tensors (n = 0: every
  * TG_PARAM leaf) matched by name.  Everything is verified first (magic,
- * version, checksum, sizes, names, dtypes, shapes); on any problem nothing is
- * changed and a message names it.  Returns 0 or -1 (tape error).
+ * version, size, checksum, every record, then for each tensor: found once
+ * by name, same dtype, same shape); on any problem nothing is changed and a
+ * message names it, e.g. "tensor 'W2': file has shape 512x10, network has
+ * 512x12".  With n = 0 the file must hold exactly the tape's parameters (a
+ * tensor in the file that the tape lacks is an error: a different network);
+ * with an explicit list, other tensors in the file are ignored, so part of
+ * a model can be loaded.  Returns 0 or -1 (tape error).
  */
 int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
 

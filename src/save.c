@@ -1,0 +1,648 @@
+/* Saving and loading named tensors: the format of docs/format.md.
+ *
+ * Saves build the whole file in memory, write it to a temporary file made
+ * by mkstemp next to the target, fsync it, rename it over the target and
+ * fsync the directory: the target always holds either the old or the new
+ * complete file, and on any failure the temporary file is removed.
+ *
+ * Loads read the whole file (its size taken from fstat and checked against
+ * the header), verify the magic, version, size, checksum and every record
+ * with bounds checks, then match the records with the tensors by name,
+ * dtype and shape.  Only when everything is right is any tensor written. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "TAPEGRAD"
+#define VERSION 1u
+#define HEADER 24u      /* magic, version, count, file size */
+#define TRAILER 4u      /* CRC-32C */
+#define MAX_NAME 4096u  /* bytes of a tensor name */
+#define MIN_RECORD 11u  /* name length, 1-byte name, dtype, rank, one 4-byte element */
+
+/* ---- CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, initial value
+ * and final xor 0xFFFFFFFF; "123456789" gives 0xE3069283. --------------- */
+
+static void crc_table(uint32_t t[256])
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        t[i] = c;
+    }
+}
+
+static uint32_t crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t t[256];
+    crc_table(t);
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = t[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- little-endian encoding, independent of the host ------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Tensor elements (host order) to little-endian bytes and back. */
+static void encode(unsigned char *dst, const void *src, tg_dtype dtype, size_t n)
+{
+    if (dtype == TG_F64) {
+        const double *s = src;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, &s[i], 8);
+            put_u64(dst + 8 * i, v);
+        }
+    } else { /* f32 and i32: 32-bit patterns */
+        const uint32_t *s = src; /* memcpy below: no aliasing assumption */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v;
+            memcpy(&v, (const unsigned char *)s + 4 * i, 4);
+            put_u32(dst + 4 * i, v);
+        }
+    }
+}
+
+static void decode(void *dst, const unsigned char *src, tg_dtype dtype, size_t n)
+{
+    unsigned char *d = dst;
+    if (dtype == TG_F64) {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = get_u64(src + 8 * i);
+            memcpy(d + 8 * i, &v, 8);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = get_u32(src + 4 * i);
+            memcpy(d + 4 * i, &v, 4);
+        }
+    }
+}
+
+/* Strict UTF-8: no overlong forms, surrogates, code points above U+10FFFF,
+ * and (for C strings) no NUL. */
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* "512x10" or "scalar" */
+static void dims_str(int rank, const uint64_t *dims, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    if (rank == 0)
+        snprintf(buf, len, "scalar");
+    for (int i = 0; i < rank && at < len; i++) {
+        int w = snprintf(buf + at, len - at, i ? "x%llu" : "%llu", (unsigned long long)dims[i]);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+}
+
+/* ---- the tensors to save or load ----------------------------------------- */
+
+static const char *what(const tg_tensor *t)
+{
+    return t->name ? t->name : tg_op_name(t);
+}
+
+/* The n tensors (n = 0: every TG_PARAM leaf) in *list (tg_malloc'ed),
+ * checked: same tape, named (valid UTF-8, at most MAX_NAME bytes), names
+ * unique. */
+static int gather(tg_tape *tape, int n, tg_tensor *const *tensors, const char *fn,
+                  const char *path, tg_tensor ***list, size_t *count)
+{
+    size_t c = 0;
+    if (n < 0)
+        return tg_error(tape, "%s: %s: n = %d is negative", fn, path, n);
+    if (n > 0 && !tensors)
+        return tg_error(tape, "%s: %s: tensors is NULL but n = %d", fn, path, n);
+    if (n == 0) {
+        for (size_t i = 0; i < tape->n_leaves; i++)
+            c += tape->leaves[i]->kind == TG_PARAM;
+        if (c == 0)
+            return tg_error(tape, "%s: %s: the tape has no parameters", fn, path);
+    } else {
+        c = (size_t)n;
+    }
+    tg_tensor **p = tg_malloc(c * sizeof *p);
+    if (!p)
+        return tg_error(tape, "%s: %s: out of memory", fn, path);
+    if (n == 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < tape->n_leaves; i++)
+            if (tape->leaves[i]->kind == TG_PARAM)
+                p[k++] = tape->leaves[i];
+    } else {
+        memcpy(p, tensors, c * sizeof *p);
+    }
+    for (size_t i = 0; i < c; i++) {
+        const tg_tensor *t = p[i];
+        int bad = TG_OK;
+        if (!t)
+            bad = tg_error(tape, "%s: %s: tensors[%zu] is NULL", fn, path, i);
+        else if (t->tape != tape)
+            bad = tg_error(tape, "%s: %s: tensor %zu ('%s') belongs to another tape", fn, path,
+                           i, what(t));
+        else if (!t->name || !*t->name)
+            bad = tg_error(tape, "%s: %s: tensor %zu (%s %s) has no name; tensors are matched "
+                                 "by name (tg_set_name)", fn, path, i, tg_op_name(t),
+                           tg_shp_of(t).s);
+        else if (strlen(t->name) > MAX_NAME)
+            bad = tg_error(tape, "%s: %s: the name of tensor %zu is longer than %u bytes", fn,
+                           path, i, MAX_NAME);
+        else if (!valid_utf8((const unsigned char *)t->name, strlen(t->name)))
+            bad = tg_error(tape, "%s: %s: the name of tensor %zu is not valid UTF-8", fn, path,
+                           i);
+        for (size_t j = 0; !bad && j < i; j++)
+            if (p[j] == t)
+                bad = tg_error(tape, "%s: %s: tensor '%s' is listed twice", fn, path, t->name);
+            else if (!strcmp(p[j]->name, t->name))
+                bad = tg_error(tape, "%s: %s: two tensors are named '%s'", fn, path, t->name);
+        if (bad) {
+            tg_free(p);
+            return TG_ERR;
+        }
+    }
+    *list = p;
+    *count = c;
+    return TG_OK;
+}
+
+/* ---- saving -------------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return TG_ERR;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return TG_OK;
+}
+
+int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
+{
+    if (!tape)
+        return TG_ERR;
+    if (!path || !*path)
+        return tg_error(tape, "save: path is NULL or empty");
+    tg_tensor **list;
+    size_t count;
+    if (gather(tape, n, tensors, "save", path, &list, &count))
+        return TG_ERR;
+    if (count > UINT32_MAX) {
+        tg_free(list);
+        return tg_error(tape, "save: %s: too many tensors (%zu)", path, count);
+    }
+
+    /* the size of the file; every term is bounded by tensors in memory */
+    size_t size = HEADER + TRAILER;
+    for (size_t i = 0; i < count; i++) {
+        const tg_tensor *t = list[i];
+        size_t rec = 4 + strlen(t->name) + 2 + 8 * (size_t)t->rank +
+                     t->size * tg_dtype_size((tg_dtype)t->dtype);
+        if (size > SIZE_MAX - rec) {
+            tg_free(list);
+            return tg_error(tape, "save: %s: the file would be too large", path);
+        }
+        size += rec;
+    }
+    size_t plen = strlen(path);
+    unsigned char *buf = tg_malloc(size);
+    char *tmp = plen < SIZE_MAX - 16 ? tg_malloc(plen + 16) : NULL;
+    if (!buf || !tmp) {
+        tg_free(buf);
+        tg_free(tmp);
+        tg_free(list);
+        return tg_error(tape, "save: %s: out of memory", path);
+    }
+
+    unsigned char *p = buf;
+    memcpy(p, MAGIC, 8);
+    put_u32(p + 8, VERSION);
+    put_u32(p + 12, (uint32_t)count);
+    put_u64(p + 16, (uint64_t)size);
+    p += HEADER;
+    for (size_t i = 0; i < count; i++) {
+        const tg_tensor *t = list[i];
+        size_t len = strlen(t->name);
+        put_u32(p, (uint32_t)len);
+        memcpy(p + 4, t->name, len);
+        p += 4 + len;
+        *p++ = t->dtype;
+        *p++ = t->rank;
+        for (int k = 0; k < t->rank; k++, p += 8)
+            put_u64(p, (uint64_t)t->shape[k]);
+        encode(p, t->data, (tg_dtype)t->dtype, t->size);
+        p += t->size * tg_dtype_size((tg_dtype)t->dtype);
+    }
+    put_u32(p, crc32c(buf, size - TRAILER));
+    tg_free(list);
+
+    /* write it next to the target, then rename over it */
+    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        tg_free(buf);
+        tg_free(tmp);
+        return tg_error(tape, "save: %s: cannot create a temporary file in its directory: %s",
+                        path, strerror(e));
+    }
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 0777) : 0644;
+    const char *step = NULL; /* the step that failed */
+    if (write_all(fd, buf, size))
+        step = "write";
+    else if (fchmod(fd, mode))
+        step = "chmod";
+    else if (fsync(fd))
+        step = "fsync";
+    int e = errno;
+    if (close(fd) && !step) {
+        e = errno;
+        step = "close";
+    }
+    if (!step && rename(tmp, path)) {
+        e = errno;
+        step = "rename";
+    }
+    tg_free(buf);
+    if (step) {
+        unlink(tmp);
+        tg_free(tmp);
+        return tg_error(tape, "save: %s: %s of the temporary file failed (%s); the old file is "
+                              "unchanged", path, step, strerror(e));
+    }
+    /* make the rename durable: fsync the directory */
+    char *slash = strrchr(tmp, '/');
+    if (!slash)
+        strcpy(tmp, ".");
+    else if (slash == tmp)
+        tmp[1] = 0;
+    else
+        *slash = 0;
+    int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        if (fsync(dfd) && errno != EINVAL && errno != EROFS) {
+            e = errno;
+            close(dfd);
+            tg_free(tmp);
+            return tg_error(tape, "save: %s: the file was replaced, but fsync of its directory "
+                                  "failed: %s", path, strerror(e));
+        }
+        close(dfd);
+    }
+    tg_free(tmp);
+    return TG_OK;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+typedef struct record {
+    const unsigned char *name;
+    size_t name_len;
+    int dtype, rank;
+    uint64_t dims[TG_MAX_RANK];
+    size_t size; /* elements */
+    const unsigned char *data;
+} record;
+
+/* Read the whole regular file at path into *buf (tg_malloc'ed). */
+static int read_file(tg_tape *tape, const char *path, unsigned char **buf, size_t *size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return tg_error(tape, "load: %s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = TG_ERR;
+    unsigned char *b = NULL;
+    if (fstat(fd, &st)) {
+        tg_error(tape, "load: %s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        tg_error(tape, "load: %s: not a regular file", path);
+        goto done;
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)PTRDIFF_MAX) {
+        tg_error(tape, "load: %s: the file is too large", path);
+        goto done;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    b = tg_malloc(n + 1);
+    if (!b) {
+        tg_error(tape, "load: %s: out of memory for %zu bytes", path, n);
+        goto done;
+    }
+    for (;;) { /* read until EOF, refusing more bytes than fstat said */
+        ssize_t r = read(fd, b + got, n + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            tg_error(tape, "load: %s: read error: %s", path, strerror(errno));
+            goto done;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+        if (got > n) {
+            tg_error(tape, "load: %s: the file grew while it was read", path);
+            goto done;
+        }
+    }
+    *buf = b;
+    *size = got;
+    b = NULL;
+    rc = TG_OK;
+done:
+    tg_free(b);
+    close(fd);
+    return rc;
+}
+
+/* Check the header, size and checksum; then parse the records into *recs
+ * (tg_malloc'ed) with every bound checked. */
+static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t size,
+                 record **recs, size_t *n_recs)
+{
+    if (size < 8 ? memcmp(b, MAGIC, size) != 0 : memcmp(b, MAGIC, 8) != 0)
+        return tg_error(tape, "load: %s: not a tapegrad file (wrong magic; expected \"%s\")",
+                        path, MAGIC);
+    if (size < 12)
+        return tg_error(tape, "load: %s: truncated: %zu bytes, the header alone has %u", path,
+                        size, HEADER);
+    uint32_t version = get_u32(b + 8);
+    if (version == 0 || version > VERSION)
+        return tg_error(tape, "load: %s: format version %u is %s (this tapegrad reads version "
+                              "%u)", path, version, version ? "newer than this tapegrad" : "invalid",
+                        VERSION);
+    if (size < HEADER + TRAILER)
+        return tg_error(tape, "load: %s: truncated: %zu bytes, the header and checksum alone "
+                              "have %u", path, size, HEADER + TRAILER);
+    uint64_t declared = get_u64(b + 16);
+    if (declared > size)
+        return tg_error(tape, "load: %s: truncated: the header says %llu bytes but the file has "
+                              "%zu", path, (unsigned long long)declared, size);
+    if (declared < size)
+        return tg_error(tape, "load: %s: size mismatch: the header says %llu bytes but the file "
+                              "has %zu (trailing data or a corrupt header)", path,
+                        (unsigned long long)declared, size);
+    uint32_t stored = get_u32(b + size - TRAILER), actual = crc32c(b, size - TRAILER);
+    if (stored != actual)
+        return tg_error(tape, "load: %s: checksum mismatch (stored 0x%08x, computed 0x%08x): "
+                              "the file is corrupt", path, stored, actual);
+
+    uint32_t count = get_u32(b + 12);
+    size_t end = size - TRAILER, at = HEADER;
+    if (count > (end - at) / MIN_RECORD)
+        return tg_error(tape, "load: %s: corrupt: %u tensors cannot fit in %zu bytes", path,
+                        count, size);
+    record *r = tg_malloc((count ? count : 1) * sizeof *r);
+    if (!r)
+        return tg_error(tape, "load: %s: out of memory", path);
+    for (uint32_t i = 0; i < count; i++) {
+        record *x = &r[i];
+        memset(x, 0, sizeof *x);
+        char bad[96];
+        if (end - at < 4) {
+            snprintf(bad, sizeof bad, "the name length is cut off");
+            goto corrupt;
+        }
+        uint32_t len = get_u32(b + at);
+        at += 4;
+        if (len == 0 || len > MAX_NAME) {
+            snprintf(bad, sizeof bad, "the name length %u is outside 1..%u", len, MAX_NAME);
+            goto corrupt;
+        }
+        if (end - at < len) {
+            snprintf(bad, sizeof bad, "the name runs past the end");
+            goto corrupt;
+        }
+        x->name = b + at;
+        x->name_len = len;
+        at += len;
+        if (!valid_utf8(x->name, len)) {
+            snprintf(bad, sizeof bad, "the name is not valid UTF-8");
+            goto corrupt;
+        }
+        if (end - at < 2) {
+            snprintf(bad, sizeof bad, "the dtype and rank are cut off");
+            goto corrupt;
+        }
+        x->dtype = b[at];
+        x->rank = b[at + 1];
+        at += 2;
+        size_t es = tg_dtype_size((tg_dtype)x->dtype);
+        if (!es) {
+            snprintf(bad, sizeof bad, "unknown dtype %d", x->dtype);
+            goto corrupt;
+        }
+        if (x->rank > TG_MAX_RANK) {
+            snprintf(bad, sizeof bad, "rank %d is above %d", x->rank, TG_MAX_RANK);
+            goto corrupt;
+        }
+        if (end - at < 8 * (size_t)x->rank) {
+            snprintf(bad, sizeof bad, "the dimensions run past the end");
+            goto corrupt;
+        }
+        size_t elems = 1;
+        for (int k = 0; k < x->rank; k++, at += 8) {
+            x->dims[k] = get_u64(b + at);
+            if (x->dims[k] == 0) {
+                snprintf(bad, sizeof bad, "dimension %d is 0", k);
+                goto corrupt;
+            }
+            if (x->dims[k] > (end - at) || elems > (end - at) / x->dims[k]) {
+                snprintf(bad, sizeof bad, "the dimensions exceed the file");
+                goto corrupt;
+            }
+            elems *= (size_t)x->dims[k];
+        }
+        if (elems > (end - at) / es) {
+            snprintf(bad, sizeof bad, "the data runs past the end");
+            goto corrupt;
+        }
+        x->size = elems;
+        x->data = b + at;
+        at += elems * es;
+        continue;
+    corrupt:
+        tg_free(r);
+        return tg_error(tape, "load: %s: corrupt record of tensor %u: %s", path, i, bad);
+    }
+    if (at != end) {
+        tg_free(r);
+        return tg_error(tape, "load: %s: corrupt: %zu unexplained bytes after the last tensor",
+                        path, end - at);
+    }
+    *recs = r;
+    *n_recs = count;
+    return TG_OK;
+}
+
+static bool same_name(const record *r, const char *name)
+{
+    return strlen(name) == r->name_len && !memcmp(name, r->name, r->name_len);
+}
+
+int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
+{
+    if (!tape)
+        return TG_ERR;
+    if (!path || !*path)
+        return tg_error(tape, "load: path is NULL or empty");
+    tg_tensor **list = NULL;
+    size_t count = 0, n_recs = 0;
+    unsigned char *buf = NULL;
+    record *recs = NULL;
+    size_t *match = NULL;
+    int rc = TG_ERR;
+    if (gather(tape, n, tensors, "load", path, &list, &count) ||
+        read_file(tape, path, &buf, &n_recs) || /* n_recs: the file size, for now */
+        parse(tape, path, buf, n_recs, &recs, &n_recs))
+        goto done;
+    if (!(match = tg_malloc(count * sizeof *match))) {
+        tg_error(tape, "load: %s: out of memory", path);
+        goto done;
+    }
+    /* every tensor: exactly one record of its name, same dtype and shape */
+    for (size_t i = 0; i < count; i++) {
+        const tg_tensor *t = list[i];
+        size_t found = 0;
+        for (size_t j = 0; j < n_recs; j++)
+            if (same_name(&recs[j], t->name)) {
+                if (found++)
+                    break;
+                match[i] = j;
+            }
+        if (found == 0) {
+            tg_error(tape, "load: %s: tensor '%s' is not in the file", path, t->name);
+            goto done;
+        }
+        if (found > 1) {
+            tg_error(tape, "load: %s: the file has more than one tensor named '%s'", path,
+                     t->name);
+            goto done;
+        }
+        const record *r = &recs[match[i]];
+        if (r->dtype != t->dtype) {
+            tg_error(tape, "load: %s: tensor '%s': file has dtype %s, network has %s", path,
+                     t->name, tg_dtype_name((tg_dtype)r->dtype), tg_dtype_name((tg_dtype)t->dtype));
+            goto done;
+        }
+        bool same = r->rank == t->rank;
+        for (int k = 0; same && k < t->rank; k++)
+            same = r->dims[k] == t->shape[k];
+        if (!same) {
+            char fs[128];
+            dims_str(r->rank, r->dims, fs, sizeof fs);
+            tg_error(tape, "load: %s: tensor '%s': file has shape %s, network has %s", path,
+                     t->name, fs, tg_shp_of(t).s);
+            goto done;
+        }
+    }
+    /* n = 0 loads a whole model: a tensor in the file that the tape does not
+     * have means a different network.  (Each tensor matched one record, so
+     * the counts are equal exactly when every record was matched.) */
+    if (n == 0 && n_recs != count) {
+        for (size_t j = 0; j < n_recs; j++) {
+            bool used = false;
+            for (size_t i = 0; !used && i < count; i++)
+                used = match[i] == j;
+            if (!used) {
+                char fs[128];
+                dims_str(recs[j].rank, recs[j].dims, fs, sizeof fs);
+                tg_error(tape, "load: %s: the file has a tensor '%.*s' (%s %s) that the tape "
+                               "has no parameter for", path, (int)recs[j].name_len,
+                         (const char *)recs[j].name, tg_dtype_name((tg_dtype)recs[j].dtype), fs);
+                goto done;
+            }
+        }
+    }
+    /* everything verified: now write */
+    for (size_t i = 0; i < count; i++)
+        decode(list[i]->data, recs[match[i]].data, (tg_dtype)list[i]->dtype, list[i]->size);
+    rc = TG_OK;
+done:
+    tg_free(match);
+    tg_free(recs);
+    tg_free(buf);
+    tg_free(list);
+    return rc;
+}
