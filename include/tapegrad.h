@@ -619,6 +619,9 @@ typedef struct tg_dataset {
     int classes;
 } tg_dataset;
 
+/** A zero-filled data set of n samples with dim features and labels in
+ *  [0, classes), for data made by the program (fill d->x and d->y). */
+int tg_dataset_new(tg_dataset *d, size_t n, size_t dim, int classes, tg_err *err);
 /** Images (u8 IDX, rank 3) scaled to [0, 1] (v / 255) and their labels
  *  (u8 IDX, rank 1): the counts must match; classes = largest label + 1. */
 int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err);

@@ -29,6 +29,28 @@ void tg_dataset_free(tg_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+int tg_dataset_new(tg_dataset *d, size_t n, size_t dim, int classes, tg_err *err)
+{
+    if (!d)
+        return fail(err, "dataset_new: data set is NULL");
+    memset(d, 0, sizeof *d);
+    if (n == 0 || dim == 0 || classes < 1)
+        return fail(err, "dataset_new: %zu samples, %zu features, %d classes: each must be >= 1",
+                    n, dim, classes);
+    if (dim > SIZE_MAX / sizeof(float) / n)
+        return fail(err, "dataset_new: %zu x %zu features overflow", n, dim);
+    d->x = tg_malloc(n * dim * sizeof(float));
+    d->y = tg_malloc(n * sizeof(int32_t));
+    if (!d->x || !d->y) {
+        tg_dataset_free(d);
+        return fail(err, "dataset_new: out of memory");
+    }
+    memset(d->x, 0, n * dim * sizeof(float));
+    memset(d->y, 0, n * sizeof(int32_t));
+    d->n = n, d->dim = dim, d->classes = classes;
+    return TG_OK;
+}
+
 /* ---- loading ------------------------------------------------------------- */
 
 int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err)
