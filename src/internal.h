@@ -219,4 +219,17 @@ typedef struct tg_dot_stats {
 int tg_dot_write_stats(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts,
                        tg_dot_stats *stats);
 
+/* ---- threads and CPU dispatch (src/threads.c, src/cpu.c) --------------- */
+/* Run fn over [0, n) split into contiguous chunks of >= grain elements, on
+ * the thread pool (the caller takes part); returns when all are done.  Runs
+ * fn(ctx, 0, n) inline when threads == 1, n < 2·grain, the pool is busy
+ * with another caller, or the caller is a pool worker.  Chunk boundaries
+ * depend only on n, grain and tg_get_threads(). */
+typedef void (*tg_range_fn)(void *ctx, size_t begin, size_t end);
+void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx);
+
+/* The active kernel path (tg_isa()) as a number. */
+enum { TG_ISA_GENERIC = 0, TG_ISA_AVX2 = 1, TG_ISA_AVX512 = 2 };
+int tg_cpu_isa(void);
+
 #endif
