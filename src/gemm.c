@@ -1,28 +1,427 @@
-/* GEMM: C = alpha·op(A)·op(B) + beta·C (row-major).  Plain loops for now. */
-#include "internal.h"
+/*
+ * GEMM: C[m×n] = alpha·op(A)·op(B) + beta·C, row-major, f32 and f64.
+ *
+ * The blocking follows Goto and van de Geijn ("Anatomy of high-performance
+ * matrix multiplication", 2008) in the loop order BLIS uses for x86 cores
+ * with a large L2, written for row-major C (vectors run along C's rows,
+ * i.e. along n; A is broadcast one element at a time):
+ *
+ *   for pc in K by KC                        K block: kc ≤ KC
+ *     for ic in M by MC                      pack op(A)[ic, pc] → MR-row slivers  (L3)
+ *       for jc in N by NC                    pack op(B)[pc, jc] → NR-col slivers  (L2)
+ *         for ir in MC by MR                 one A sliver, MR × kc              (L1)
+ *           for jr in NC by NR               one B sliver, kc × NR, from L2
+ *             micro-kernel: C[ir.., jr..] (+)= alpha · A sliver · B sliver
+ *
+ * The kernels (micro-kernel, macro-kernel = the two inner loops, packing)
+ * come per ISA and dtype from gemm_generic.c / gemm_avx2.c / gemm_avx512.c;
+ * this file picks one, plans the blocks and the threads, and owns the
+ * workspace.
+ *
+ * A is not packed when the B block is narrow (A slivers would be used once
+ * or twice: copying them costs more than it saves); the macro-kernel then
+ * reads A in place.  Small problems (B fits a 16 KiB stack buffer and the
+ * work is below the threading threshold) take the same kernels with B
+ * packed on the stack: no heap workspace, no thread pool, no A copy.
+ *
+ * Threads: C is cut into a grid of parts along M and N, never along K, with
+ * the cuts on micro-tile multiples, and each part runs the loops above on
+ * its own workspace.  Every element of C is then computed by the same
+ * operations in the same order whatever the thread count, so results are
+ * bit-identical for every count.
+ */
+#include "gemm_kernels.h"
 
-#define GEMM(T, S)                                                             \
-    void tg_gemm_##S(bool ta, bool tb, size_t m, size_t n, size_t k, T alpha,  \
-                     const T *a, size_t lda, const T *b, size_t ldb, T beta,   \
-                     T *c, size_t ldc)                                         \
-    {                                                                          \
-        for (size_t i = 0; i < m; i++) {                                       \
-            T *ci = c + i * ldc;                                               \
-            if (beta == 0)                                                     \
-                for (size_t j = 0; j < n; j++)                                 \
-                    ci[j] = 0;                                                 \
-            for (size_t p = 0; p < k; p++) {                                   \
-                T aip = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);        \
-                if (!tb) {                                                     \
-                    const T *bp = b + p * ldb;                                 \
-                    for (size_t j = 0; j < n; j++)                             \
-                        ci[j] += aip * bp[j];                                  \
-                } else {                                                       \
-                    for (size_t j = 0; j < n; j++)                             \
-                        ci[j] += aip * b[j * ldb + p];                         \
-                }                                                              \
-            }                                                                  \
-        }                                                                      \
+#include <pthread.h>
+
+#define STACK_BYTES 16384      /* B buffer of the small / fallback path      */
+#define PAR_MIN_FMAS (1 << 19) /* below this many FMAs, one thread           */
+#define PACK_COST 16           /* cost of copying an element, in FMA lanes   */
+#define DOT_KC 2048            /* K block of the dot-product form            */
+#define DOT_MIN_K 64           /* shorter dot products do not pay off        */
+#define CT_MIN_K 16            /* nor do shorter Cᵀ tiles (transposed store) */
+
+static const tg_gemm_kern *kernel(bool f64)
+{
+    switch (tg_cpu_isa()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case TG_ISA_AVX512:
+        return f64 ? &tg_gemm_avx512_f64 : &tg_gemm_avx512_f32;
+    case TG_ISA_AVX2:
+        return f64 ? &tg_gemm_avx2_f64 : &tg_gemm_avx2_f32;
+#endif
+    default:
+        return f64 ? &tg_gemm_generic_f64 : &tg_gemm_generic_f32;
     }
-GEMM(float, f32)
-GEMM(double, f64)
+}
+
+/* ---- per-thread workspace ----------------------------------------------- */
+
+/* Grown to the largest size a thread needed and then reused, so a program
+ * that repeats its GEMMs stops allocating after the first round.  Freed
+ * when the thread exits (pthread key destructor). */
+static _Thread_local struct {
+    void *p;
+    size_t bytes;
+} ws;
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static bool ws_key_ok;
+
+static void ws_free(void *p) { tg_free_aligned(p); }
+static void ws_make_key(void) { ws_key_ok = pthread_key_create(&ws_key, ws_free) == 0; }
+
+static void *workspace(size_t bytes)
+{
+    if (ws.bytes >= bytes)
+        return ws.p;
+    void *p = tg_aligned_alloc(bytes);
+    if (!p)
+        return NULL;
+    pthread_once(&ws_once, ws_make_key);
+    if (ws_key_ok && pthread_setspecific(ws_key, p)) {
+        tg_free_aligned(p);
+        return NULL;
+    }
+    tg_free_aligned(ws.p);
+    ws.p = p;
+    ws.bytes = bytes;
+    return p;
+}
+
+/* ---- one GEMM ------------------------------------------------------------ */
+
+/* The three forms a GEMM can take (chosen from the shape alone). */
+enum {
+    FORM_TILES, /* the blocked loops above                                  */
+    FORM_DOT,   /* C narrow, A not transposed: dot products along k         */
+    FORM_CT     /* C narrow, A transposed: the same loops on Cᵀ = op(B)ᵀ·Aᵀ */
+};
+
+typedef struct gemm_job {
+    const tg_gemm_kern *kern;
+    int form;
+    bool ta, tb;
+    size_t m, n, k;
+    double alpha, beta;
+    const char *a, *b; /* byte pointers: element (i, j) at base + (i·ld + j)·es */
+    char *c;
+    size_t lda, ldb, ldc;
+    size_t kc;             /* K block: the same for every part               */
+    size_t mc, nc;         /* M and N blocks (FORM_TILES), same for every part */
+    bool pack_a;           /* FORM_TILES: pack A (else read it in place)     */
+    size_t unit_m, unit_n; /* parts are cut on multiples of these            */
+    size_t tm, tn;         /* the parts: a tm × tn grid                      */
+} gemm_job;
+
+static const void *elem_a(const gemm_job *g, size_t i, size_t p)
+{
+    size_t off = g->ta ? p * g->lda + i : i * g->lda + p;
+    return g->a + off * g->kern->es;
+}
+static const void *elem_b(const gemm_job *g, size_t p, size_t j)
+{
+    size_t off = g->tb ? j * g->ldb + p : p * g->ldb + j;
+    return g->b + off * g->kern->es;
+}
+static char *elem_c(const gemm_job *g, size_t i, size_t j)
+{
+    return g->c + (i * g->ldc + j) * g->kern->es;
+}
+
+/* Block size: x split into equal blocks of at most `max`, rounded up to a
+ * multiple of `unit` (so that only the last block has an edge). */
+static size_t balanced(size_t x, size_t max, size_t unit)
+{
+    size_t blocks = (x + max - 1) / max;
+    return tg_round_up((x + blocks - 1) / blocks, unit);
+}
+
+/*
+ * FORM_TILES over C[m0..m1, n0..n1] with blocks kc × mc (packed A, into pa;
+ * NULL: A read in place) and kc × nc (packed B, into pb).
+ */
+static void tiles(const gemm_job *g, size_t m0, size_t m1, size_t n0, size_t n1,
+                  size_t kc, size_t mc, size_t nc, void *pa, void *pb)
+{
+    const tg_gemm_kern *K = g->kern;
+    tg_gemm_blk blk = {0};
+    blk.ldc = g->ldc;
+    blk.alpha = g->alpha;
+    blk.b = pb;
+    for (size_t pc = 0; pc < g->k; pc += kc) {
+        blk.kc = g->k - pc < kc ? g->k - pc : kc;
+        blk.beta = pc ? 1 : g->beta; /* later K blocks add to C */
+        for (size_t ic = m0; ic < m1; ic += mc) {
+            blk.m = m1 - ic < mc ? m1 - ic : mc;
+            if (pa) {
+                K->pack_a(g->ta, blk.m, blk.kc, elem_a(g, ic, pc), g->lda, pa);
+                blk.a = pa;
+                blk.a_step = K->mr * blk.kc;
+                blk.lda = K->mr;
+                blk.arow = false;
+                blk.a_padded = true;
+            } else {
+                blk.a = elem_a(g, ic, pc);
+                blk.a_step = g->ta ? K->mr : K->mr * g->lda;
+                blk.lda = g->lda;
+                blk.arow = !g->ta;
+                blk.a_padded = false;
+            }
+            for (size_t jc = n0; jc < n1; jc += nc) {
+                blk.n = n1 - jc < nc ? n1 - jc : nc;
+                K->pack_b(g->tb, blk.kc, blk.n, elem_b(g, pc, jc), g->ldb, pb);
+                blk.c = elem_c(g, ic, jc);
+                K->macro(&blk);
+            }
+        }
+    }
+}
+
+/* FORM_TILES without a heap workspace: B blocks in a stack buffer, A in
+ * place (the small path, and the fallback when allocation fails). */
+static void tiles_stack(const gemm_job *g, size_t m0, size_t m1, size_t n0, size_t n1)
+{
+    const tg_gemm_kern *K = g->kern;
+    _Alignas(TG_ALIGN) unsigned char buf[STACK_BYTES];
+    size_t cap = STACK_BYTES / K->es; /* elements */
+    size_t kc = g->kc, w = n1 - n0;
+    if (kc * tg_round_up(w, K->vl) > cap) { /* does not fit in one block */
+        if (kc * K->nr > cap)
+            kc = cap / K->nr;
+        w = cap / kc / K->nr * K->nr;
+    }
+    tiles(g, m0, m1, n0, n1, kc, m1 - m0, w, NULL, buf);
+}
+
+static void tiles_part(const gemm_job *g, size_t m0, size_t m1, size_t n0, size_t n1)
+{
+    const tg_gemm_kern *K = g->kern;
+    size_t a_bytes = g->pack_a ? tg_round_up(g->mc * g->kc * K->es, TG_ALIGN) : 0;
+    char *w = workspace(a_bytes + g->kc * g->nc * K->es);
+    if (!w) { /* out of memory: the slower path that needs no workspace */
+        tiles_stack(g, m0, m1, n0, n1);
+        return;
+    }
+    tiles(g, m0, m1, n0, n1, g->kc, g->mc, g->nc, a_bytes ? w : NULL, w + a_bytes);
+}
+
+/* FORM_DOT on rows m0..m1: C[i, j] = alpha·Σ_p A[i, p]·B[p, j] + beta·C with
+ * op(B)ᵀ's rows read in place (B transposed) or transposed into the
+ * workspace, a K block at a time. */
+static void dot_part(const gemm_job *g, size_t m0, size_t m1)
+{
+    const tg_gemm_kern *K = g->kern;
+    _Alignas(TG_ALIGN) unsigned char buf[STACK_BYTES];
+    size_t kc = g->kc;
+    void *bt = NULL;
+    if (!g->tb && !(bt = workspace(g->n * kc * K->es))) {
+        bt = buf; /* out of memory: smaller K blocks on the stack */
+        kc = STACK_BYTES / K->es / g->n;
+    }
+    tg_gemm_dot d = {0};
+    d.m = m1 - m0;
+    d.n = g->n;
+    d.ldc = g->ldc;
+    d.alpha = g->alpha;
+    d.c = elem_c(g, m0, 0);
+    d.lda = g->lda;
+    for (size_t pc = 0; pc < g->k; pc += kc) {
+        d.kc = g->k - pc < kc ? g->k - pc : kc;
+        d.beta = pc ? 1 : g->beta;
+        d.a = elem_a(g, m0, pc);
+        if (g->tb) {
+            d.bt = elem_b(g, pc, 0);
+            d.ldbt = g->ldb;
+        } else {
+            K->pack_bt(d.kc, g->n, elem_b(g, pc, 0), g->ldb, bt);
+            d.bt = bt;
+            d.ldbt = d.kc;
+        }
+        K->dot(&d);
+    }
+}
+
+/* FORM_CT on rows m0..m1 of C: the tile loops on Cᵀ[n × m] = op(B)ᵀ·op(A)ᵀ,
+ * with op(B)ᵀ (n × k, B not transposed: columns contiguous) and op(A)ᵀ
+ * (k × m, A transposed: rows contiguous) both read in place. */
+static void ct_part(const gemm_job *g, size_t m0, size_t m1)
+{
+    const tg_gemm_kern *K = g->kern;
+    tg_gemm_blk blk = {0};
+    blk.m = g->n;
+    blk.n = m1 - m0;
+    blk.a_step = K->mr;
+    blk.lda = g->ldb;
+    blk.ldb = g->lda;
+    blk.b_inplace = true;
+    blk.ctrans = true;
+    blk.c = elem_c(g, m0, 0);
+    blk.ldc = g->ldc;
+    blk.alpha = g->alpha;
+    for (size_t pc = 0; pc < g->k; pc += g->kc) {
+        blk.kc = g->k - pc < g->kc ? g->k - pc : g->kc;
+        blk.beta = pc ? 1 : g->beta;
+        blk.a = elem_b(g, pc, 0);
+        blk.b = elem_a(g, m0, pc);
+        K->macro(&blk);
+    }
+}
+
+/* Parts [begin, end) of the grid (tg_parallel_for callback).  Part q is
+ * row q / tn, column q % tn of the grid; each row (column) of parts gets an
+ * equal share of the units of M (N). */
+static void run_parts(void *ctx, size_t begin, size_t end)
+{
+    const gemm_job *g = ctx;
+    size_t um = g->unit_m, un = g->unit_n;
+    size_t mt = (g->m + um - 1) / um, nt = (g->n + un - 1) / un;
+    for (size_t q = begin; q < end; q++) {
+        size_t qi = q / g->tn, qj = q % g->tn;
+        size_t m0 = qi * mt / g->tm * um, m1 = (qi + 1) * mt / g->tm * um;
+        size_t n0 = qj * nt / g->tn * un, n1 = (qj + 1) * nt / g->tn * un;
+        m1 = m1 < g->m ? m1 : g->m;
+        n1 = n1 < g->n ? n1 : g->n;
+        if (g->form == FORM_DOT)
+            dot_part(g, m0, m1);
+        else if (g->form == FORM_CT)
+            ct_part(g, m0, m1);
+        else
+            tiles_part(g, m0, m1, n0, n1);
+    }
+}
+
+/* Whether a part whose B blocks are `width` columns wide packs A: each A
+ * sliver meets width / NR B slivers, and copying it pays off from about 3. */
+static bool packs_a(const tg_gemm_kern *K, size_t width) { return width > 2 * K->nr; }
+
+/* The grid of parts for `threads` threads: among the factorisations
+ * tm × tn that give every part at least one unit, the one whose largest
+ * part costs least (its FMAs plus what it packs). */
+static void plan_grid(gemm_job *g, size_t threads)
+{
+    const tg_gemm_kern *K = g->kern;
+    size_t mt = (g->m + g->unit_m - 1) / g->unit_m;
+    size_t nt = (g->n + g->unit_n - 1) / g->unit_n;
+    for (; threads > 1; threads--) {
+        double best = 0;
+        for (size_t tm = 1; tm <= threads; tm++) {
+            size_t tn = threads / tm;
+            if (tm * tn != threads || tm > mt || tn > nt)
+                continue;
+            double mp = (double)((mt + tm - 1) / tm * g->unit_m);
+            double np = (double)((nt + tn - 1) / tn * g->unit_n);
+            double k = (double)g->k;
+            double pack = np * k + (g->form == FORM_TILES && packs_a(K, (size_t)np) ? mp * k : 0);
+            double cost = mp * np * k + PACK_COST * pack;
+            if (best == 0 || cost < best) {
+                best = cost;
+                g->tm = tm;
+                g->tn = tn;
+            }
+        }
+        if (best > 0)
+            return;
+    }
+}
+
+/* C = beta·C (k == 0 or alpha == 0: the product contributes nothing). */
+static void scale_c(const gemm_job *g)
+{
+    for (size_t i = 0; i < g->m; i++) {
+        char *row = elem_c(g, i, 0);
+        if (g->kern->es == sizeof(float)) {
+            float *c = (float *)row, beta = (float)g->beta;
+            for (size_t j = 0; j < g->n; j++)
+                c[j] = beta == 0 ? 0 : beta * c[j];
+        } else {
+            double *c = (double *)row, beta = g->beta;
+            for (size_t j = 0; j < g->n; j++)
+                c[j] = beta == 0 ? 0 : beta * c[j];
+        }
+    }
+}
+
+static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
+                 double alpha, const void *a, size_t lda, const void *b,
+                 size_t ldb, double beta, void *c, size_t ldc)
+{
+    if (!m || !n)
+        return;
+    gemm_job g = {0};
+    const tg_gemm_kern *K = g.kern = kernel(f64);
+    g.ta = ta;
+    g.tb = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = alpha;
+    g.beta = beta;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    g.lda = lda;
+    g.ldb = ldb;
+    g.ldc = ldc;
+    g.tm = g.tn = 1;
+    if (!k || alpha == 0) {
+        if (beta != 1)
+            scale_c(&g);
+        return;
+    }
+
+    /* The form and the K block depend on the shape only, never on the
+     * thread count. */
+    double fmas = (double)m * (double)n * (double)k;
+    size_t threads = fmas >= PAR_MIN_FMAS ? (size_t)tg_get_threads() : 1;
+    if (K->dot && !ta && n <= K->dot_nmax && k >= DOT_MIN_K && m >= 8) {
+        g.form = FORM_DOT;
+        g.kc = balanced(k, DOT_KC, 1);
+        g.unit_m = 8;
+        g.unit_n = n;
+    } else if (ta && !tb && n < K->vl && m >= 4 * K->vl && k >= CT_MIN_K) {
+        g.form = FORM_CT;
+        g.kc = balanced(k, K->kc, 1);
+        g.unit_m = K->nr;
+        g.unit_n = n;
+    } else {
+        g.form = FORM_TILES;
+        g.kc = balanced(k, K->kc, 1);
+        g.unit_m = K->mr;
+        g.unit_n = K->nr;
+        if (threads == 1 && k <= K->kc &&
+            k * tg_round_up(n, K->vl) * K->es <= STACK_BYTES) {
+            tiles_stack(&g, 0, m, 0, n); /* small: one block, B on the stack */
+            return;
+        }
+    }
+    if (threads > 1)
+        plan_grid(&g, threads);
+    if (g.form == FORM_TILES) {
+        /* Block sizes from the largest part, so that every part needs the
+         * same workspace. */
+        size_t mt = (m + K->mr - 1) / K->mr, nt = (n + K->nr - 1) / K->nr;
+        size_t mp = (mt + g.tm - 1) / g.tm * K->mr, np = (nt + g.tn - 1) / g.tn * K->nr;
+        g.mc = balanced(mp < m ? mp : m, K->mc, K->mr);
+        g.nc = balanced(np < n ? np : n, K->nc, K->nr);
+        g.pack_a = packs_a(K, g.nc);
+    }
+    if (g.tm * g.tn == 1)
+        run_parts(&g, 0, 1);
+    else
+        tg_parallel_for(g.tm * g.tn, 1, run_parts, &g);
+}
+
+void tg_gemm_f32(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
+                 const float *a, size_t lda, const float *b, size_t ldb,
+                 float beta, float *c, size_t ldc)
+{
+    gemm(false, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void tg_gemm_f64(bool ta, bool tb, size_t m, size_t n, size_t k,
+                 double alpha, const double *a, size_t lda, const double *b,
+                 size_t ldb, double beta, double *c, size_t ldc)
+{
+    gemm(true, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}

@@ -1,0 +1,517 @@
+/*
+ * GEMM kernel template: micro-kernel, macro-kernel and packing for one ISA
+ * and one dtype.  A kernel file defines the parameters below and includes
+ * this file (once per dtype); the result is the descriptor KERN (see
+ * gemm_kernels.h).  No include guard on purpose.
+ *
+ * Parameters
+ *   T        element type                 V, VL   vector type and its lanes
+ *   MR, NV   micro-tile: MR rows × NV vectors (NR = NV·VL columns), NV <= 4
+ *   KC, NC, MC   blocking (see tg_gemm_kern)
+ *   TB       size of the square block TP transposes (0: no TP)
+ *   PFX      prefix for this instantiation's static names
+ *   KERN, ISA_NAME   descriptor name and ISA string
+ *   Vector operations (u = unaligned, n = first n lanes only, rest zero):
+ *   VZERO() VLOAD(p) VLOADN(p,n) VSTORE(p,v) VSTOREN(p,v,n) VBCAST(x)
+ *   VFMA(a,b,c) = a·b + c   VMUL(a,b)   VADD(a,b)
+ *   TP(s, lds, d, ldd): d[q·ldd + r] = s[r·lds + q] for r, q < TB
+ */
+
+#define TMPL_CAT2(a, b) a##_##b
+#define TMPL_CAT(a, b) TMPL_CAT2(a, b)
+#define F(name) TMPL_CAT(PFX, name)
+#define NR (NV * VL)
+
+#ifndef TMPL_INLINE
+#if defined(__GNUC__) && !defined(__clang__)
+/* one copy, not one per constant argument (gcc 12 also warns wrongly about
+ * the specialised copies) */
+#define TMPL_NOCLONE __attribute__((noinline, noclone))
+#else
+#define TMPL_NOCLONE
+#endif
+#if defined(__GNUC__)
+#define TMPL_INLINE inline __attribute__((always_inline))
+#define TMPL_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define TMPL_INLINE inline
+#define TMPL_PREFETCH(p) ((void)(p))
+#endif
+#endif
+
+/* The micro-kernel's operands. */
+typedef struct F(ukr_args) {
+    size_t kc;
+    const T *a; /* A sliver: (r, p) at arow ? a[r·lda + p] : a[p·lda + r] */
+    size_t lda;
+    const T *b; /* B sliver: (p, c) at b[p·ldb + c]                        */
+    size_t ldb;
+    T *c;       /* C tile: (r, c) at c[r·ldc + c], or c[c·ldc + r] (Cᵀ)    */
+    size_t ldc;
+    size_t mr;    /* rows of the tile to store (the rest are padding)      */
+    size_t nlast; /* columns of the last vector to store                   */
+    T alpha, beta;
+    bool arow;    /* (macro-kernel bookkeeping)                            */
+    T *tbuf;      /* Cᵀ tiles: 2·MR·NR values of scratch                   */
+} F(ukr_args);
+
+/*
+ * Stores a tile of Cᵀ held in t (row r at t + r·NR, alpha applied): element
+ * (r, c) goes to C[c·ldc + r] as t + beta·C.  The tile is first transposed into u
+ * (column c at u + c·MR), TB × TB blocks at a time with TP, so that each
+ * row of C receives `rows` contiguous values.
+ */
+static TMPL_NOCLONE void F(store_t)(const T *t, T *u, size_t rows, size_t cols,
+                                    const F(ukr_args) *x)
+{
+    rows = rows < MR ? rows : MR; /* (they are: this tells the compiler) */
+    cols = cols < NR ? cols : NR;
+    size_t r0 = 0;
+#if TB
+    for (; r0 + TB <= rows; r0 += TB)
+        for (size_t c0 = 0; c0 < cols; c0 += TB)
+            TP(t + r0 * NR + c0, NR, u + c0 * MR + r0, MR);
+#endif
+    for (; r0 < rows; r0++)
+        for (size_t c = 0; c < cols; c++)
+            u[c * MR + r0] = t[r0 * NR + c];
+    const T beta = x->beta;
+    for (size_t c = 0; c < cols; c++) {
+        T *cr = x->c + c * x->ldc;
+        const T *uc = u + c * MR;
+        if (beta == 0)
+            for (size_t r = 0; r < rows; r++)
+                cr[r] = uc[r];
+        else
+            for (size_t r = 0; r < rows; r++)
+                cr[r] = uc[r] + beta * cr[r];
+    }
+}
+
+/*
+ * Micro-kernel: an mrc × (nv·VL) tile in registers,
+ *     acc[r][v] = Σ_{p < kc} bcast(A(r, p)) · B(p, v·VL .. v·VL+VL−1)
+ * (one broadcast of A and nv vector loads of B feed mrc·nv independent FMAs
+ * per p), then C = alpha·acc + beta·C, where beta == 0 never reads C.
+ * Every tile, full or at an edge, runs this same sequence of operations on
+ * each element, so splitting C differently cannot change a result.
+ * mrc, nv, arow, ctrans and bmask are compile-time constants in each
+ * instance.  ctrans: the tile is of Cᵀ (stored transposed, see store_t).
+ * bmask: B is read in place, so its last vector is loaded with only its
+ * nlast valid lanes.
+ */
+static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow,
+                                    const bool ctrans, const bool bmask,
+                                    const F(ukr_args) *x)
+{
+    V acc[MR][NV];
+    for (int r = 0; r < mrc; r++)
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = VZERO();
+
+    /* The tile of C is needed at the end: start bringing it in now. */
+    if (!ctrans)
+        for (int r = 0; r < mrc && (size_t)r < x->mr; r++) {
+            TMPL_PREFETCH(x->c + r * x->ldc);
+            TMPL_PREFETCH(x->c + r * x->ldc + nv * VL - 1);
+        }
+
+    const T *a = x->a, *b = x->b;
+    const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nlast = x->nlast;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
+    for (size_t p = 0; p < kc; p++) {
+        V bv[NV];
+        for (int v = 0; v < nv; v++)
+            bv[v] = bmask && v == nv - 1 ? VLOADN(b + v * VL, nlast) : VLOAD(b + v * VL);
+        for (int r = 0; r < mrc; r++) {
+            V ar = VBCAST(arow ? a[r * lda] : a[r]);
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+        a += arow ? 1 : lda;
+        b += ldb;
+    }
+
+    const T alpha = x->alpha, beta = x->beta;
+    if (ctrans) {
+        /* t = alpha·acc (storing acc as it is makes gcc 12 keep acc in
+         * memory through the loop) */
+        T *t = x->tbuf;
+        const V va = VBCAST(alpha);
+        for (int r = 0; r < mrc; r++)
+            for (int v = 0; v < nv; v++)
+                VSTORE(t + r * NR + v * VL, VMUL(va, acc[r][v]));
+        F(store_t)(t, t + MR * NR, (size_t)mrc, (size_t)(nv - 1) * VL + x->nlast, x);
+        return;
+    }
+
+    /* C = alpha·acc + beta·C, row by row; only the first nlast lanes of the
+     * last vector and the first mr rows are written. */
+    const V va = VBCAST(alpha), vb = VBCAST(beta);
+    for (int r = 0; r < mrc && (size_t)r < x->mr; r++) {
+        T *cr = x->c + r * x->ldc;
+        for (int v = 0; v < nv; v++) {
+            V s = alpha == 1 ? acc[r][v] : VMUL(va, acc[r][v]);
+            T *cv = cr + v * VL;
+            if (v < nv - 1 || x->nlast == VL) {
+                if (beta == 0)
+                    VSTORE(cv, s);
+                else if (beta == 1)
+                    VSTORE(cv, VADD(VLOAD(cv), s));
+                else
+                    VSTORE(cv, VFMA(vb, VLOAD(cv), s));
+            } else {
+                size_t nl = x->nlast;
+                if (beta == 0)
+                    VSTOREN(cv, s, nl);
+                else if (beta == 1)
+                    VSTOREN(cv, VADD(VLOADN(cv, nl), s), nl);
+                else
+                    VSTOREN(cv, VFMA(vb, VLOADN(cv, nl), s), nl);
+            }
+        }
+    }
+}
+
+/* Instances.  C tiles: MR rows, nv vectors, A rows or columns contiguous
+ * (ukr_<nv>_<arow>).  Cᵀ tiles: exactly mr rows (ukr_t_<mr>_<nv>), because
+ * there the rows are C's few columns and padding them would waste work. */
+#define TMPL_UKR(nv, arow)                                                     \
+    static void F(ukr_##nv##_##arow)(const F(ukr_args) * x)                    \
+    {                                                                          \
+        F(ukr_body)(MR, nv, arow, false, false, x);                            \
+    }
+#define TMPL_UKR_T(mr, nv)                                                     \
+    static void F(ukr_t_##mr##_##nv)(const F(ukr_args) * x)                    \
+    {                                                                          \
+        F(ukr_body)(mr, nv, false, true, false, x);                            \
+    }
+#define TMPL_UKR_TM(mr)                                                        \
+    static void F(ukr_tm_##mr)(const F(ukr_args) * x)                          \
+    {                                                                          \
+        F(ukr_body)(mr, 1, false, true, true, x);                              \
+    }
+#if NV >= 2
+#define TMPL_NV2(X, a) X(a, 2)
+#define TMPL_NV2E(X, a) , X(a, 2)
+#else
+#define TMPL_NV2(X, a)
+#define TMPL_NV2E(X, a)
+#endif
+#if NV >= 3
+#define TMPL_NV3(X, a) X(a, 3)
+#define TMPL_NV3E(X, a) , X(a, 3)
+#else
+#define TMPL_NV3(X, a)
+#define TMPL_NV3E(X, a)
+#endif
+#if NV >= 4
+#define TMPL_NV4(X, a) X(a, 4)
+#define TMPL_NV4E(X, a) , X(a, 4)
+#else
+#define TMPL_NV4(X, a)
+#define TMPL_NV4E(X, a)
+#endif
+/* X(a, nv) for nv = 1..NV, as definitions or as a list */
+#define TMPL_ALL_NV(X, a) X(a, 1) TMPL_NV2(X, a) TMPL_NV3(X, a) TMPL_NV4(X, a)
+#define TMPL_LIST_NV(X, a) X(a, 1) TMPL_NV2E(X, a) TMPL_NV3E(X, a) TMPL_NV4E(X, a)
+#define TMPL_UKR_R(arow, nv) TMPL_UKR(nv, arow)
+TMPL_ALL_NV(TMPL_UKR_R, 0)
+TMPL_ALL_NV(TMPL_UKR_R, 1)
+TMPL_ALL_NV(TMPL_UKR_T, 1)
+TMPL_UKR_TM(1)
+#if MR >= 2
+TMPL_ALL_NV(TMPL_UKR_T, 2)
+TMPL_UKR_TM(2)
+#endif
+#if MR >= 3
+TMPL_ALL_NV(TMPL_UKR_T, 3)
+TMPL_UKR_TM(3)
+#endif
+#if MR >= 4
+TMPL_ALL_NV(TMPL_UKR_T, 4)
+TMPL_UKR_TM(4)
+#endif
+#if MR >= 5
+TMPL_ALL_NV(TMPL_UKR_T, 5)
+TMPL_UKR_TM(5)
+#endif
+#if MR >= 6
+TMPL_ALL_NV(TMPL_UKR_T, 6)
+TMPL_UKR_TM(6)
+#endif
+#if MR >= 7
+TMPL_ALL_NV(TMPL_UKR_T, 7)
+TMPL_UKR_TM(7)
+#endif
+#if MR >= 8
+TMPL_ALL_NV(TMPL_UKR_T, 8)
+TMPL_UKR_TM(8)
+#endif
+#if MR > 8
+#error "gemm_tmpl.h: MR > 8 needs more Cᵀ instances"
+#endif
+
+typedef void (*F(ukr_fn))(const F(ukr_args) *);
+#define TMPL_PAIR(nv, x) {F(ukr_##nv##_0), F(ukr_##nv##_1)}
+#define TMPL_PAIR_R(x, nv) TMPL_PAIR(nv, x)
+/* [vectors − 1][arow] */
+static const F(ukr_fn) F(ukr_tab)[NV][2] = {TMPL_LIST_NV(TMPL_PAIR_R, 0)};
+#define TMPL_T(mr, nv) F(ukr_t_##mr##_##nv)
+#define TMPL_TROW(mr) {TMPL_LIST_NV(TMPL_T, mr)}
+/* [rows − 1][vectors − 1] */
+static const F(ukr_fn) F(ukr_t_tab)[MR][NV] = {
+    TMPL_TROW(1),
+#if MR >= 2
+    TMPL_TROW(2),
+#endif
+#if MR >= 3
+    TMPL_TROW(3),
+#endif
+#if MR >= 4
+    TMPL_TROW(4),
+#endif
+#if MR >= 5
+    TMPL_TROW(5),
+#endif
+#if MR >= 6
+    TMPL_TROW(6),
+#endif
+#if MR >= 7
+    TMPL_TROW(7),
+#endif
+#if MR >= 8
+    TMPL_TROW(8),
+#endif
+};
+
+/* [rows − 1]: one vector, B loaded masked */
+static const F(ukr_fn) F(ukr_tm_tab)[MR] = {
+    F(ukr_tm_1),
+#if MR >= 2
+    F(ukr_tm_2),
+#endif
+#if MR >= 3
+    F(ukr_tm_3),
+#endif
+#if MR >= 4
+    F(ukr_tm_4),
+#endif
+#if MR >= 5
+    F(ukr_tm_5),
+#endif
+#if MR >= 6
+    F(ukr_tm_6),
+#endif
+#if MR >= 7
+    F(ukr_tm_7),
+#endif
+#if MR >= 8
+    F(ukr_tm_8),
+#endif
+};
+
+/*
+ * Macro-kernel: every micro-tile of one block.  For C tiles, A slivers are
+ * outer (one stays in L1 while it meets every B sliver of the block, which
+ * stream from L2).  For Cᵀ tiles (few rows, B read in place) B slivers are
+ * outer, so that each is read from memory once for all the A slivers.
+ * An A sliver whose rows are contiguous is first copied (zero-padded) into
+ * the column-contiguous form when it is the last one and short (the C
+ * kernels compute MR rows and must not read past A), or for Cᵀ tiles (whose
+ * kernels only take that form).
+ */
+static void F(macro)(const tg_gemm_blk *blk)
+{
+    const size_t m = blk->m, n = blk->n, kc = blk->kc;
+    const bool ct = blk->ctrans;
+    _Alignas(64) T edge[MR * KC], tbuf[2 * MR * NR];
+    F(ukr_args) x;
+    x.tbuf = tbuf;
+    x.kc = kc;
+    x.ldc = blk->ldc;
+    x.alpha = (T)blk->alpha;
+    x.beta = (T)blk->beta;
+    const size_t outer = ct ? n : m, inner = ct ? m : n;
+    const size_t ostep = ct ? NR : MR, istep = ct ? MR : NR;
+    for (size_t o = 0; o < outer; o += ostep) {
+        for (size_t in = 0; in < inner; in += istep) {
+            size_t i = ct ? in : o, j = ct ? o : in;
+            if (ct || in == 0) { /* set up the A sliver of rows i .. */
+                const T *a = (const T *)blk->a + i / MR * blk->a_step;
+                size_t lda = blk->lda;
+                bool arow = blk->arow;
+                x.mr = m - i < MR ? m - i : MR;
+                if (arow ? x.mr < MR || ct : !ct && x.mr < MR && !blk->a_padded) {
+                    for (size_t p = 0; p < kc; p++)
+                        for (size_t r = 0; r < MR; r++)
+                            edge[p * MR + r] = r >= x.mr ? 0
+                                               : arow    ? a[r * lda + p]
+                                                         : a[p * lda + r];
+                    a = edge;
+                    lda = MR;
+                    arow = false;
+                }
+                x.a = a;
+                x.lda = lda;
+                x.arow = arow;
+            }
+            size_t w = n - j < NR ? n - j : NR, nv = (w + VL - 1) / VL;
+            x.b = (const T *)blk->b + (blk->b_inplace ? j : j * kc);
+            x.ldb = blk->b_inplace ? blk->ldb : nv * VL;
+            x.nlast = w - (nv - 1) * VL;
+            if (ct) {
+                /* B is read in place: a partial last vector takes its own
+                 * call, with masked loads (keeping the mask out of the
+                 * wide kernels' loop). */
+                x.c = (T *)blk->c + j * blk->ldc + i;
+                if (x.nlast < VL) {
+                    if (nv > 1) {
+                        x.nlast = VL;
+                        F(ukr_t_tab)[x.mr - 1][nv - 2](&x);
+                        x.nlast = w - (nv - 1) * VL;
+                    }
+                    x.b += (nv - 1) * VL;
+                    x.c += (nv - 1) * VL * blk->ldc;
+                    F(ukr_tm_tab)[x.mr - 1](&x);
+                } else {
+                    F(ukr_t_tab)[x.mr - 1][nv - 1](&x);
+                }
+            } else {
+                x.c = (T *)blk->c + i * blk->ldc + j;
+                F(ukr_tab)[nv - 1][x.arow](&x);
+            }
+        }
+    }
+}
+
+/* Transpose op(B)[kc × n] (B(p, j) = b[p·ldb + j]) into dst[j·kc + p], for
+ * the dot-product form.  When n >= TB the last column block overlaps the
+ * previous one instead of falling back to single elements. */
+static void F(pack_bt)(size_t kc, size_t n, const void *src, size_t ldb, void *dstv)
+{
+    const T *b = src;
+    T *dst = dstv;
+    size_t p = 0;
+#if TB
+    if (n >= TB)
+        for (; p + TB <= kc; p += TB)
+            for (size_t j = 0; j < n; j += TB) {
+                size_t j0 = j + TB <= n ? j : n - TB;
+                TP(b + p * ldb + j0, ldb, dst + j0 * kc + p, kc);
+            }
+#endif
+    for (; p < kc; p++)
+        for (size_t j = 0; j < n; j++)
+            dst[j * kc + p] = b[p * ldb + j];
+}
+
+/* Pack op(A)[mc × kc] into MR-row slivers, p-major: dst[s·MR·kc + p·MR + r]
+ * = A(s·MR + r, p), rows past mc zero. */
+static void F(pack_a)(bool ta, size_t mc, size_t kc, const void *src,
+                      size_t lda, void *dstv)
+{
+    const T *a = src;
+    T *dst = dstv;
+    for (size_t i = 0; i < mc; i += MR, dst += MR * kc) {
+        size_t mr = mc - i < MR ? mc - i : MR;
+        if (ta) { /* A(i+r, p) = a[p·lda + i + r]: a plain copy per p */
+            const T *s = a + i;
+            for (size_t p = 0; p < kc; p++) {
+                if (mr == MR) {
+                    memcpy(dst + p * MR, s + p * lda, MR * sizeof(T));
+                } else {
+                    for (size_t r = 0; r < MR; r++)
+                        dst[p * MR + r] = r < mr ? s[p * lda + r] : 0;
+                }
+            }
+        } else { /* A(i+r, p) = a[(i+r)·lda + p]: a transpose */
+            const T *s = a + i * lda;
+            size_t p = 0;
+#if TB
+            if (mr == MR && MR % TB == 0)
+                for (; p + TB <= kc; p += TB)
+                    for (size_t r = 0; r < MR; r += TB)
+                        TP(s + r * lda + p, lda, dst + p * MR + r, MR);
+#endif
+            for (; p < kc; p++)
+                for (size_t r = 0; r < MR; r++)
+                    dst[p * MR + r] = r < mr ? s[r * lda + p] : 0;
+        }
+    }
+}
+
+/* Pack op(B)[kc × nc] into NR-column slivers, p-major: sliver t at
+ * dst + t·NR·kc holds B(p, t·NR + c) at [p·w + c], w = NR, or for the last
+ * sliver its width rounded up to whole vectors (zero-padded). */
+static void F(pack_b)(bool tb, size_t kc, size_t nc, const void *src,
+                      size_t ldb, void *dstv)
+{
+    const T *b = src;
+    T *dst = dstv;
+    for (size_t j = 0; j < nc; j += NR) {
+        size_t w = nc - j < NR ? nc - j : NR, wp = tg_round_up(w, VL);
+        T *d = dst + j * kc;
+        if (!tb) { /* B(p, j+c) = b[p·ldb + j + c]: a plain copy per p */
+            const T *s = b + j;
+            for (size_t p = 0; p < kc; p++) {
+                if (w == NR) {
+                    memcpy(d + p * NR, s + p * ldb, NR * sizeof(T));
+                } else {
+                    memcpy(d + p * wp, s + p * ldb, w * sizeof(T));
+                    for (size_t c = w; c < wp; c++)
+                        d[p * wp + c] = 0;
+                }
+            }
+        } else { /* B(p, j+c) = b[(j+c)·ldb + p]: a transpose */
+            const T *s = b + j * ldb;
+            size_t p = 0;
+#if TB
+            for (; p + TB <= kc; p += TB) {
+                size_t c = 0;
+                for (; c + TB <= w; c += TB)
+                    TP(s + c * ldb + p, ldb, d + p * wp + c, wp);
+                for (; c < wp; c++)
+                    for (size_t q = 0; q < TB; q++)
+                        d[(p + q) * wp + c] = c < w ? s[c * ldb + p + q] : 0;
+            }
+#endif
+            for (; p < kc; p++)
+                for (size_t c = 0; c < wp; c++)
+                    d[p * wp + c] = c < w ? s[c * ldb + p] : 0;
+        }
+    }
+}
+
+#ifndef DOT
+#define DOT NULL
+#define DOT_NMAX 0
+#endif
+const tg_gemm_kern KERN = {ISA_NAME,  sizeof(T), MR,       NR,     VL,
+                           KC,        NC,        MC,       F(pack_a), F(pack_b),
+                           F(macro),  F(pack_bt), DOT,     DOT_NMAX};
+
+#undef TMPL_CAT2
+#undef TMPL_CAT
+#undef F
+#undef NR
+#undef DOT
+#undef DOT_NMAX
+#undef TMPL_UKR
+#undef TMPL_UKR_T
+#undef TMPL_UKR_TM
+#undef TMPL_UKR_R
+#undef TMPL_NV2
+#undef TMPL_NV2E
+#undef TMPL_NV3
+#undef TMPL_NV3E
+#undef TMPL_NV4
+#undef TMPL_NV4E
+#undef TMPL_ALL_NV
+#undef TMPL_LIST_NV
+#undef TMPL_PAIR
+#undef TMPL_PAIR_R
+#undef TMPL_T
+#undef TMPL_TROW
