@@ -7,6 +7,8 @@
  * s = 1 (TG_SUM) or 1/n (TG_MEAN, TG_BATCH_MEAN).  Scratch keeps P and lse. */
 #include "loss.h"
 
+#include "vmath.h"
+
 #include <tgmath.h>
 
 extern const tg_op tg_op_softmax_ce;
@@ -36,7 +38,7 @@ static int setup(tg_node *n)
     return tg_loss_scale(n, (int)n->attr.i[0], 0, rows, rows, &n->attr.f[0]);
 }
 
-#define KERNELS(T, S)                                                          \
+#define KERNELS(T, S, EXP)                                                     \
     /* P and lse of every row; returns Σ_i loss_i (labels or targets) */       \
     static double fwd_##S(size_t rows, size_t c, const T *z, const int32_t *lab, \
                           const T *tgt, T *p, T *lse)                          \
@@ -47,7 +49,7 @@ static int setup(tg_node *n)
             for (size_t j = 1; j < c; j++)                                     \
                 m = z[j] > m ? z[j] : m;                                       \
             for (size_t j = 0; j < c; j++)                                     \
-                s += (p[j] = exp(z[j] - m));                                   \
+                s += (p[j] = EXP(z[j] - m));                                   \
             for (size_t j = 0; j < c; j++)                                     \
                 p[j] /= s;                                                     \
             lse[i] = m + log(s);                                               \
@@ -86,8 +88,8 @@ static int setup(tg_node *n)
                 dt[i * c + j] = acc ? dt[i * c + j] + v : v;                   \
             }                                                                  \
     }
-KERNELS(float, f32)
-KERNELS(double, f64)
+KERNELS(float, f32, tg_expf) /* vectorisable */
+KERNELS(double, f64, exp)
 
 static int forward(tg_node *n)
 {

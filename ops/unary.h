@@ -7,6 +7,8 @@
 #define TG_UNARY_H
 #include "internal.h"
 
+#include "vmath.h"
+
 #include <tgmath.h>
 
 int tg_setup_unary(tg_node *n);
@@ -32,9 +34,12 @@ int tg_setup_unary(tg_node *n);
         }                                                                      \
     }
 
-#define UNARY_OP(NAME, FX, GX)                                                 \
-    UNARY_KERNELS(NAME, float, f32, FX, GX)                                    \
-    UNARY_KERNELS(NAME, double, f64, FX, GX)                                   \
+#define UNARY_OP(NAME, FX, GX) UNARY_OP_T(NAME, FX, FX, GX)
+
+/* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp). */
+#define UNARY_OP_T(NAME, FX32, FX64, GX)                                       \
+    UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
+    UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static int NAME##_forward(tg_node *n)                                      \
     {                                                                          \
         tg_tensor *x = IN(n, 0), *y = OUT(n);                                  \
