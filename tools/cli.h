@@ -4,8 +4,8 @@
  * `tapegrad train --epochs 3` calls cli_train(3, {"train", "--epochs", "3"}).
  * It returns the exit status: 0 success, 1 failure, 2 usage error (after
  * printing the usage to stderr).  `--help` prints the usage to stdout and
- * returns 0.  The tour (`tapegrad` alone) calls cli_train(1, {"train"}):
- * without options train must run its quick default, a few seconds. */
+ * returns 0.  The tour (`tapegrad` alone) calls cli_train with
+ * {"train", "--epochs", "2"}. */
 #ifndef TAPEGRAD_CLI_H
 #define TAPEGRAD_CLI_H
 

@@ -304,9 +304,9 @@ static int tour(void)
     printf("\n== 2/3  tapegrad dot seed002: the graph of seed 002's network ==\n\n");
     fflush(stdout);
     status |= cli_dot(2, (char *[]){"dot", "seed002", NULL}) != 0;
-    printf("\n== 3/3  tapegrad train ==\n\n");
+    printf("\n== 3/3  tapegrad train --epochs 2 (tapegrad train runs the full 10) ==\n\n");
     fflush(stdout);
-    status |= cli_train(1, (char *[]){"train", NULL}) != 0;
+    status |= cli_train(3, (char *[]){"train", "--epochs", "2", NULL}) != 0;
     fflush(stdout);
     return status;
 }
