@@ -6,9 +6,12 @@
  * inline.  Workers are created on first use, up to threads − 1 (the caller
  * is the other one), and joined at exit.
  *
- * A job is [0, n) cut into `chunks` contiguous ranges; whoever is free takes
- * the next range (an atomic counter), so which thread runs a range never
- * changes what the range computes.
+ * A job is [0, n) cut into `chunks` contiguous ranges.  Range i is meant for
+ * participant i (the caller is 0, worker w is w + 1), so that a thread works
+ * on the same part of the data in consecutive jobs and finds it in its own
+ * cache; a participant that is done takes the ranges nobody has claimed yet
+ * (a worker still asleep does not hold the job up).  Which thread runs a
+ * range never changes what the range computes.
  *
  * Hand-off without locks on the fast path: the caller writes the job, then
  * publishes `ticket` = generation << 32 | helper slots.  A worker joins by
@@ -92,7 +95,7 @@ static struct {
     _Atomic int caller_waits;  /* the caller waits on `done`                  */
     _Atomic uint64_t ticket;   /* generation << 32 | helper slots left        */
     _Atomic int finished;      /* helpers that joined and are done            */
-    _Atomic size_t next;       /* next chunk to run                           */
+    _Atomic bool claimed[MAX_THREADS]; /* chunk taken (by its owner or not)  */
     _Atomic bool shutdown;
     /* the job, written by the caller before it publishes the ticket */
     tg_range_fn fn;
@@ -118,12 +121,20 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Run chunks of the current job until none is left. */
-static void run_chunks(void)
+static void run_chunk(size_t c)
 {
-    size_t c;
-    while ((c = atomic_fetch_add(&pool.next, 1)) < pool.chunks)
-        pool.fn(pool.ctx, c * pool.n / pool.chunks, (c + 1) * pool.n / pool.chunks);
+    pool.fn(pool.ctx, c * pool.n / pool.chunks, (c + 1) * pool.n / pool.chunks);
+}
+
+/* Participant `me`: its own chunk first, then any chunk left unclaimed. */
+static void run_chunks(size_t me)
+{
+    if (me < pool.chunks && !atomic_exchange(&pool.claimed[me], true))
+        run_chunk(me);
+    for (size_t c = 0; c < pool.chunks; c++)
+        if (!atomic_load_explicit(&pool.claimed[c], memory_order_relaxed) &&
+            !atomic_exchange(&pool.claimed[c], true))
+            run_chunk(c);
 }
 
 /* Wait until the ticket's generation differs from gen (or shutdown). */
@@ -154,9 +165,16 @@ static uint64_t wait_for_job(uint32_t gen)
     return t;
 }
 
+typedef struct worker_arg {
+    uint32_t gen; /* generation when created */
+    size_t id;    /* 1, 2, ...: its chunk   */
+} worker_arg;
+static worker_arg worker_args[MAX_THREADS];
+
 static void *worker(void *arg)
 {
-    uint32_t gen = (uint32_t)(uintptr_t)arg; /* generation at creation */
+    const worker_arg *wa = arg;
+    uint32_t gen = wa->gen;
     in_worker = true;
     for (;;) {
         uint64_t t = wait_for_job(gen);
@@ -172,7 +190,7 @@ static void *worker(void *arg)
             }
         if (!joined)
             continue;
-        run_chunks();
+        run_chunks(wa->id);
         atomic_fetch_add(&pool.finished, 1);
         if (atomic_load(&pool.caller_waits)) {
             pthread_mutex_lock(&pool.mtx);
@@ -208,8 +226,10 @@ static void grow(int want)
     }
     uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32);
     while (pool.n_workers < want) {
-        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker,
-                           (void *)(uintptr_t)gen))
+        worker_arg *wa = &worker_args[pool.n_workers];
+        wa->gen = gen;
+        wa->id = (size_t)pool.n_workers + 1;
+        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker, wa))
             break; /* run with the workers we have */
         pool.n_workers++;
     }
@@ -241,7 +261,8 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
     pool.ctx = ctx;
     pool.n = n;
     pool.chunks = chunks;
-    atomic_store(&pool.next, 0);
+    for (size_t c = 0; c < chunks; c++)
+        atomic_store_explicit(&pool.claimed[c], false, memory_order_relaxed);
     atomic_store(&pool.finished, 0);
     uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32) + 1;
     atomic_store(&pool.ticket, (uint64_t)gen << 32 | (uint32_t)helpers);
@@ -251,7 +272,7 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
         pthread_mutex_unlock(&pool.mtx);
     }
 
-    run_chunks();
+    run_chunks(0);
 
     /* Close the job: no more joins.  Then wait for those who joined (they
      * are running chunks already taken, so the wait is short). */
