@@ -348,8 +348,15 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
 {
     if (!m || !n)
         return;
+    const tg_gemm_kern *K = kernel(f64);
+    double fmas = (double)m * (double)n * (double)k;
+    if (fmas <= TG_GEMM_SMALL_FMAS && k * n <= TG_GEMM_SMALL_KN && k && alpha != 0) {
+        tg_gemm_small sm = {ta, tb, m, n, k, a, lda, b, ldb, c, ldc, alpha, beta};
+        K->small(&sm); /* tiny: straight from the operands */
+        return;
+    }
     gemm_job g = {0};
-    const tg_gemm_kern *K = g.kern = kernel(f64);
+    g.kern = K;
     g.ta = ta;
     g.tb = tb;
     g.m = m;
@@ -372,7 +379,6 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
 
     /* The form and the K block depend on the shape only, never on the
      * thread count. */
-    double fmas = (double)m * (double)n * (double)k;
     size_t threads = fmas >= PAR_MIN_FMAS ? (size_t)tg_get_threads() : 1;
     if (K->dot && !ta && n <= K->dot_nmax && k >= DOT_MIN_K && m >= 8) {
         g.form = FORM_DOT;

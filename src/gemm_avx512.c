@@ -117,6 +117,18 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
 #define VADD(a, b) _mm512_add_ps(a, b)
 #define TB 8
 #define TP tg_tp8_f32
+#define M8(n) ((__mmask8)((1u << (n)) - 1))
+#define SV __m256
+#define SVL 8
+#define SVZERO() _mm256_setzero_ps()
+#define SVLOAD(p) _mm256_loadu_ps(p)
+#define SVLOADN(p, n) _mm256_maskz_loadu_ps(M8(n), p)
+#define SVSTORE(p, v) _mm256_storeu_ps(p, v)
+#define SVSTOREN(p, v, n) _mm256_mask_storeu_ps(p, M8(n), v)
+#define SVBCAST(x) _mm256_set1_ps(x)
+#define SVFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define SVMUL(a, b) _mm256_mul_ps(a, b)
+#define SVADD(a, b) _mm256_add_ps(a, b)
 #include "gemm_tmpl.h"
 #undef T
 #undef V
@@ -165,6 +177,18 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
 #define VADD(a, b) _mm512_add_pd(a, b)
 #define TB 4
 #define TP tg_tp4_f64
+#define M4(n) ((__mmask8)((1u << (n)) - 1))
+#define SV __m256d
+#define SVL 4
+#define SVZERO() _mm256_setzero_pd()
+#define SVLOAD(p) _mm256_loadu_pd(p)
+#define SVLOADN(p, n) _mm256_maskz_loadu_pd(M4(n), p)
+#define SVSTORE(p, v) _mm256_storeu_pd(p, v)
+#define SVSTOREN(p, v, n) _mm256_mask_storeu_pd(p, M4(n), v)
+#define SVBCAST(x) _mm256_set1_pd(x)
+#define SVFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define SVMUL(a, b) _mm256_mul_pd(a, b)
+#define SVADD(a, b) _mm256_add_pd(a, b)
 #include "gemm_tmpl.h"
 
 #else

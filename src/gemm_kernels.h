@@ -59,6 +59,25 @@ typedef struct tg_gemm_dot {
     double alpha, beta;
 } tg_gemm_dot;
 
+/* A whole small GEMM for the direct path (operands as in tg_gemm_f32). */
+typedef struct tg_gemm_small {
+    bool ta, tb;
+    size_t m, n, k;
+    const void *a;
+    size_t lda;
+    const void *b;
+    size_t ldb;
+    void *c;
+    size_t ldc;
+    double alpha, beta;
+} tg_gemm_small;
+
+/* The direct path takes problems with m·n·k <= TG_GEMM_SMALL_FMAS whose B
+ * has at most TG_GEMM_SMALL_KN elements (copied to the stack when
+ * transposed). */
+#define TG_GEMM_SMALL_FMAS 6144
+#define TG_GEMM_SMALL_KN 1024
+
 /* A kernel set for one ISA and dtype. */
 typedef struct tg_gemm_kern {
     const char *isa;
@@ -78,6 +97,8 @@ typedef struct tg_gemm_kern {
     void (*macro)(const tg_gemm_blk *blk);
     /* Transpose B[kc × n] (B(p,j) = b[p·ldb + j]) into dst[j·kc + p]. */
     void (*pack_bt)(size_t kc, size_t n, const void *b, size_t ldb, void *dst);
+    /* The direct path for tiny problems: no packing, no blocking. */
+    void (*small)(const tg_gemm_small *s);
     /* The dot-product form (NULL where the ISA has none), and the widest C
      * it is used for. */
     void (*dot)(const tg_gemm_dot *d);

@@ -30,6 +30,18 @@
 #else
 #define TMPL_NOCLONE
 #endif
+/* Loops over the registers of a tile must be unrolled completely, or the
+ * tile lives in memory; the loop over p a little. */
+#if defined(__clang__)
+#define TMPL_UNROLL _Pragma("unroll")
+#define TMPL_UNROLL4 _Pragma("unroll 4")
+#elif defined(__GNUC__)
+#define TMPL_UNROLL _Pragma("GCC unroll 16")
+#define TMPL_UNROLL4 _Pragma("GCC unroll 4")
+#else
+#define TMPL_UNROLL
+#define TMPL_UNROLL4
+#endif
 #if defined(__GNUC__)
 #define TMPL_INLINE inline __attribute__((always_inline))
 #define TMPL_PREFETCH(p) __builtin_prefetch(p)
@@ -89,84 +101,38 @@ static TMPL_NOCLONE void F(store_t)(const T *t, T *u, size_t rows, size_t cols,
 }
 
 /*
- * Micro-kernel: an mrc × (nv·VL) tile in registers,
- *     acc[r][v] = Σ_{p < kc} bcast(A(r, p)) · B(p, v·VL .. v·VL+VL−1)
- * (one broadcast of A and nv vector loads of B feed mrc·nv independent FMAs
- * per p), then C = alpha·acc + beta·C, where beta == 0 never reads C.
- * Every tile, full or at an edge, runs this same sequence of operations on
- * each element, so splitting C differently cannot change a result.
- * mrc, nv, arow, ctrans and bmask are compile-time constants in each
- * instance.  ctrans: the tile is of Cᵀ (stored transposed, see store_t).
- * bmask: B is read in place, so its last vector is loaded with only its
- * nlast valid lanes.
+ * C = alpha·acc + beta·C for one tile, row by row; mode: beta == 0 (C is
+ * not read), beta == 1, any other beta.  A full tile stores MR rows of whole
+ * vectors; otherwise only the first mr rows and the first nlast lanes of
+ * the last vector.  (Separate, fully unrolled copies per mode keep acc in
+ * registers.)
  */
-static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow,
-                                    const bool ctrans, const bool bmask,
-                                    const F(ukr_args) *x)
+static TMPL_INLINE void F(store_c)(const int mode, const bool full, const int mrc,
+                                   const int nv, V acc[MR][NV], const F(ukr_args) *x)
 {
-    V acc[MR][NV];
-    for (int r = 0; r < mrc; r++)
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = VZERO();
-
-    /* The tile of C is needed at the end: start bringing it in now. */
-    if (!ctrans)
-        for (int r = 0; r < mrc && (size_t)r < x->mr; r++) {
-            TMPL_PREFETCH(x->c + r * x->ldc);
-            TMPL_PREFETCH(x->c + r * x->ldc + nv * VL - 1);
-        }
-
-    const T *a = x->a, *b = x->b;
-    const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nlast = x->nlast;
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC unroll 4
-#endif
-    for (size_t p = 0; p < kc; p++) {
-        V bv[NV];
-        for (int v = 0; v < nv; v++)
-            bv[v] = bmask && v == nv - 1 ? VLOADN(b + v * VL, nlast) : VLOAD(b + v * VL);
-        for (int r = 0; r < mrc; r++) {
-            V ar = VBCAST(arow ? a[r * lda] : a[r]);
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
-        }
-        a += arow ? 1 : lda;
-        b += ldb;
-    }
-
-    const T alpha = x->alpha, beta = x->beta;
-    if (ctrans) {
-        /* t = alpha·acc (storing acc as it is makes gcc 12 keep acc in
-         * memory through the loop) */
-        T *t = x->tbuf;
-        const V va = VBCAST(alpha);
-        for (int r = 0; r < mrc; r++)
-            for (int v = 0; v < nv; v++)
-                VSTORE(t + r * NR + v * VL, VMUL(va, acc[r][v]));
-        F(store_t)(t, t + MR * NR, (size_t)mrc, (size_t)(nv - 1) * VL + x->nlast, x);
-        return;
-    }
-
-    /* C = alpha·acc + beta·C, row by row; only the first nlast lanes of the
-     * last vector and the first mr rows are written. */
-    const V va = VBCAST(alpha), vb = VBCAST(beta);
-    for (int r = 0; r < mrc && (size_t)r < x->mr; r++) {
-        T *cr = x->c + r * x->ldc;
+    const bool a1 = x->alpha == 1;
+    const V va = VBCAST(x->alpha), vb = VBCAST(x->beta);
+    const size_t mr = x->mr, nl = x->nlast, ldc = x->ldc;
+    T *c = x->c;
+    TMPL_UNROLL
+    for (int r = 0; r < mrc; r++) {
+        if (!full && (size_t)r >= mr)
+            break;
+        TMPL_UNROLL
         for (int v = 0; v < nv; v++) {
-            V s = alpha == 1 ? acc[r][v] : VMUL(va, acc[r][v]);
-            T *cv = cr + v * VL;
-            if (v < nv - 1 || x->nlast == VL) {
-                if (beta == 0)
+            T *cv = c + r * ldc + v * VL;
+            V s = a1 ? acc[r][v] : VMUL(va, acc[r][v]);
+            if (full || v < nv - 1 || nl == VL) {
+                if (mode == 0)
                     VSTORE(cv, s);
-                else if (beta == 1)
+                else if (mode == 1)
                     VSTORE(cv, VADD(VLOAD(cv), s));
                 else
                     VSTORE(cv, VFMA(vb, VLOAD(cv), s));
             } else {
-                size_t nl = x->nlast;
-                if (beta == 0)
+                if (mode == 0)
                     VSTOREN(cv, s, nl);
-                else if (beta == 1)
+                else if (mode == 1)
                     VSTOREN(cv, VADD(VLOADN(cv, nl), s), nl);
                 else
                     VSTOREN(cv, VFMA(vb, VLOADN(cv, nl), s), nl);
@@ -175,23 +141,103 @@ static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow
     }
 }
 
+/*
+ * Micro-kernel: an mrc × (nv·VL) tile in registers,
+ *     acc[r][v] = Σ_{p < kc} bcast(A(r, p)) · B(p, v·VL .. v·VL+VL−1)
+ * (one broadcast of A and nv vector loads of B feed mrc·nv independent FMAs
+ * per p), then C = alpha·acc + beta·C, where beta == 0 never reads C.
+ * Every tile, full or at an edge, runs this same sequence of operations on
+ * each element, so splitting C differently cannot change a result.
+ * mrc, nv, arow, ctrans, bmask and full are compile-time constants in
+ * each instance.  full: all MR rows and whole vectors are stored.
+ * ctrans: the tile is of Cᵀ (stored transposed, see store_t).
+ * bmask: B is read in place, so its last vector is loaded with only its
+ * nlast valid lanes.
+ */
+static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow,
+                                    const bool ctrans, const bool bmask, const bool full,
+                                    const F(ukr_args) *x)
+{
+    V acc[MR][NV];
+    TMPL_UNROLL
+    for (int r = 0; r < mrc; r++)
+        TMPL_UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = VZERO();
+
+    /* The tile of C is needed at the end: start bringing it in now. */
+    if (!ctrans)
+        TMPL_UNROLL
+        for (int r = 0; r < mrc; r++) {
+            if (!full && (size_t)r >= x->mr)
+                break;
+            TMPL_PREFETCH(x->c + r * x->ldc);
+            TMPL_PREFETCH(x->c + r * x->ldc + nv * VL - 1);
+        }
+
+    const T *a = x->a, *b = x->b;
+    const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nlast = x->nlast;
+    TMPL_UNROLL4
+    for (size_t p = 0; p < kc; p++) {
+        V bv[NV];
+        TMPL_UNROLL
+        for (int v = 0; v < nv; v++)
+            bv[v] = bmask && v == nv - 1 ? VLOADN(b + v * VL, nlast) : VLOAD(b + v * VL);
+        TMPL_UNROLL
+        for (int r = 0; r < mrc; r++) {
+            V ar = VBCAST(arow ? a[r * lda] : a[r]);
+            TMPL_UNROLL
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+        a += arow ? 1 : lda;
+        b += ldb;
+    }
+
+    if (ctrans) {
+        const T alpha = x->alpha;
+        /* t = alpha·acc (storing acc as it is makes gcc 12 keep acc in
+         * memory through the loop) */
+        T *t = x->tbuf;
+        const V va = VBCAST(alpha);
+        TMPL_UNROLL
+        for (int r = 0; r < mrc; r++)
+            TMPL_UNROLL
+            for (int v = 0; v < nv; v++)
+                VSTORE(t + r * NR + v * VL, VMUL(va, acc[r][v]));
+        F(store_t)(t, t + MR * NR, (size_t)mrc, (size_t)(nv - 1) * VL + x->nlast, x);
+        return;
+    }
+
+    if (x->beta == 0)
+        F(store_c)(0, full, mrc, nv, acc, x);
+    else if (x->beta == 1)
+        F(store_c)(1, full, mrc, nv, acc, x);
+    else
+        F(store_c)(2, full, mrc, nv, acc, x);
+}
+
 /* Instances.  C tiles: MR rows, nv vectors, A rows or columns contiguous
  * (ukr_<nv>_<arow>).  Cᵀ tiles: exactly mr rows (ukr_t_<mr>_<nv>), because
  * there the rows are C's few columns and padding them would waste work. */
 #define TMPL_UKR(nv, arow)                                                     \
     static void F(ukr_##nv##_##arow)(const F(ukr_args) * x)                    \
     {                                                                          \
-        F(ukr_body)(MR, nv, arow, false, false, x);                            \
+        F(ukr_body)(MR, nv, arow, false, false, false, x);                     \
+    }                                                                          \
+    static void F(ukr_f##nv##_##arow)(const F(ukr_args) * x)                   \
+    {                                                                          \
+        F(ukr_body)(MR, nv, arow, false, false, true, x);                      \
     }
 #define TMPL_UKR_T(mr, nv)                                                     \
     static void F(ukr_t_##mr##_##nv)(const F(ukr_args) * x)                    \
     {                                                                          \
-        F(ukr_body)(mr, nv, false, true, false, x);                            \
+        F(ukr_body)(mr, nv, false, true, false, false, x);                     \
     }
 #define TMPL_UKR_TM(mr)                                                        \
     static void F(ukr_tm_##mr)(const F(ukr_args) * x)                          \
     {                                                                          \
-        F(ukr_body)(mr, 1, false, true, true, x);                              \
+        F(ukr_body)(mr, 1, false, true, true, false, x);                       \
     }
 #if NV >= 2
 #define TMPL_NV2(X, a) X(a, 2)
@@ -257,8 +303,11 @@ TMPL_UKR_TM(8)
 typedef void (*F(ukr_fn))(const F(ukr_args) *);
 #define TMPL_PAIR(nv, x) {F(ukr_##nv##_0), F(ukr_##nv##_1)}
 #define TMPL_PAIR_R(x, nv) TMPL_PAIR(nv, x)
-/* [vectors − 1][arow] */
+#define TMPL_FPAIR(nv, x) {F(ukr_f##nv##_0), F(ukr_f##nv##_1)}
+#define TMPL_FPAIR_R(x, nv) TMPL_FPAIR(nv, x)
+/* [vectors − 1][arow]: edge tiles, and full ones */
 static const F(ukr_fn) F(ukr_tab)[NV][2] = {TMPL_LIST_NV(TMPL_PAIR_R, 0)};
+static const F(ukr_fn) F(ukr_full_tab)[NV][2] = {TMPL_LIST_NV(TMPL_FPAIR_R, 0)};
 #define TMPL_T(mr, nv) F(ukr_t_##mr##_##nv)
 #define TMPL_TROW(mr) {TMPL_LIST_NV(TMPL_T, mr)}
 /* [rows − 1][vectors − 1] */
@@ -381,7 +430,10 @@ static void F(macro)(const tg_gemm_blk *blk)
                 }
             } else {
                 x.c = (T *)blk->c + i * blk->ldc + j;
-                F(ukr_tab)[nv - 1][x.arow](&x);
+                if (x.mr == MR && x.nlast == VL)
+                    F(ukr_full_tab)[nv - 1][x.arow](&x);
+                else
+                    F(ukr_tab)[nv - 1][x.arow](&x);
             }
         }
     }
@@ -485,13 +537,153 @@ static void F(pack_b)(bool tb, size_t kc, size_t nc, const void *src,
     }
 }
 
+/*
+ * Direct path for tiny problems (the 4-5-3 MLP's GEMMs): no packing, no
+ * blocking, no edge copies, B read in place (op(B) copied first when
+ * transposed).  Rows of C in groups of 8, 4, then 1, columns one vector of
+ * SVL lanes at a time:
+ *     acc[r][h] = Σ_{p ≡ h mod split} bcast(A(i+r, p)) · B(p, j .. j+SVL−1)
+ * With fewer rows the sum over p is split into interleaved partial sums, so
+ * that there are always about 8 independent FMA chains (a chain waits for
+ * its previous FMA); C = alpha·Σ_h acc[r][h] + beta·C.
+ * The vectors may be narrower than the tiles' (SV, default V): on cores
+ * that split 512-bit FMAs in two, 256 bits give the same peak with less
+ * waste on a few columns.
+ */
+#ifndef SV
+#define SV V
+#define SVL VL
+#define SVZERO VZERO
+#define SVLOAD VLOAD
+#define SVLOADN VLOADN
+#define SVSTORE VSTORE
+#define SVSTOREN VSTOREN
+#define SVBCAST VBCAST
+#define SVFMA VFMA
+#define SVMUL VMUL
+#define SVADD VADD
+#endif
+
+static TMPL_INLINE void F(small_rows)(const int rows, const int split, const bool ta,
+                                      const bool full, const F(ukr_args) *x)
+{
+    SV acc[8][4];
+    TMPL_UNROLL
+    for (int r = 0; r < rows; r++)
+        TMPL_UNROLL
+        for (int h = 0; h < split; h++)
+            acc[r][h] = SVZERO();
+    const T *a = x->a, *b = x->b;
+    const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nl = x->nlast;
+    size_t p = 0;
+    for (; p + (size_t)split <= kc; p += (size_t)split)
+        TMPL_UNROLL
+        for (int h = 0; h < split; h++) {
+            const size_t q = p + (size_t)h;
+            SV bv = full ? SVLOAD(b + q * ldb) : SVLOADN(b + q * ldb, nl);
+            TMPL_UNROLL
+            for (int r = 0; r < rows; r++)
+                acc[r][h] = SVFMA(SVBCAST(ta ? a[q * lda + r] : a[r * lda + q]), bv, acc[r][h]);
+        }
+    for (; p < kc; p++) {
+        SV bv = full ? SVLOAD(b + p * ldb) : SVLOADN(b + p * ldb, nl);
+        TMPL_UNROLL
+        for (int r = 0; r < rows; r++)
+            acc[r][0] = SVFMA(SVBCAST(ta ? a[p * lda + r] : a[r * lda + p]), bv, acc[r][0]);
+    }
+    const T alpha = x->alpha, beta = x->beta;
+    const SV va = SVBCAST(alpha), vb = SVBCAST(beta);
+    TMPL_UNROLL
+    for (int r = 0; r < rows; r++) {
+        TMPL_UNROLL
+        for (int h = 1; h < split; h++)
+            acc[r][0] = SVADD(acc[r][0], acc[r][h]);
+        T *cr = x->c + r * x->ldc;
+        SV s = alpha == 1 ? acc[r][0] : SVMUL(va, acc[r][0]);
+        if (full) {
+            if (beta == 0)
+                SVSTORE(cr, s);
+            else if (beta == 1)
+                SVSTORE(cr, SVADD(SVLOAD(cr), s));
+            else
+                SVSTORE(cr, SVFMA(vb, SVLOAD(cr), s));
+        } else {
+            if (beta == 0)
+                SVSTOREN(cr, s, nl);
+            else if (beta == 1)
+                SVSTOREN(cr, SVADD(SVLOADN(cr, nl), s), nl);
+            else
+                SVSTOREN(cr, SVFMA(vb, SVLOADN(cr, nl), s), nl);
+        }
+    }
+}
+
+#define TMPL_SMALL(ta, full)                                                   \
+    static void F(small_##ta##full)(F(ukr_args) * x, size_t m)                \
+    {                                                                          \
+        const T *a = x->a;                                                     \
+        T *c = x->c;                                                           \
+        size_t i = 0, step = ta ? 1 : x->lda;                                  \
+        for (; i + 8 <= m; i += 8) {                                           \
+            x->a = a + i * step;                                               \
+            x->c = c + i * x->ldc;                                             \
+            F(small_rows)(8, 1, ta, full, x);                                  \
+        }                                                                      \
+        for (; i + 4 <= m; i += 4) {                                           \
+            x->a = a + i * step;                                               \
+            x->c = c + i * x->ldc;                                             \
+            F(small_rows)(4, 2, ta, full, x);                                  \
+        }                                                                      \
+        for (; i < m; i++) {                                                   \
+            x->a = a + i * step;                                               \
+            x->c = c + i * x->ldc;                                             \
+            F(small_rows)(1, 4, ta, full, x);                                  \
+        }                                                                      \
+    }
+TMPL_SMALL(0, 0)
+TMPL_SMALL(0, 1)
+TMPL_SMALL(1, 0)
+TMPL_SMALL(1, 1)
+#undef TMPL_SMALL
+
+static void F(small)(const tg_gemm_small *s)
+{
+    T bt[TG_GEMM_SMALL_KN];
+    const T *b = s->b;
+    size_t ldb = s->ldb;
+    if (s->tb) { /* op(B)[p, j] = b[j·ldb + p] → bt[p·n + j] */
+        for (size_t j = 0; j < s->n; j++)
+            for (size_t p = 0; p < s->k; p++)
+                bt[p * s->n + j] = b[j * ldb + p];
+        b = bt;
+        ldb = s->n;
+    }
+    F(ukr_args) x;
+    x.kc = s->k;
+    x.lda = s->lda;
+    x.ldb = ldb;
+    x.ldc = s->ldc;
+    x.alpha = (T)s->alpha;
+    x.beta = (T)s->beta;
+    for (size_t j = 0; j < s->n; j += SVL) {
+        x.a = s->a;
+        x.b = b + j;
+        x.c = (T *)s->c + j;
+        x.nlast = s->n - j < SVL ? s->n - j : SVL;
+        if (x.nlast == SVL)
+            s->ta ? F(small_11)(&x, s->m) : F(small_01)(&x, s->m);
+        else
+            s->ta ? F(small_10)(&x, s->m) : F(small_00)(&x, s->m);
+    }
+}
+
 #ifndef DOT
 #define DOT NULL
 #define DOT_NMAX 0
 #endif
-const tg_gemm_kern KERN = {ISA_NAME,  sizeof(T), MR,       NR,     VL,
-                           KC,        NC,        MC,       F(pack_a), F(pack_b),
-                           F(macro),  F(pack_bt), DOT,     DOT_NMAX};
+const tg_gemm_kern KERN = {ISA_NAME, sizeof(T),  MR, NR,       VL,
+                           KC,       NC,         MC, F(pack_a), F(pack_b),
+                           F(macro), F(pack_bt), F(small), DOT,     DOT_NMAX};
 
 #undef TMPL_CAT2
 #undef TMPL_CAT
@@ -513,5 +705,18 @@ const tg_gemm_kern KERN = {ISA_NAME,  sizeof(T), MR,       NR,     VL,
 #undef TMPL_LIST_NV
 #undef TMPL_PAIR
 #undef TMPL_PAIR_R
+#undef TMPL_FPAIR
+#undef TMPL_FPAIR_R
 #undef TMPL_T
 #undef TMPL_TROW
+#undef SV
+#undef SVL
+#undef SVZERO
+#undef SVLOAD
+#undef SVLOADN
+#undef SVSTORE
+#undef SVSTOREN
+#undef SVBCAST
+#undef SVFMA
+#undef SVMUL
+#undef SVADD
