@@ -725,9 +725,13 @@ bool tg_isa_supported(const char *name);
  *  process (all threads).  Lets a test prove a loop allocates nothing. */
 uint64_t tg_alloc_count(void);
 
-/** Test hook: make the n-th heap allocation of the library from now on fail
- *  (n = 0: the next one), once.  n < 0 switches the hook off. */
-void tg_debug_fail_alloc(long n);
+/**
+ * Test hook: make the n-th heap allocation of the library from now on fail
+ * (n = 0: the next one), once; n < 0 switches the hook off.  Returns the
+ * previous setting: -1 when the hook was off or its failure has happened,
+ * else the number of allocations that were still to go before it.
+ */
+long tg_debug_fail_alloc(long n);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,10 @@ static _Atomic int64_t fail_countdown = -1; /* < 0: never fail */
 
 uint64_t tg_alloc_count(void) { return atomic_load(&alloc_count); }
 
-void tg_debug_fail_alloc(long n) { atomic_store(&fail_countdown, (int64_t)n); }
+long tg_debug_fail_alloc(long n)
+{
+    return (long)atomic_exchange(&fail_countdown, (int64_t)(n < 0 ? -1 : n));
+}
 
 /* True when the allocation about to be made must fail (test hook). */
 static bool must_fail(void)

@@ -1,0 +1,143 @@
+/* Allocation failure: the k-th heap allocation of the library fails, for
+ * every k, during a whole cycle — build a network, run a training step,
+ * save the model, load it into a second network.  Every failure must come
+ * back as an error (no crash: this runs under ASan/UBSan), leak nothing
+ * (LeakSanitizer checks at exit) and leave the model file saved before
+ * byte-identical. */
+#define _POSIX_C_SOURCE 200809L
+#include "tap.h"
+#include "tapegrad.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct net {
+    tg_tape *t;
+    tg_tensor *x, *y, *loss;
+} net;
+
+/* A 2-layer MLP on tape n->t; 0, or -1 when anything failed (n->t may be
+ * NULL or hold an error). */
+static int build(net *n, uint64_t seed)
+{
+    n->t = tg_tape_new();
+    tg_tape *t = n->t;
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    n->x = tg_input(t, "x", TG_F32, 2, (size_t[]){8, 12});
+    n->y = tg_input(t, "y", TG_I32, 1, (size_t[]){8});
+    tg_tensor *W1 = tg_param(t, "W1", TG_F32, 2, (size_t[]){12, 16});
+    tg_tensor *b1 = tg_param(t, "b1", TG_F32, 1, (size_t[]){16});
+    tg_tensor *W2 = tg_param(t, "W2", TG_F32, 2, (size_t[]){16, 3});
+    tg_tensor *b2 = tg_param(t, "b2", TG_F32, 1, (size_t[]){3});
+    if (tg_init_he(W1, &r) || tg_init_he(W2, &r))
+        return -1;
+    tg_scope_push(t, "layer1");
+    tg_tensor *h = tg_relu(tg_add_bias(tg_matmul(n->x, W1), b1));
+    tg_scope_pop(t);
+    n->loss = tg_softmax_ce(tg_add_bias(tg_matmul(h, W2), b2), n->y, TG_MEAN);
+    return n->loss ? 0 : -1;
+}
+
+/* The whole cycle; returns 0 when every call succeeded. */
+static int cycle(const char *path, tg_dataset *d)
+{
+    net a = {0}, b = {0};
+    tg_optim *opt = NULL;
+    tg_batcher bt;
+    bool have_batcher = false;
+    int rc = -1;
+    if (build(&a, 1))
+        goto out;
+    opt = tg_adam_new(a.t, 0, NULL, &(tg_adam_opts){.lr = 0.01});
+    if (!opt || tg_batcher_init(&bt, d, 8, true, true, 5, NULL))
+        goto out;
+    have_batcher = true;
+    for (int step = 0; step < 2; step++) {
+        if (tg_batcher_next(&bt, a.x, a.y) <= 0)
+            goto out;
+        tg_zero_grad(a.t);
+        if (tg_replay(a.t) || tg_backward(a.loss) || tg_optim_step(opt))
+            goto out;
+    }
+    if (tg_save(a.t, path, 0, NULL))
+        goto out;
+    if (build(&b, 2) || tg_load(b.t, path, 0, NULL))
+        goto out;
+    rc = 0;
+out:
+    if (have_batcher)
+        tg_batcher_free(&bt);
+    tg_optim_free(opt);
+    tg_tape_free(a.t);
+    tg_tape_free(b.t);
+    return rc;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 16);
+    *len = buf ? fread(buf, 1, 1 << 16, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/tg_alloc_XXXXXX", path[64];
+    if (!mkdtemp(dir)) {
+        printf("Bail out! mkdtemp\n");
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/model.tgm", dir);
+    tg_dataset d;
+    tg_dataset_new(&d, 40, 12, 3, NULL);
+    for (size_t i = 0; i < 40 * 12; i++)
+        d.x[i] = (float)((i * 37 % 11) - 5) / 5;
+    for (size_t i = 0; i < 40; i++)
+        d.y[i] = (int32_t)(i % 3);
+
+    ok(cycle(path, &d) == 0, "the cycle works without failures");
+    size_t len0 = 0, len = 0;
+    char *before = slurp(path, &len0);
+    ok(before && len0 > 0, "a model file was saved (%zu bytes)", len0);
+
+    /* move the failure point along until it is never reached */
+    int failures = 0, recovered = 0, changed = 0;
+    long k;
+    for (k = 0; k < 100000; k++) {
+        tg_debug_fail_alloc(k);
+        int rc = cycle(path, &d);
+        bool fired = tg_debug_fail_alloc(-1) < 0;
+        if (!fired)
+            break; /* the cycle makes fewer than k+1 allocations: all were tried */
+        char *now = slurp(path, &len);
+        if (rc == 0) { /* a path with a fallback (e.g. GEMM without workspace) */
+            recovered++;
+            free(before);
+            before = now, len0 = len; /* the new model is the one to keep */
+            continue;
+        }
+        failures++;
+        if (!now || len != len0 || memcmp(now, before, len))
+            changed++;
+        free(now);
+    }
+    ok(k < 100000 && failures + recovered == k,
+       "all %ld allocation points tried: %d failed cleanly, %d recovered", k, failures,
+       recovered);
+    ok(failures > 20, "the cycle has many failure points (%d)", failures);
+    ok(changed == 0, "the model saved before is byte-identical after every failed cycle (%d)",
+       changed);
+    char *after = slurp(path, &len);
+    ok(after && len == len0, "the last (successful) cycle saved a complete model again");
+    free(after);
+    free(before);
+    tg_dataset_free(&d);
+    unlink(path);
+    rmdir(dir);
+    return tap_done();
+}
