@@ -35,7 +35,7 @@
 #include <pthread.h>
 
 #define STACK_BYTES 16384      /* B buffer of the small / fallback path      */
-#define PAR_MIN_FMAS (1 << 19) /* below this many FMAs, one thread           */
+#define PAR_MIN_FMAS TG_GEMM_SMALL_FMAS /* below this many FMAs, one thread */
 #define PACK_COST 16           /* cost of copying an element, in FMA lanes   */
 #define DOT_KC 2048            /* K block of the dot-product form            */
 #define DOT_MIN_K 64           /* shorter dot products do not pay off        */
@@ -350,9 +350,14 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
         return;
     const tg_gemm_kern *K = kernel(f64);
     double fmas = (double)m * (double)n * (double)k;
-    if (fmas <= TG_GEMM_SMALL_FMAS && k * n <= TG_GEMM_SMALL_KN && k && alpha != 0) {
+    /* The form and the K block depend on the shape only, never on the
+     * thread count. */
+    bool dot = K->dot && !ta && n <= K->dot_nmax && k >= DOT_MIN_K && m >= 8;
+    bool ct = !dot && ta && !tb && n < K->vl && m >= 4 * K->vl && k >= CT_MIN_K;
+    if (!dot && !ct && fmas <= TG_GEMM_SMALL_FMAS && k && alpha != 0 &&
+        k * n <= (tb ? TG_GEMM_SMALL_KNT : TG_GEMM_SMALL_KN)) {
         tg_gemm_small sm = {ta, tb, m, n, k, a, lda, b, ldb, c, ldc, alpha, beta};
-        K->small(&sm); /* tiny: straight from the operands */
+        K->small(&sm); /* small: straight from the operands */
         return;
     }
     gemm_job g = {0};
@@ -377,15 +382,13 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
         return;
     }
 
-    /* The form and the K block depend on the shape only, never on the
-     * thread count. */
     size_t threads = fmas >= PAR_MIN_FMAS ? (size_t)tg_get_threads() : 1;
-    if (K->dot && !ta && n <= K->dot_nmax && k >= DOT_MIN_K && m >= 8) {
+    if (dot) {
         g.form = FORM_DOT;
         g.kc = balanced(k, DOT_KC, 1);
         g.unit_m = 8;
         g.unit_n = n;
-    } else if (ta && !tb && n < K->vl && m >= 4 * K->vl && k >= CT_MIN_K) {
+    } else if (ct) {
         g.form = FORM_CT;
         g.kc = balanced(k, K->kc, 1);
         g.unit_m = K->nr;

@@ -129,6 +129,7 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
 #define SVFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define SVMUL(a, b) _mm256_mul_ps(a, b)
 #define SVADD(a, b) _mm256_add_ps(a, b)
+#define SMR 8
 #include "gemm_tmpl.h"
 #undef T
 #undef V
@@ -189,6 +190,7 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
 #define SVFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define SVMUL(a, b) _mm256_mul_pd(a, b)
 #define SVADD(a, b) _mm256_add_pd(a, b)
+#define SMR 8
 #include "gemm_tmpl.h"
 
 #else

@@ -72,11 +72,13 @@ typedef struct tg_gemm_small {
     double alpha, beta;
 } tg_gemm_small;
 
-/* The direct path takes problems with m·n·k <= TG_GEMM_SMALL_FMAS whose B
- * has at most TG_GEMM_SMALL_KN elements (copied to the stack when
- * transposed). */
-#define TG_GEMM_SMALL_FMAS 6144
-#define TG_GEMM_SMALL_KN 1024
+/* The direct path takes problems of at most TG_GEMM_SMALL_FMAS
+ * multiply-adds (below which GEMM is never threaded either: a few µs of
+ * work) whose op(B) has at most TG_GEMM_SMALL_KN elements, or
+ * TG_GEMM_SMALL_KNT when B is transposed (it is copied to the stack). */
+#define TG_GEMM_SMALL_FMAS (1 << 19)
+#define TG_GEMM_SMALL_KN 16384
+#define TG_GEMM_SMALL_KNT 2048
 
 /* A kernel set for one ISA and dtype. */
 typedef struct tg_gemm_kern {

@@ -538,14 +538,14 @@ static void F(pack_b)(bool tb, size_t kc, size_t nc, const void *src,
 }
 
 /*
- * Direct path for tiny problems (the 4-5-3 MLP's GEMMs): no packing, no
- * blocking, no edge copies, B read in place (op(B) copied first when
- * transposed).  Rows of C in groups of 8, 4, then 1, columns one vector of
- * SVL lanes at a time:
- *     acc[r][h] = Σ_{p ≡ h mod split} bcast(A(i+r, p)) · B(p, j .. j+SVL−1)
- * With fewer rows the sum over p is split into interleaved partial sums, so
+ * Direct path for small problems (the 4-5-3 MLP's GEMMs and up to a few
+ * dozen rows and columns): no packing, no blocking, no edge copies, B read
+ * in place (op(B) copied first when transposed).  Rows of C in groups of
+ * SMR, 4, then 1; columns nvs = 2 (or 1) vectors of SVL lanes at a time:
+ *     acc[r][v][h] = Σ_{p ≡ h mod split} bcast(A(i+r, p)) · B(p, j+v·SVL ..)
+ * With few rows the sum over p is split into interleaved partial sums, so
  * that there are always about 8 independent FMA chains (a chain waits for
- * its previous FMA); C = alpha·Σ_h acc[r][h] + beta·C.
+ * its previous FMA); C = alpha·Σ_h acc[r][v][h] + beta·C.
  * The vectors may be narrower than the tiles' (SV, default V): on cores
  * that split 512-bit FMAs in two, 256 bits give the same peak with less
  * waste on a few columns.
@@ -563,16 +563,28 @@ static void F(pack_b)(bool tb, size_t kc, size_t nc, const void *src,
 #define SVMUL VMUL
 #define SVADD VADD
 #endif
+#ifndef SMR
+#define SMR 4 /* rows per group: 2·SMR accumulators must fit the registers */
+#endif
 
-static TMPL_INLINE void F(small_rows)(const int rows, const int split, const bool ta,
+/* The last vector is full (its loads and stores need no mask). */
+static TMPL_INLINE SV F(sload)(const bool whole, const T *p, size_t nl)
+{
+    return whole ? SVLOAD(p) : SVLOADN(p, nl);
+}
+
+static TMPL_INLINE void F(small_rows)(const int rows, const int nvs, const bool ta,
                                       const bool full, const F(ukr_args) *x)
 {
-    SV acc[8][4];
+    const int split = rows * nvs >= 8 ? 1 : rows * nvs >= 4 ? 2 : 4;
+    SV acc[SMR][2][4];
     TMPL_UNROLL
     for (int r = 0; r < rows; r++)
         TMPL_UNROLL
-        for (int h = 0; h < split; h++)
-            acc[r][h] = SVZERO();
+        for (int v = 0; v < nvs; v++)
+            TMPL_UNROLL
+            for (int h = 0; h < split; h++)
+                acc[r][v][h] = SVZERO();
     const T *a = x->a, *b = x->b;
     const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nl = x->nlast;
     size_t p = 0;
@@ -580,75 +592,103 @@ static TMPL_INLINE void F(small_rows)(const int rows, const int split, const boo
         TMPL_UNROLL
         for (int h = 0; h < split; h++) {
             const size_t q = p + (size_t)h;
-            SV bv = full ? SVLOAD(b + q * ldb) : SVLOADN(b + q * ldb, nl);
+            SV bv[2];
             TMPL_UNROLL
-            for (int r = 0; r < rows; r++)
-                acc[r][h] = SVFMA(SVBCAST(ta ? a[q * lda + r] : a[r * lda + q]), bv, acc[r][h]);
+            for (int v = 0; v < nvs; v++)
+                bv[v] = F(sload)(full || v < nvs - 1, b + q * ldb + v * SVL, nl);
+            TMPL_UNROLL
+            for (int r = 0; r < rows; r++) {
+                SV ar = SVBCAST(ta ? a[q * lda + r] : a[r * lda + q]);
+                TMPL_UNROLL
+                for (int v = 0; v < nvs; v++)
+                    acc[r][v][h] = SVFMA(ar, bv[v], acc[r][v][h]);
+            }
         }
     for (; p < kc; p++) {
-        SV bv = full ? SVLOAD(b + p * ldb) : SVLOADN(b + p * ldb, nl);
+        SV bv[2];
         TMPL_UNROLL
-        for (int r = 0; r < rows; r++)
-            acc[r][0] = SVFMA(SVBCAST(ta ? a[p * lda + r] : a[r * lda + p]), bv, acc[r][0]);
+        for (int v = 0; v < nvs; v++)
+            bv[v] = F(sload)(full || v < nvs - 1, b + p * ldb + v * SVL, nl);
+        TMPL_UNROLL
+        for (int r = 0; r < rows; r++) {
+            SV ar = SVBCAST(ta ? a[p * lda + r] : a[r * lda + p]);
+            TMPL_UNROLL
+            for (int v = 0; v < nvs; v++)
+                acc[r][v][0] = SVFMA(ar, bv[v], acc[r][v][0]);
+        }
     }
     const T alpha = x->alpha, beta = x->beta;
     const SV va = SVBCAST(alpha), vb = SVBCAST(beta);
     TMPL_UNROLL
     for (int r = 0; r < rows; r++) {
         TMPL_UNROLL
-        for (int h = 1; h < split; h++)
-            acc[r][0] = SVADD(acc[r][0], acc[r][h]);
-        T *cr = x->c + r * x->ldc;
-        SV s = alpha == 1 ? acc[r][0] : SVMUL(va, acc[r][0]);
-        if (full) {
-            if (beta == 0)
-                SVSTORE(cr, s);
-            else if (beta == 1)
-                SVSTORE(cr, SVADD(SVLOAD(cr), s));
-            else
-                SVSTORE(cr, SVFMA(vb, SVLOAD(cr), s));
-        } else {
-            if (beta == 0)
-                SVSTOREN(cr, s, nl);
-            else if (beta == 1)
-                SVSTOREN(cr, SVADD(SVLOADN(cr, nl), s), nl);
-            else
-                SVSTOREN(cr, SVFMA(vb, SVLOADN(cr, nl), s), nl);
+        for (int v = 0; v < nvs; v++) {
+            TMPL_UNROLL
+            for (int h = 1; h < split; h++)
+                acc[r][v][0] = SVADD(acc[r][v][0], acc[r][v][h]);
+            T *cv = x->c + r * x->ldc + v * SVL;
+            SV s = alpha == 1 ? acc[r][v][0] : SVMUL(va, acc[r][v][0]);
+            if (full || v < nvs - 1) {
+                if (beta == 0)
+                    SVSTORE(cv, s);
+                else if (beta == 1)
+                    SVSTORE(cv, SVADD(SVLOAD(cv), s));
+                else
+                    SVSTORE(cv, SVFMA(vb, SVLOAD(cv), s));
+            } else {
+                if (beta == 0)
+                    SVSTOREN(cv, s, nl);
+                else if (beta == 1)
+                    SVSTOREN(cv, SVADD(SVLOADN(cv, nl), s), nl);
+                else
+                    SVSTOREN(cv, SVFMA(vb, SVLOADN(cv, nl), s), nl);
+            }
         }
     }
 }
 
-#define TMPL_SMALL(ta, full)                                                   \
-    static void F(small_##ta##full)(F(ukr_args) * x, size_t m)                \
+/* All rows for one chunk of nvs vectors of columns. */
+#define TMPL_SMALL(ta, nvs, full)                                              \
+    static void F(small_##ta##nvs##full)(F(ukr_args) * x, size_t m)           \
     {                                                                          \
         const T *a = x->a;                                                     \
         T *c = x->c;                                                           \
         size_t i = 0, step = ta ? 1 : x->lda;                                  \
-        for (; i + 8 <= m; i += 8) {                                           \
+        for (; i + SMR <= m; i += SMR) {                                       \
             x->a = a + i * step;                                               \
             x->c = c + i * x->ldc;                                             \
-            F(small_rows)(8, 1, ta, full, x);                                  \
+            F(small_rows)(SMR, nvs, ta, full, x);                              \
         }                                                                      \
-        for (; i + 4 <= m; i += 4) {                                           \
+        for (; SMR > 4 && i + 4 <= m; i += 4) {                                \
             x->a = a + i * step;                                               \
             x->c = c + i * x->ldc;                                             \
-            F(small_rows)(4, 2, ta, full, x);                                  \
+            F(small_rows)(4, nvs, ta, full, x);                                \
         }                                                                      \
         for (; i < m; i++) {                                                   \
             x->a = a + i * step;                                               \
             x->c = c + i * x->ldc;                                             \
-            F(small_rows)(1, 4, ta, full, x);                                  \
+            F(small_rows)(1, nvs, ta, full, x);                                \
         }                                                                      \
     }
-TMPL_SMALL(0, 0)
-TMPL_SMALL(0, 1)
-TMPL_SMALL(1, 0)
-TMPL_SMALL(1, 1)
+TMPL_SMALL(0, 1, 0)
+TMPL_SMALL(0, 1, 1)
+TMPL_SMALL(0, 2, 0)
+TMPL_SMALL(0, 2, 1)
+TMPL_SMALL(1, 1, 0)
+TMPL_SMALL(1, 1, 1)
+TMPL_SMALL(1, 2, 0)
+TMPL_SMALL(1, 2, 1)
 #undef TMPL_SMALL
+
+/* [ta][vectors − 1][last vector full] */
+static void (*const F(small_tab)[2][2][2])(F(ukr_args) *, size_t) = {
+    {{F(small_010), F(small_011)}, {F(small_020), F(small_021)}},
+    {{F(small_110), F(small_111)}, {F(small_120), F(small_121)}},
+};
 
 static void F(small)(const tg_gemm_small *s)
 {
-    T bt[TG_GEMM_SMALL_KN];
+    T bt[TG_GEMM_SMALL_KNT];
     const T *b = s->b;
     size_t ldb = s->ldb;
     if (s->tb) { /* op(B)[p, j] = b[j·ldb + p] → bt[p·n + j] */
@@ -665,15 +705,15 @@ static void F(small)(const tg_gemm_small *s)
     x.ldc = s->ldc;
     x.alpha = (T)s->alpha;
     x.beta = (T)s->beta;
-    for (size_t j = 0; j < s->n; j += SVL) {
+    for (size_t j = 0; j < s->n;) {
+        size_t left = s->n - j, nvs = left > SVL ? 2 : 1;
+        size_t w = left < nvs * SVL ? left : nvs * SVL; /* columns in this chunk */
         x.a = s->a;
         x.b = b + j;
         x.c = (T *)s->c + j;
-        x.nlast = s->n - j < SVL ? s->n - j : SVL;
-        if (x.nlast == SVL)
-            s->ta ? F(small_11)(&x, s->m) : F(small_01)(&x, s->m);
-        else
-            s->ta ? F(small_10)(&x, s->m) : F(small_00)(&x, s->m);
+        x.nlast = w - (nvs - 1) * SVL;
+        F(small_tab)[s->ta][nvs - 1][x.nlast == SVL](&x, s->m);
+        j += w;
     }
 }
 
@@ -720,3 +760,4 @@ const tg_gemm_kern KERN = {ISA_NAME, sizeof(T),  MR, NR,       VL,
 #undef SVFMA
 #undef SVMUL
 #undef SVADD
+#undef SMR

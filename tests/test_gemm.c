@@ -299,6 +299,7 @@ static void test_thread_identity(void)
         {false, true, 128, 1000, 785, 1, 1, 0}, {true, true, 999, 64, 300, 2.5, 0, 1},
         {false, false, 1601, 200, 50, 1, 0.5, 0}, {false, true, 64, 777, 200, 1, 0, 0},
         {true, false, 784, 512, 128, 1, 0, 0},   {false, false, 256, 10, 1024, 1, 1, 0},
+        {true, false, 999, 10, 300, -0.75, 1, 2}, {false, true, 300, 7, 500, 2.5, 0, 0},
     };
     for (int f64 = 0; f64 < 2; f64++) {
         size_t bad = 0, wrong = 0;
@@ -408,6 +409,9 @@ static void *fail_main(void *arg)
     tg_debug_fail_alloc(0);
     shape s2 = {true, false, 70, 150, 90, -0.75, 1, 2};
     *good = *good && check(&s2, true, why, sizeof why);
+    tg_debug_fail_alloc(0);
+    shape s3 = {false, false, 130, 9, 300, 1, 0.5, 0}; /* dot products: Bᵀ */
+    *good = *good && check(&s3, false, why, sizeof why);
     tg_debug_fail_alloc(-1);
     if (!*good)
         diag("%s", why);
