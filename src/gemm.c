@@ -20,9 +20,22 @@
  *
  * A is not packed when the B block is narrow (A slivers would be used once
  * or twice: copying them costs more than it saves); the macro-kernel then
- * reads A in place.  Small problems (B fits a 16 KiB stack buffer and the
- * work is below the threading threshold) take the same kernels with B
- * packed on the stack: no heap workspace, no thread pool, no A copy.
+ * reads A in place.
+ *
+ * Other forms, chosen from the shape alone (never from the thread count):
+ *  - direct: up to TG_GEMM_SMALL_FMAS multiply-adds (below which nothing is
+ *    threaded either), no packing or blocking at all (the template's
+ *    `small`); this is what the tiny MLP GEMMs take;
+ *  - dot products (C narrow, A not transposed; AVX-512 f32): with n <= 12
+ *    columns, vectors along n would mostly hold padding, so the vectors run
+ *    along k instead, C[i, j] = Σ_p A[i, p]·Bᵀ[j, p];
+ *  - Cᵀ (C narrow, A transposed, B not): the same blocked loops on
+ *    Cᵀ = op(B)ᵀ·op(A)ᵀ, whose rows are C's few columns and whose vectors
+ *    run along m, both operands read in place, stored transposed.
+ * (With one thread and B small enough for a 16 KiB stack buffer, the
+ * blocked loops run with B on the stack and A in place: no heap workspace.
+ * Packing changes where operands are read from, not the arithmetic, so
+ * that choice may depend on the thread count.)
  *
  * Threads: C is cut into a grid of parts along M and N, never along K, with
  * the cuts on micro-tile multiples, and each part runs the loops above on
@@ -312,7 +325,8 @@ static void plan_grid(gemm_job *g, size_t threads)
             double mp = (double)((mt + tm - 1) / tm * g->unit_m);
             double np = (double)((nt + tn - 1) / tn * g->unit_n);
             double k = (double)g->k;
-            double pack = np * k + (g->form == FORM_TILES && packs_a(K, (size_t)np) ? mp * k : 0);
+            bool pa = g->form == FORM_TILES && packs_a(K, (size_t)np);
+            double pack = np * k + (pa ? mp * k : 0);
             double cost = mp * np * k + PACK_COST * pack;
             if (best == 0 || cost < best) {
                 best = cost;

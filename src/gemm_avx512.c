@@ -85,7 +85,8 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
             for (size_t r = 0; r < 8 && i0 + r < m; r++)
                 for (size_t j = 0; j < 2 && j0 + j < n; j++) {
                     float *c = C + (i0 + r) * d->ldc + j0 + j;
-                    *c = beta == 0 ? alpha * out[2 * r + j] : alpha * out[2 * r + j] + beta * *c;
+                    float s = alpha * out[2 * r + j];
+                    *c = beta == 0 ? s : s + beta * *c;
                 }
         }
     }

@@ -68,10 +68,10 @@ typedef struct F(ukr_args) {
 } F(ukr_args);
 
 /*
- * Stores a tile of Cᵀ held in t (row r at t + r·NR, alpha applied): element
- * (r, c) goes to C[c·ldc + r] as t + beta·C.  The tile is first transposed into u
- * (column c at u + c·MR), TB × TB blocks at a time with TP, so that each
- * row of C receives `rows` contiguous values.
+ * Stores a tile of Cᵀ held in t (row r at t + r·NR, alpha applied):
+ * element (r, c) goes to C[c·ldc + r] as t + beta·C.  The tile is first
+ * transposed into u (column c at u + c·MR), TB × TB blocks at a time with
+ * TP, so that each row of C receives `rows` contiguous values.
  */
 static TMPL_NOCLONE void F(store_t)(const T *t, T *u, size_t rows, size_t cols,
                                     const F(ukr_args) *x)

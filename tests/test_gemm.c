@@ -315,7 +315,8 @@ static void test_thread_identity(void)
             char why[200];
             if (!verify(&p, f64, out[0], why, sizeof why) && !wrong++)
                 diag("%s: %s", shape_str(&big[i], f64), why);
-            if (!bits_equal(out[0], out[1], p.c_len) || !bits_equal(out[0], out[2], p.c_len))
+            if (!bits_equal(out[0], out[1], p.c_len) ||
+                !bits_equal(out[0], out[2], p.c_len))
                 if (!bad++)
                     diag("%s: threads change the result", shape_str(&big[i], f64));
             for (int t = 0; t < 3; t++)
