@@ -244,6 +244,7 @@ typedef struct tg_rng {
     uint64_t s[4];
 } tg_rng;
 
+/* A NULL rng is ignored by tg_rng_seed and makes the others return 0. */
 void tg_rng_seed(tg_rng *rng, uint64_t seed);
 uint64_t tg_rng_next(tg_rng *rng);      /* 64 random bits                */
 double tg_rng_uniform(tg_rng *rng);     /* uniform in [0, 1), 53 bits    */

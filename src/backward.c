@@ -71,8 +71,10 @@ static int check_root(const tg_tensor *root, const char *fn)
     if (root->dtype == TG_I32)
         return tg_error(root->tape, "%s: root '%s' is i32 and cannot be differentiated",
                         fn, root->name ? root->name : tg_op_name(root));
-    if (root->kind == TG_OP && !root->node)
-        return tg_error(root->tape, "%s: root was computed with recording off", fn);
+    if (root->temp && !root->node) /* a no-grad result, or a tg_scalar */
+        return tg_error(root->tape, "%s: root '%s' is a constant (computed with recording "
+                                    "off, or made by tg_scalar): nothing to differentiate",
+                        fn, root->name ? root->name : tg_op_name(root));
     return TG_OK;
 }
 

@@ -32,6 +32,8 @@ void tg_rng_seed(tg_rng *rng, uint64_t seed)
 
 uint64_t tg_rng_next(tg_rng *rng)
 {
+    if (!rng)
+        return 0;
     uint64_t *s = rng->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -51,7 +53,7 @@ double tg_rng_uniform(tg_rng *rng)
 
 uint64_t tg_rng_below(tg_rng *rng, uint64_t n)
 {
-    if (n == 0)
+    if (n == 0 || !rng)
         return 0;
     /* reject the top partial block so every residue is equally likely */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
@@ -82,6 +84,8 @@ static double portable_log(double x)
 
 double tg_rng_normal(tg_rng *rng)
 {
+    if (!rng)
+        return 0;
     for (;;) {
         double u = 2 * tg_rng_uniform(rng) - 1;
         double v = 2 * tg_rng_uniform(rng) - 1;

@@ -1,0 +1,766 @@
+/* The robustness table: every public function, each kind of bad input it
+ * can receive, and what it answers.  Each row below is run and asserted (the
+ * call must fail the stated way, and the message must contain the expected
+ * text), and the same rows, with the messages actually produced, are the
+ * table of docs/robustness.md:
+ *
+ *   test_robustness                 run the rows (TAP)
+ *   test_robustness --markdown      print the table for docs/robustness.md
+ *   test_robustness DOC.md          also check that DOC.md holds this table
+ *
+ * Everything runs under ASan/UBSan in CI, so "no crash, no out-of-bounds
+ * access" is checked for every row as well. */
+#define _POSIX_C_SOURCE 200809L
+#include "tap.h"
+#include "tapegrad.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHAPE(...) (size_t[]){__VA_ARGS__}
+
+static tg_tape *T;  /* the tape most rows use */
+static tg_err E;    /* for functions without a tape */
+
+/* ---- recording rows ------------------------------------------------------ */
+
+typedef struct row {
+    const char *fn, *input, *ret;
+    char *msg; /* the message produced, or NULL */
+} row;
+
+static row rows[512];
+static int n_rows;
+
+static void record(const char *fn, const char *input, const char *ret, bool held,
+                   const char *want, const char *msg)
+{
+    bool good = held && (!want || (msg && strstr(msg, want)));
+    if (!ok(good, "%s: %s -> %s", fn, input, ret)) {
+        diag("condition %s; message: %s", held ? "held" : "did not hold", msg ? msg : "(none)");
+        if (want)
+            diag("wanted a message containing: %s", want);
+    }
+    if (n_rows < (int)(sizeof rows / sizeof rows[0])) {
+        rows[n_rows] = (row){fn, input, ret, msg && want ? strdup(msg) : NULL};
+        n_rows++;
+    }
+}
+
+/* a tape function: `expr` is true when the call failed as it should */
+#define TROW(fn, input, ret, want, expr)                                       \
+    do {                                                                       \
+        tg_tape_clear_error(T);                                                \
+        bool h_ = (expr);                                                      \
+        record(fn, input, ret, h_, want, tg_tape_error(T));                    \
+    } while (0)
+/* a function reporting through tg_err E */
+#define EROW(fn, input, ret, want, expr)                                       \
+    do {                                                                       \
+        memset(&E, 0, sizeof E);                                               \
+        bool h_ = (expr);                                                      \
+        record(fn, input, ret, h_, want, E.msg[0] ? E.msg : NULL);             \
+    } while (0)
+/* a function that answers by its value only */
+#define VROW(fn, input, ret, expr) record(fn, input, ret, (expr), NULL, NULL)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static tg_tensor *f32(const char *name, int rank, const size_t *shape)
+{
+    return tg_param(T, name, TG_F32, rank, shape);
+}
+
+static tg_tensor *i32(const char *name, size_t n, const int32_t *v)
+{
+    return tg_leaf_from(T, TG_INPUT, name, TG_I32, 1, SHAPE(n), v);
+}
+
+static bool write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return false;
+    bool good = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && good;
+}
+
+/* an IDX file: header (type, dims) then `data_len` bytes of payload */
+static bool write_idx(const char *path, int type, int rank, const uint32_t *dims,
+                      size_t data_len)
+{
+    unsigned char buf[256] = {0, 0, (unsigned char)type, (unsigned char)rank};
+    size_t at = 4;
+    for (int i = 0; i < rank && at + 4 <= sizeof buf; i++, at += 4) {
+        buf[at] = (unsigned char)(dims[i] >> 24), buf[at + 1] = (unsigned char)(dims[i] >> 16);
+        buf[at + 2] = (unsigned char)(dims[i] >> 8), buf[at + 3] = (unsigned char)dims[i];
+    }
+    for (size_t i = 0; i < data_len && at < sizeof buf; i++)
+        buf[at++] = (unsigned char)(i % 10);
+    return write_file(path, buf, at);
+}
+
+/* ---- the rows ------------------------------------------------------------ */
+
+static void tapes(void)
+{
+    tg_tape_free(NULL);
+    VROW("tg_tape_free", "NULL", "nothing (no-op)", true);
+    tg_tape_clear(NULL);
+    VROW("tg_tape_clear", "NULL", "nothing (no-op)", true);
+    VROW("tg_tape_error", "NULL tape", "\"tape is NULL\"", !strcmp(tg_tape_error(NULL), "tape is NULL"));
+    tg_tape_clear_error(NULL);
+    VROW("tg_tape_clear_error", "NULL", "nothing (no-op)", true);
+    VROW("tg_tape_nodes / tg_tape_leaves", "NULL", "0", !tg_tape_nodes(NULL) && !tg_tape_leaves(NULL));
+    VROW("tg_tape_leaf", "index past the last leaf, or NULL tape", "NULL",
+         !tg_tape_leaf(T, 100000) && !tg_tape_leaf(NULL, 0));
+    VROW("tg_tape_find", "NULL name, unknown name, NULL tape", "NULL",
+         !tg_tape_find(T, NULL) && !tg_tape_find(T, "no such") && !tg_tape_find(NULL, "x"));
+    VROW("tg_tape_node_output", "index past the last node", "NULL", !tg_tape_node_output(T, 100000));
+    tg_tape_stats st = {1, 1, 1, 1, 1};
+    tg_tape_get_stats(NULL, &st);
+    tg_tape_get_stats(T, NULL);
+    VROW("tg_tape_get_stats", "NULL tape (NULL out: ignored)", "all zero", st.nodes == 0 && st.leaves == 0);
+    VROW("tg_set_grad_enabled", "NULL tape", "false", !tg_set_grad_enabled(NULL, true));
+    VROW("tg_scope_push", "NULL tape", "-1", tg_scope_push(NULL, "a") == -1);
+    TROW("tg_scope_push", "NULL or empty name", "-1", "scope_push: scope name is NULL or empty",
+         tg_scope_push(T, NULL) == -1 && tg_scope_push(T, "") == -1);
+    for (int i = 0; i < 8; i++)
+        tg_scope_push(T, "s");
+    TROW("tg_scope_push", "a 9th nested scope", "-1", "scope_push: scopes nest deeper than 8",
+         tg_scope_push(T, "deep") == -1);
+    for (int i = 0; i < 8; i++)
+        tg_scope_pop(T);
+    char longname[600];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    TROW("tg_scope_push", "a name of 599 bytes", "-1", "scope_push: scope name too long",
+         tg_scope_push(T, longname) == -1);
+    tg_scope_pop(T);
+    tg_scope_pop(NULL);
+    VROW("tg_scope_pop", "no scope open, or NULL tape", "nothing (no-op)", true);
+}
+
+static void leaves(void)
+{
+    VROW("tg_leaf (and tg_param, tg_input, tg_const)", "NULL tape", "NULL",
+         !tg_param(NULL, "w", TG_F32, 1, SHAPE(2)));
+    TROW("tg_leaf", "kind not TG_PARAM/TG_INPUT/TG_CONST", "NULL",
+         "leaf: kind 9 is not TG_PARAM, TG_INPUT or TG_CONST",
+         !tg_leaf(T, (tg_kind)9, "w", TG_F32, 1, SHAPE(2)));
+    TROW("tg_leaf", "dtype not TG_F32/TG_F64/TG_I32", "NULL", "leaf: dtype 7 is not TG_F32, TG_F64 or TG_I32",
+         !tg_param(T, "w", (tg_dtype)7, 1, SHAPE(2)));
+    TROW("tg_param", "dtype i32", "NULL", "leaf: a parameter must be f32 or f64, not i32",
+         !tg_param(T, "w", TG_I32, 1, SHAPE(2)));
+    TROW("tg_leaf", "rank below 0 or above 4", "NULL", "leaf: rank 5 is outside 0..4",
+         !tg_param(T, "w", TG_F32, 5, SHAPE(1, 1, 1, 1, 1)) && !tg_param(NULL, "w", TG_F32, -1, NULL));
+    TROW("tg_leaf", "shape NULL with rank > 0", "NULL", "leaf: shape is NULL for rank 2",
+         !tg_param(T, "w", TG_F32, 2, NULL));
+    TROW("tg_leaf", "a size of 0", "NULL", "leaf: size of axis 1 is 0", !tg_param(T, "w", TG_F32, 2, SHAPE(3, 0)));
+    TROW("tg_leaf", "element count overflows size_t", "NULL", "leaf: element count overflows",
+         !tg_param(T, "w", TG_F64, 2, SHAPE((size_t)1 << 40, (size_t)1 << 30)));
+    TROW("tg_leaf", "more memory than the machine has (2^40 floats)", "NULL", "leaf: out of memory",
+         !tg_param(T, "w", TG_F32, 2, SHAPE((size_t)1 << 20, (size_t)1 << 20)));
+    TROW("tg_leaf_from", "data NULL", "NULL", "leaf_from: data is NULL",
+         !tg_leaf_from(T, TG_INPUT, "x", TG_F32, 1, SHAPE(2), NULL));
+    VROW("tg_scalar", "NULL tape", "NULL", !tg_scalar(NULL, TG_F32, 1));
+    TROW("tg_scalar", "dtype i32", "NULL", "scalar: dtype must be f32 or f64", !tg_scalar(T, TG_I32, 1));
+}
+
+static void tensor_access(void)
+{
+    tg_tensor *w = f32("w", 2, SHAPE(2, 3));
+    tg_tensor *lab = i32("lab", 3, (int32_t[]){0, 1, 2});
+    tg_tensor *op = tg_relu(w);
+    float buf[6] = {0};
+    char sbuf[32];
+    VROW("tg_set_requires_grad", "NULL", "-1", tg_set_requires_grad(NULL, true) == -1);
+    TROW("tg_set_requires_grad", "an op's output", "-1", "set_requires_grad: 'relu' is not a leaf",
+         tg_set_requires_grad(op, true) == -1);
+    TROW("tg_set_requires_grad", "an i32 leaf", "-1", "set_requires_grad: an i32 tensor has no gradient",
+         tg_set_requires_grad(lab, true) == -1);
+    VROW("tg_tape_of / tg_dtype_of / tg_kind_of / tg_rank / tg_size / tg_name", "NULL",
+         "NULL / 0 / 0 / -1 / 0 / NULL",
+         !tg_tape_of(NULL) && !tg_dtype_of(NULL) && !tg_kind_of(NULL) && tg_rank(NULL) == -1 &&
+             !tg_size(NULL) && !tg_name(NULL) && !tg_requires_grad(NULL));
+    VROW("tg_dim", "axis out of range (also negative), or NULL", "0",
+         !tg_dim(w, 2) && !tg_dim(w, -3) && !tg_dim(NULL, 0));
+    VROW("tg_set_name", "NULL tensor", "-1", tg_set_name(NULL, "x") == -1);
+    VROW("tg_op_name", "NULL", "\"(null)\"", !strcmp(tg_op_name(NULL), "(null)"));
+    VROW("tg_node_index", "a leaf, or NULL", "-1", tg_node_index(w) == -1 && tg_node_index(NULL) == -1);
+    VROW("tg_shape_str", "NULL tensor; NULL or empty buffer", "\"(null)\"; the buffer pointer",
+         !strcmp(tg_shape_str(NULL, sbuf, sizeof sbuf), "(null)") && !tg_shape_str(w, NULL, 0) &&
+             tg_shape_str(w, sbuf, 0) == sbuf);
+    VROW("tg_data", "NULL", "NULL", !tg_data(NULL));
+    TROW("tg_data_f32 / tg_data_f64 / tg_data_i32", "another dtype", "NULL", "data_f64: tensor 'w' is f32",
+         !tg_data_f64(w) && !tg_data_i32(w) && !tg_data_f32(lab));
+    VROW("tg_copy_in / tg_copy_out", "NULL tensor", "-1", tg_copy_in(NULL, buf, TG_F32, 6) == -1);
+    TROW("tg_copy_in / tg_copy_out", "NULL buffer", "-1", "copy_in: buffer is NULL",
+         tg_copy_in(w, NULL, TG_F32, 6) == -1 && tg_copy_out(w, NULL, TG_F32, 6) == -1);
+    TROW("tg_copy_in / tg_copy_out", "count not the tensor's size", "-1",
+         "copy_in: count 5 differs from the size 6 of 'w' (2x3)", tg_copy_in(w, buf, TG_F32, 5) == -1);
+    TROW("tg_copy_in / tg_copy_out", "buffer dtype not f32/f64/i32", "-1", "copy_out: dtype 0 is not",
+         tg_copy_out(w, buf, (tg_dtype)0, 6) == -1);
+    TROW("tg_copy_in", "i32 tensor, values not integers or beyond int32", "-1",
+         "copy_in: element 2 (3e+10) is not an int32 value",
+         tg_copy_in(lab, (double[]){1, 2, 3e10}, TG_F64, 3) == -1);
+    tg_fill(w, 0.5);
+    TROW("tg_copy_out", "to i32 from values that are not integers", "-1",
+         "copy_out: element 0 is not an int32 value", tg_copy_out(w, (int32_t[6]){0}, TG_I32, 6) == -1);
+    VROW("tg_fill", "NULL", "-1", tg_fill(NULL, 1) == -1);
+    TROW("tg_fill", "i32 tensor, value not an integer", "-1", "fill: 0.5 is not an int32 value",
+         tg_fill(lab, 0.5) == -1);
+    VROW("tg_get", "index out of range, or NULL", "NaN", isnan(tg_get(w, 6)) && isnan(tg_get(NULL, 0)));
+    TROW("tg_set", "index out of range", "-1", "set: index 6 out of range for 2x3", tg_set(w, 6, 1) == -1);
+    TROW("tg_set", "i32 tensor, value not an integer", "-1", "set: 1.5 is not an int32 value",
+         tg_set(lab, 0, 1.5) == -1);
+    TROW("tg_item", "more than one element", "NaN", "item: tensor 'w' has 6 elements (2x3), not 1",
+         isnan(tg_item(w)));
+    VROW("tg_item", "NULL", "NaN", isnan(tg_item(NULL)));
+    VROW("tg_grad", "NULL", "NULL", !tg_grad(NULL));
+    TROW("tg_grad", "an i32 tensor", "NULL", "grad: 'lab' is i32 and has no gradient", !tg_grad(lab));
+    TROW("tg_grad_out", "count not the tensor's size", "-1", "grad_out: count 2 differs from the size 6",
+         tg_grad_out(w, buf, TG_F32, 2) == -1);
+    VROW("tg_grad_get", "index out of range, or NULL", "NaN", isnan(tg_grad_get(w, 6)) && isnan(tg_grad_get(NULL, 0)));
+}
+
+static void random_init(void)
+{
+    tg_tensor *w = f32("w", 1, SHAPE(4));
+    tg_tensor *lab = i32("lab", 2, (int32_t[]){0, 1});
+    tg_rng r;
+    tg_rng_seed(&r, 1);
+    tg_rng_seed(NULL, 1);
+    VROW("tg_rng_seed / tg_rng_next / tg_rng_uniform / tg_rng_normal / tg_rng_below", "NULL rng",
+         "ignored / 0", !tg_rng_next(NULL) && tg_rng_uniform(NULL) == 0 && tg_rng_normal(NULL) == 0 &&
+                            !tg_rng_below(NULL, 5));
+    VROW("tg_rng_below", "n = 0", "0", tg_rng_below(&r, 0) == 0);
+    VROW("tg_init_uniform / normal / xavier / he", "NULL tensor", "-1", tg_init_he(NULL, &r) == -1);
+    TROW("tg_init_uniform / normal / xavier / he", "NULL rng", "-1", "init_uniform: rng is NULL",
+         tg_init_uniform(w, NULL, 0, 1) == -1);
+    TROW("tg_init_uniform / normal / xavier / he", "an i32 tensor", "-1", "init_xavier: 'lab' must be f32 or f64, not i32",
+         tg_init_xavier(lab, &r) == -1);
+    TROW("tg_init_uniform", "lo > hi, or not finite", "-1", "init_uniform: bad range [1, 0)",
+         tg_init_uniform(w, &r, 1, 0) == -1 && tg_init_uniform(w, &r, 0, INFINITY) == -1);
+    TROW("tg_init_normal", "stddev < 0, or not finite", "-1", "init_normal: bad mean 0 or stddev -1",
+         tg_init_normal(w, &r, 0, -1) == -1 && tg_init_normal(w, &r, NAN, 1) == -1);
+}
+
+static void ops(void)
+{
+    tg_tensor *a = f32("a", 2, SHAPE(128, 784)), *b = f32("b", 2, SHAPE(512, 10));
+    tg_tensor *v = f32("v", 1, SHAPE(4)), *sq = f32("sq", 2, SHAPE(4, 4));
+    tg_tensor *d = tg_param(T, "d", TG_F64, 2, SHAPE(4, 4));
+    tg_tensor *lab = i32("lab", 4, (int32_t[]){0, 1, 2, 1});
+    tg_tensor *bad = i32("bad", 4, (int32_t[]){0, 1, 9, 1});
+    tg_tape *other = tg_tape_new();
+    tg_tensor *o = tg_param(other, "o", TG_F32, 2, SHAPE(4, 4));
+    VROW("every op", "an input NULL, all inputs NULL", "NULL (the first error stays on the tape)",
+         !tg_relu(NULL) && !tg_matmul(NULL, NULL));
+    TROW("every op", "one input NULL, another not", "NULL", "add: input 1 is NULL", !tg_add(sq, NULL));
+    TROW("every op", "inputs from two tapes", "NULL", "add: inputs belong to different tapes", !tg_add(sq, o));
+    TROW("every op", "an i32 tensor where a float one is needed", "NULL",
+         "sigmoid: input 0 must be f32 or f64, not i32", !tg_sigmoid(lab));
+    TROW("every op with several float inputs", "f32 mixed with f64", "NULL", "mul: dtypes differ (f32, f64)",
+         !tg_mul(sq, d));
+    TROW("tg_matmul / tg_matmul_t", "inner dimensions differ", "NULL",
+         "matmul: inner dimensions differ (128x784 · 512x10)", !tg_matmul(a, b));
+    TROW("tg_matmul_t", "inner dimensions differ after transposing", "NULL",
+         "matmul: inner dimensions differ (128x784ᵀ · 512x10ᵀ)", !tg_matmul_t(a, b, true, true));
+    TROW("tg_matmul", "an operand not 2-D", "NULL", "matmul: operands must be 2-D (4 · 512x10)",
+         !tg_matmul(v, b));
+    TROW("tg_add_bias", "bias not [d] or [1,d]", "NULL",
+         "add_bias: bias must be [4] or [1,4] for input 4x4, got 3", !tg_add_bias(sq, f32("c", 1, SHAPE(3))));
+    TROW("tg_add_bias", "input not 2-D", "NULL", "add_bias: input 0 must have rank 2, got 4", !tg_add_bias(v, v));
+    TROW("tg_add / tg_sub / tg_mul / tg_div", "shapes that do not broadcast", "NULL",
+         "sub: shapes cannot be broadcast (4x4, 3x4)", !tg_sub(sq, f32("e", 2, SHAPE(3, 4))));
+    TROW("tg_softmax / tg_log_softmax", "a rank-0 input", "NULL", "log_softmax: input must have rank >= 1",
+         !tg_log_softmax(tg_scalar(T, TG_F32, 1)));
+    TROW("tg_sum_axis / tg_mean_axis", "axis out of range", "NULL", "sum: axis 2 out of range for 4x4",
+         !tg_sum_axis(sq, 2, false) && !tg_mean_axis(sq, -3, true));
+    TROW("tg_transpose", "rank below 2", "NULL", "transpose: input must have rank >= 2, got 4", !tg_transpose(v));
+    TROW("tg_reshape", "another element count", "NULL",
+         "reshape: cannot reshape 4x4 (16 elements) to 15 elements", !tg_reshape(sq, 2, SHAPE(3, 5)));
+    TROW("tg_reshape", "rank outside 0..4 or shape NULL", "NULL", "reshape: rank 5 outside 0..4, or shape NULL",
+         !tg_reshape(sq, 5, SHAPE(1, 1, 1, 1, 16)) && !tg_reshape(sq, 2, NULL));
+    TROW("tg_reshape", "a size of 0", "NULL", "reshape: size 0 of axis 0 is not valid", !tg_reshape(sq, 2, SHAPE(0, 16)));
+    TROW("tg_class_means", "labels not [n]", "NULL", "class_means: labels must be [4] for input 4x4, got 2",
+         !tg_class_means(sq, i32("l2", 2, (int32_t[]){0, 1}), 2));
+    TROW("tg_class_means", "classes < 1", "NULL", "class_means: number of classes 0 must be >= 1",
+         !tg_class_means(sq, lab, 0));
+    TROW("tg_class_means", "a label outside [0, classes)", "NULL",
+         "class_means: label 9 at row 2 is outside [0, 3)", !tg_class_means(sq, bad, 3));
+    TROW("tg_gather_rows", "indices not 1-D", "NULL", "gather_rows: indices must be 1-D, got 2x2",
+         !tg_gather_rows(sq, tg_input(T, "i2", TG_I32, 2, SHAPE(2, 2))));
+    TROW("tg_gather_rows", "an index outside [0, rows)", "NULL",
+         "gather_rows: index 9 at position 2 is outside [0, 4)", !tg_gather_rows(sq, bad));
+    TROW("tg_trace", "not a square matrix", "NULL", "trace: input must be a square matrix, got 2x3",
+         !tg_trace(f32("r", 2, SHAPE(2, 3))));
+    TROW("tg_mse / tg_bce / tg_bce_logits", "prediction and target shapes differ", "NULL",
+         "mse: prediction 4x4 and target 4 differ in shape", !tg_mse(sq, v, TG_SUM));
+    TROW("every loss", "flags not one reduction (| TG_HALF for mse)", "NULL",
+         "bce: invalid flags 0x4 (TG_SUM, TG_MEAN or TG_BATCH_MEAN)",
+         !tg_bce(sq, sq, TG_HALF) && !tg_mse(sq, sq, 3) && !tg_softmax_ce(sq, lab, 0x40));
+    TROW("tg_softmax_ce", "labels not [n]", "NULL", "softmax_ce: labels must be [4] for logits 4x4, got 2",
+         !tg_softmax_ce(sq, i32("l3", 2, (int32_t[]){0, 1}), TG_MEAN));
+    TROW("tg_softmax_ce", "a label outside [0, classes)", "NULL",
+         "softmax_ce: label 9 at row 2 is outside [0, 4)", !tg_softmax_ce(sq, bad, TG_MEAN));
+    TROW("tg_softmax_ce_onehot", "targets not the logits' shape", "NULL",
+         "softmax_ce_onehot: targets must be 4x4 like the logits, got 4x3",
+         !tg_softmax_ce_onehot(sq, f32("t", 2, SHAPE(4, 3)), TG_SUM));
+    TROW("tg_l2", "lambda not finite", "NULL", "l2: lambda inf is not finite", !tg_l2(sq, INFINITY));
+    tg_tape_free(other);
+}
+
+static void running(void)
+{
+    tg_tensor *w = f32("w", 1, SHAPE(3));
+    tg_tensor *lab = i32("labels", 3, (int32_t[]){0, 1, 2});
+    tg_tensor *z = f32("z", 2, SHAPE(3, 3));
+    tg_tensor *y = tg_relu(w);
+    tg_tensor *ce = tg_softmax_ce(z, lab, TG_MEAN);
+    VROW("tg_replay / tg_forward / tg_backward", "NULL", "-1",
+         tg_replay(NULL) == -1 && tg_forward(NULL) == -1 && tg_backward(NULL) == -1);
+    tg_set(lab, 1, 5);
+    TROW("tg_replay / tg_forward", "a label changed to a value out of range", "-1",
+         "label 5 at row 1 is outside [0, 3)", tg_forward(ce) == -1);
+    tg_set(lab, 1, 1);
+    TROW("tg_backward", "a root with more than one element", "-1",
+         "backward: root 'relu' has 3 elements (3); a non-scalar root needs a seed", tg_backward(y) == -1);
+    TROW("tg_backward / tg_backward_seed", "an i32 root", "-1",
+         "backward: root 'labels' is i32 and cannot be differentiated", tg_backward(lab) == -1);
+    bool was = tg_set_grad_enabled(T, false);
+    tg_tensor *c = tg_sum(w);
+    tg_set_grad_enabled(T, was);
+    TROW("tg_backward", "a result computed with recording off", "-1",
+         "backward: root 'const' is a constant (computed with recording off, or made by tg_scalar)", tg_backward(c) == -1);
+    TROW("tg_backward_seed", "seed NULL", "-1", "backward: seed is NULL", tg_backward_seed(y, NULL) == -1);
+    tg_zero_grad(NULL);
+    VROW("tg_zero_grad", "NULL", "nothing (no-op)", true);
+    VROW("tg_set_anomaly", "NULL", "false", !tg_set_anomaly(NULL, true));
+    tg_set_anomaly(T, true);
+    TROW("any op, in anomaly mode", "a result that is NaN or Inf", "NULL",
+         "log: anomaly: forward produced NaN in output 'log' (3) at element 0",
+         !tg_log(tg_neg(tg_add(w, tg_scalar(T, TG_F32, 1)))));
+    tg_set_anomaly(T, false);
+}
+
+static void checking(void)
+{
+    tg_tensor *w = f32("w", 1, SHAPE(3));
+    tg_tensor *lab = i32("labels", 3, (int32_t[]){0, 1, 2});
+    tg_tensor *y = tg_relu(w), *loss = tg_sum(y);
+    tg_tape *other = tg_tape_new();
+    tg_tensor *o = tg_param(other, "o", TG_F32, 1, SHAPE(3));
+    tg_check c;
+    VROW("tg_check_fd / tg_check_grad", "NULL loss / NULL tensor", "-1",
+         tg_check_fd(NULL, 1, &w, 0, &c) == -1 && tg_check_grad(NULL, &c, TG_F64, &c) == -1);
+    TROW("tg_check_fd", "out or wrt NULL, or n_wrt < 0", "-1", "check_fd: out or wrt is NULL, or n_wrt < 0",
+         tg_check_fd(loss, 1, NULL, 0, &c) == -1 && tg_check_fd(loss, -1, &w, 0, &c) == -1 &&
+             tg_check_fd(loss, 1, &w, 0, NULL) == -1);
+    TROW("tg_check_fd", "a loss with more than one element, or i32", "-1",
+         "check_fd: loss must be a float scalar, got f32 3", tg_check_fd(y, 1, &w, 0, &c) == -1);
+    TROW("tg_check_fd", "a loss that is a leaf", "-1", "check_fd: loss must be the output of a recorded op",
+         tg_check_fd(tg_scalar(T, TG_F32, 1), 1, &w, 0, &c) == -1);
+    TROW("tg_check_fd", "step < 0 or not finite", "-1", "check_fd: step -1 is not valid",
+         tg_check_fd(loss, 1, &w, -1, &c) == -1 && tg_check_fd(loss, 1, &w, NAN, &c) == -1);
+    TROW("tg_check_fd", "wrt[i] NULL or from another tape", "-1", "check_fd: wrt[0] is NULL or on another tape",
+         tg_check_fd(loss, 1, &o, 0, &c) == -1);
+    TROW("tg_check_fd", "wrt[i] an op's output", "-1", "check_fd: wrt[0] ('relu') is not a leaf",
+         tg_check_fd(loss, 1, &y, 0, &c) == -1);
+    TROW("tg_check_fd / tg_check_grad", "an i32 tensor", "-1", "check_fd: 'labels' is i32 and has no gradient",
+         tg_check_fd(loss, 1, &lab, 0, &c) == -1);
+    TROW("tg_check_grad", "ref or out NULL", "-1", "check_grad: ref is NULL",
+         tg_check_grad(w, NULL, TG_F64, &c) == -1 && tg_check_grad(w, (double[3]){0}, TG_F64, NULL) == -1);
+    TROW("tg_check_grad", "ref dtype not f32/f64", "-1", "check_grad: ref dtype must be f32 or f64",
+         tg_check_grad(w, (int32_t[3]){0}, TG_I32, &c) == -1);
+    tg_check_print(NULL, "x", &c);
+    tg_check_print(stdout, "x", NULL);
+    VROW("tg_check_print", "NULL file or report", "nothing (no-op)", true);
+    tg_tape_free(other);
+}
+
+static void dot(void)
+{
+    tg_tensor *w = f32("w", 1, SHAPE(3)), *y = tg_sum(w);
+    tg_tape *other = tg_tape_new();
+    tg_tensor *o = tg_sum(tg_param(other, "o", TG_F32, 1, SHAPE(3)));
+    (void)y;
+    VROW("tg_dot_write / tg_dot_save", "NULL tape and root", "-1", tg_dot_write(stdout, NULL, NULL, NULL) == -1);
+    TROW("tg_dot_write", "file NULL", "-1", "dot_write: file is NULL", tg_dot_write(NULL, T, NULL, NULL) == -1);
+    TROW("tg_dot_write / tg_dot_save", "root from another tape", "-1",
+         "dot_write: root 'sum' belongs to another tape", tg_dot_write(stdout, T, o, NULL) == -1);
+    FILE *full = fopen("/dev/full", "w");
+    if (full) {
+        TROW("tg_dot_write", "a write that fails (disk full)", "-1", "dot_write: write failed: No space left on device",
+             tg_dot_write(full, T, NULL, NULL) == -1);
+        fclose(full);
+    }
+    TROW("tg_dot_save", "path NULL or empty", "-1", "dot_save: path is NULL or empty",
+         tg_dot_save(NULL, T, NULL, NULL) == -1 && tg_dot_save("", T, NULL, NULL) == -1);
+    TROW("tg_dot_save", "a directory that does not exist", "-1",
+         "dot_save: cannot create a temporary file next to 'no/such/dir/g.dot': No such file or directory",
+         tg_dot_save("no/such/dir/g.dot", T, NULL, NULL) == -1);
+    EROW("tg_dot_render", "a path NULL or empty", "-1", "dot_render: the DOT file's path is NULL or empty",
+         tg_dot_render(NULL, "svg", "g.svg", &E) == -1);
+    EROW("tg_dot_render", "format not svg or png", "-1", "dot_render: format must be",
+         tg_dot_render("g.dot", "pdf", "g.pdf", &E) == -1);
+    EROW("tg_dot_render", "the DOT file does not exist", "-1", "dot_render: cannot read 'missing.dot': No such file",
+         tg_dot_render("missing.dot", "svg", "g.svg", &E) == -1);
+    write_file("bad.dot", "digraph { a -> }", 16);
+    if (tg_dot_available()) {
+        EROW("tg_dot_render", "a DOT file Graphviz rejects", "-1", "dot_render: dot failed on 'bad.dot' (exit 1)",
+             tg_dot_render("bad.dot", "svg", "bad.svg", &E) == -1);
+        char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+        setenv("PATH", "/nonexistent", 1);
+        EROW("tg_dot_render", "Graphviz not installed", "-1",
+             "dot_render: Graphviz's dot was not found on PATH; install Graphviz to render graphs (Debian/Ubuntu: sudo apt-get install graphviz",
+             tg_dot_render("bad.dot", "svg", "bad.svg", &E) == -1 && !tg_dot_available());
+        if (path)
+            setenv("PATH", path, 1);
+        free(path);
+    } else {
+        EROW("tg_dot_render", "Graphviz not installed", "-1",
+             "dot_render: Graphviz's dot was not found on PATH; install Graphviz to render graphs (Debian/Ubuntu: sudo apt-get install graphviz",
+             tg_dot_render("bad.dot", "svg", "bad.svg", &E) == -1);
+    }
+    tg_tape_free(other);
+}
+
+static void optimizers(void)
+{
+    tg_tape *t2 = tg_tape_new();
+    tg_tensor *p = tg_param(t2, "p", TG_F32, 1, SHAPE(2));
+    tg_tensor *x = tg_input(t2, "x", TG_F32, 1, SHAPE(2));
+    tg_tensor *op = tg_relu(p);
+    tg_tape *other = tg_tape_new();
+    tg_tensor *o = tg_param(other, "o", TG_F32, 1, SHAPE(2));
+    tg_sgd_opts sgd = {.lr = 0.1};
+    tg_tape *keep = T;
+    T = t2;
+    VROW("tg_sgd_new / tg_adam_new", "NULL tape", "NULL", !tg_sgd_new(NULL, 0, NULL, &sgd));
+    TROW("tg_sgd_new", "opts NULL", "NULL", "sgd: opts is NULL", !tg_sgd_new(T, 0, NULL, NULL));
+    TROW("tg_sgd_new", "lr, momentum or weight decay < 0 or not finite", "NULL",
+         "sgd: learning rate -1 is not a finite number >= 0",
+         !tg_sgd_new(T, 0, NULL, &(tg_sgd_opts){.lr = -1}) &&
+             !tg_sgd_new(T, 0, NULL, &(tg_sgd_opts){.lr = 1, .momentum = NAN}));
+    TROW("tg_sgd_new", "Nesterov without momentum", "NULL", "sgd: Nesterov momentum needs a momentum > 0",
+         !tg_sgd_new(T, 0, NULL, &(tg_sgd_opts){.lr = 1, .nesterov = true}));
+    TROW("tg_adam_new", "betas outside (0, 1), eps <= 0", "NULL", "adam: betas (1.5, 0.999) must both be in (0, 1)",
+         !tg_adam_new(T, 0, NULL, &(tg_adam_opts){.beta1 = 1.5}) &&
+             !tg_adam_new(T, 0, NULL, &(tg_adam_opts){.eps = -1}));
+    TROW("tg_sgd_new / tg_adam_new", "n < 0, or params NULL with n > 0", "NULL", "sgd: n = -1 is negative",
+         !tg_sgd_new(T, -1, &p, &sgd) && !tg_sgd_new(T, 1, NULL, &sgd));
+    TROW("tg_sgd_new / tg_adam_new", "a parameter NULL or from another tape", "NULL",
+         "sgd: params[0] ('o') belongs to another tape", !tg_sgd_new(T, 1, &o, &sgd));
+    TROW("tg_sgd_new / tg_adam_new", "an op's output or an input leaf", "NULL",
+         "sgd: params[0] ('relu') is not a parameter", !tg_sgd_new(T, 1, &op, &sgd) && !tg_sgd_new(T, 1, &x, &sgd));
+    TROW("tg_sgd_new / tg_adam_new", "a parameter listed twice", "NULL", "sgd: params[0] and params[1] are the same",
+         !tg_sgd_new(T, 2, (tg_tensor *[]){p, p}, &sgd));
+    tg_tape *noparams = tg_tape_new();
+    tg_input(noparams, "only", TG_F32, 1, SHAPE(2));
+    T = noparams;
+    TROW("tg_sgd_new / tg_adam_new", "n = 0 and no leaf requires a gradient", "NULL",
+         "adam: no parameters: no leaf of the tape requires a gradient", !tg_adam_new(T, 0, NULL, NULL));
+    tg_tape_free(noparams);
+    T = t2;
+    tg_optim *opt = tg_sgd_new(T, 0, NULL, &sgd);
+    VROW("tg_optim_step / tg_optim_free", "NULL", "-1 / no-op", tg_optim_step(NULL) == -1 && (tg_optim_free(NULL), true));
+    TROW("tg_optim_set_lr", "lr < 0 or not finite", "the old lr is kept",
+         "optim_set_lr: learning rate -1 is not a finite number >= 0",
+         (tg_optim_set_lr(opt, -1), tg_optim_get_lr(opt) == 0.1));
+    VROW("tg_optim_get_lr", "NULL", "NaN", isnan(tg_optim_get_lr(NULL)));
+    VROW("tg_lr_step", "epoch < 0 or step_size < 1", "NaN", isnan(tg_lr_step(1, -1, 1, 0.1)) && isnan(tg_lr_step(1, 1, 0, 0.1)));
+    VROW("tg_lr_cosine", "t < 0 or total < 1", "NaN", isnan(tg_lr_cosine(1, 0, -1, 10)) && isnan(tg_lr_cosine(1, 0, 1, 0)));
+    TROW("tg_clip_grad_norm", "max_norm < 0 or NaN", "a negative value", "clip_grad_norm: max_norm -1 is not a number >= 0",
+         tg_clip_grad_norm(T, 0, NULL, -1) < 0 && tg_clip_grad_norm(T, 0, NULL, NAN) < 0);
+    VROW("tg_clip_grad_norm", "NULL tape", "a negative value", tg_clip_grad_norm(NULL, 0, NULL, 1) < 0);
+    tg_optim_free(opt);
+    T = keep;
+    tg_tape_free(t2);
+    tg_tape_free(other);
+}
+
+static void idx_files(void)
+{
+    tg_idx idx;
+    uint32_t d3[3] = {2, 2, 2};
+    EROW("tg_idx_read", "path NULL, or out NULL", "-1", "idx: (null): path is NULL",
+         tg_idx_read(NULL, &idx, &E) == -1);
+    EROW("tg_idx_read", "a file that does not exist", "-1", "idx: missing.idx: cannot open: No such file or directory",
+         tg_idx_read("missing.idx", &idx, &E) == -1);
+    EROW("tg_idx_read", "a directory", "-1", "idx: .: not a regular file", tg_idx_read(".", &idx, &E) == -1);
+    write_file("empty.idx", "", 0);
+    EROW("tg_idx_read", "an empty file", "-1", "idx: empty.idx: truncated header: the file has 0 bytes, an IDX header needs at least 4",
+         tg_idx_read("empty.idx", &idx, &E) == -1);
+    write_file("magic.idx", "\x01\x00\x08\x01\x00\x00\x00\x01\x00", 9);
+    EROW("tg_idx_read", "wrong magic (first two bytes not 0)", "-1", "idx: magic.idx: not an IDX file: wrong magic 01 00 08 01",
+         tg_idx_read("magic.idx", &idx, &E) == -1);
+    write_idx("type.idx", 0x0A, 3, d3, 8);
+    EROW("tg_idx_read", "unknown element type", "-1", "idx: type.idx: unknown IDX element type 0x0a",
+         tg_idx_read("type.idx", &idx, &E) == -1);
+    write_idx("rank.idx", 0x08, 0, NULL, 0);
+    EROW("tg_idx_read", "rank 0", "-1", "idx: rank.idx: rank 0 is outside 1..8",
+         tg_idx_read("rank.idx", &idx, &E) == -1);
+    write_idx("zero.idx", 0x08, 3, (uint32_t[]){2, 0, 2}, 0);
+    EROW("tg_idx_read", "a dimension of 0", "-1", "idx: zero.idx: dimension 1 is 0",
+         tg_idx_read("zero.idx", &idx, &E) == -1);
+    write_idx("overflow.idx", 0x0E, 4, (uint32_t[]){1u << 31, 1u << 31, 1u << 31, 1u << 31}, 0);
+    EROW("tg_idx_read", "dimensions whose product overflows", "-1", "idx: overflow.idx: dimensions 2147483648x2147483648x2147483648x2147483648 overflow",
+         tg_idx_read("overflow.idx", &idx, &E) == -1);
+    write_idx("big.idx", 0x08, 3, (uint32_t[]){60000, 28, 28}, 10);
+    EROW("tg_idx_read", "dimensions larger than the file", "-1", "big.idx: truncated",
+         tg_idx_read("big.idx", &idx, &E) == -1);
+    write_idx("short.idx", 0x08, 3, d3, 5);
+    EROW("tg_idx_read", "truncated data", "-1", "idx: short.idx: truncated: expected 8 bytes of data (2x2x2), found 5",
+         tg_idx_read("short.idx", &idx, &E) == -1);
+    write_idx("long.idx", 0x08, 3, d3, 11);
+    EROW("tg_idx_read", "bytes after the data", "-1", "idx: long.idx: trailing garbage: 3 bytes after the 8 bytes of data",
+         tg_idx_read("long.idx", &idx, &E) == -1);
+    write_file("bad.gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", 18);
+    EROW("tg_idx_read", "a corrupt or truncated gzip file", "-1", "idx: bad.gz: corrupt gzip stream",
+         tg_idx_read("bad.gz", &idx, &E) == -1);
+    tg_idx_free(NULL);
+    VROW("tg_idx_free", "NULL", "nothing (no-op)", true);
+}
+
+static void datasets(void)
+{
+    tg_dataset d, e, img;
+    tg_dataset_new(&d, 10, 4, 3, NULL);
+    uint32_t d3[3] = {2, 2, 2}, d1[1] = {3};
+    write_idx("img.idx", 0x08, 3, d3, 8);
+    write_idx("lab.idx", 0x08, 1, d1, 3);
+    write_idx("lab16.idx", 0x0B, 1, (uint32_t[]){2}, 4);
+    EROW("tg_dataset_new", "n, dim or classes < 1", "-1", "dataset_new: 0 samples, 4 features, 3 classes: each must be >= 1",
+         tg_dataset_new(&e, 0, 4, 3, &E) == -1);
+    EROW("tg_dataset_new", "n × dim overflows", "-1", "features overflow", tg_dataset_new(&e, SIZE_MAX / 2, 4, 3, &E) == -1);
+    EROW("tg_dataset_new / tg_dataset_head / tg_batcher_init", "NULL data set or out", "-1", "dataset_new: data set is NULL",
+         tg_dataset_new(NULL, 1, 1, 1, &E) == -1);
+    EROW("tg_dataset_load_idx", "a path NULL", "-1", "dataset: the images path is NULL",
+         tg_dataset_load_idx(NULL, "lab.idx", &e, &E) == -1);
+    EROW("tg_dataset_load_idx", "labels not u8 of rank 1", "-1", "dataset: lab16.idx: labels must be u8 (type 0x08) of rank 1",
+         tg_dataset_load_idx("img.idx", "lab16.idx", &e, &E) == -1);
+    EROW("tg_dataset_load_idx", "images not u8 of rank 3", "-1", "dataset: lab.idx: images must be u8 (type 0x08) of rank 3",
+         tg_dataset_load_idx("lab.idx", "lab.idx", &e, &E) == -1);
+    EROW("tg_dataset_load_idx", "image and label counts differ", "-1", "dataset: 2 images (img.idx) but 3 labels (lab.idx)",
+         tg_dataset_load_idx("img.idx", "lab.idx", &e, &E) == -1);
+    EROW("tg_dataset_normalize", "std <= 0, or mean/std not finite", "-1",
+         "dataset_normalize: mean 0 must be finite and std 0 finite and > 0",
+         tg_dataset_normalize(&d, 0, 0, &E) == -1);
+    EROW("tg_dataset_normalize / resize", "NULL or empty data set", "-1", "dataset_normalize: data set is NULL",
+         tg_dataset_normalize(NULL, 0, 1, &E) == -1);
+    EROW("tg_dataset_resize", "samples that are not images", "-1", "dataset_resize: the samples are not images",
+         tg_dataset_resize(&d, 2, 2, &E) == -1);
+    tg_dataset_new(&img, 2, 16, 2, NULL);
+    img.rows = img.cols = 4;
+    EROW("tg_dataset_resize", "a new size of 0 (or above 32768)", "-1",
+         "dataset_resize: new size 0x2 must be between 1x1 and 32768x32768", tg_dataset_resize(&img, 0, 2, &E) == -1);
+    EROW("tg_dataset_head", "n = 0 or above the size", "-1", "dataset_head: n = 11 is outside 1..10",
+         tg_dataset_head(&d, 0, &e, &E) == -1 && tg_dataset_head(&d, 11, &e, &E) == -1);
+    EROW("tg_dataset_head", "out the same as the source", "-1", "dataset_head: out must differ from the source data set",
+         tg_dataset_head(&d, 2, &d, &E) == -1);
+    tg_dataset_free(NULL);
+    VROW("tg_dataset_free / tg_batcher_free", "NULL", "nothing (no-op)", (tg_batcher_free(NULL), true));
+
+    tg_batcher b;
+    EROW("tg_batcher_init", "batch size 0", "-1", "batcher_init: batch size is 0",
+         tg_batcher_init(&b, &d, 0, true, true, 1, &E) == -1);
+    EROW("tg_batcher_init", "batch larger than the data set, with drop_last", "-1",
+         "batcher_init: batch 11 is larger than the data set (10 samples)",
+         tg_batcher_init(&b, &d, 11, true, true, 1, &E) == -1);
+    EROW("tg_batcher_init", "a batcher NULL", "-1", "batcher_init: batcher is NULL",
+         tg_batcher_init(NULL, &d, 2, true, true, 1, &E) == -1);
+    tg_batcher_init(&b, &d, 2, true, true, 1, NULL);
+    tg_tensor *x = tg_input(T, "x", TG_F32, 2, SHAPE(2, 4)), *y = tg_input(T, "y", TG_I32, 1, SHAPE(2));
+    TROW("tg_batcher_next", "x not [batch, features]", "-1", "batcher_next: x 'xb' is 3x4, expected 2x4 (batch x features)",
+         tg_batcher_next(&b, tg_input(T, "xb", TG_F32, 2, SHAPE(3, 4)), y) == -1);
+    TROW("tg_batcher_next", "x not f32/f64, labels not i32 [batch]", "-1", "batcher_next: labels 'yb' must be i32, not f32",
+         tg_batcher_next(&b, x, tg_input(T, "yb", TG_F32, 1, SHAPE(2))) == -1);
+    VROW("tg_batcher_next", "NULL batcher or tensors", "-1", tg_batcher_next(NULL, x, y) == -1 && tg_batcher_next(&b, NULL, y) == -1);
+    tg_batcher_free(&b);
+    tg_dataset_free(&d);
+    tg_dataset_free(&img);
+}
+
+static void model_files(void)
+{
+    tg_tape *t2 = tg_tape_new();
+    tg_tensor *W = tg_param(t2, "W", TG_F32, 2, SHAPE(3, 4)), *b = tg_param(t2, "b", TG_F32, 1, SHAPE(4));
+    tg_tape *keep = T;
+    T = t2;
+    tg_save(T, "model.tgm", 0, NULL);
+    VROW("tg_save / tg_load", "NULL tape", "-1", tg_save(NULL, "m.tgm", 0, NULL) == -1 && tg_load(NULL, "model.tgm", 0, NULL) == -1);
+    TROW("tg_save / tg_load", "path NULL or empty", "-1", "save: path is NULL or empty",
+         tg_save(T, NULL, 0, NULL) == -1 && tg_save(T, "", 0, NULL) == -1 && tg_load(T, "", 0, NULL) == -1);
+    TROW("tg_save", "a tensor without a name", "-1", "has no name",
+         tg_save(T, "m2.tgm", 1, (tg_tensor *[]){tg_param(T, NULL, TG_F32, 1, SHAPE(2))}) == -1);
+    TROW("tg_save", "two tensors with one name", "-1", "two tensors are named 'W'",
+         tg_save(T, "m2.tgm", 2, (tg_tensor *[]){W, tg_param(T, "W", TG_F32, 1, SHAPE(2))}) == -1);
+    TROW("tg_save / tg_load", "a tensor NULL or from another tape", "-1", "tensors[0] is NULL",
+         tg_save(T, "m2.tgm", 1, (tg_tensor *[]){NULL}) == -1);
+    TROW("tg_save", "a directory that does not exist or cannot be written", "-1",
+         "save: no/such/dir/m.tgm: cannot create a temporary file in its directory: No such file or directory",
+         tg_save(T, "no/such/dir/m.tgm", 1, &W) == -1);
+    TROW("tg_load", "a file that does not exist", "-1", "load: missing.tgm: cannot open: No such file or directory",
+         tg_load(T, "missing.tgm", 1, &W) == -1);
+    TROW("tg_load", "a directory", "-1", "load: .: not a regular file", tg_load(T, ".", 1, &W) == -1);
+    write_file("notmodel.tgm", "this is not a model file at all, just text", 42);
+    TROW("tg_load", "not a tapegrad file", "-1", "load: notmodel.tgm: not a tapegrad file (wrong magic",
+         tg_load(T, "notmodel.tgm", 1, &W) == -1);
+    FILE *f = fopen("model.tgm", "rb");
+    unsigned char buf[512];
+    size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose(f);
+    write_file("trunc.tgm", buf, len - 7);
+    TROW("tg_load", "a truncated file", "-1", "load: trunc.tgm: truncated", tg_load(T, "trunc.tgm", 1, &W) == -1);
+    buf[40] ^= 1;
+    write_file("flip.tgm", buf, len);
+    buf[40] ^= 1;
+    TROW("tg_load", "a flipped bit (checksum)", "-1", "load: flip.tgm: checksum mismatch",
+         tg_load(T, "flip.tgm", 1, &W) == -1);
+    buf[8] = 9; /* version 9 */
+    write_file("version.tgm", buf, len);
+    buf[8] = 1;
+    TROW("tg_load", "a newer format version", "-1", "load: version.tgm: format version 9 is",
+         tg_load(T, "version.tgm", 1, &W) == -1);
+    tg_tape *t3 = tg_tape_new();
+    tg_tensor *W2 = tg_param(t3, "W", TG_F32, 2, SHAPE(3, 5));
+    tg_tensor *Wd = tg_param(t3, "b", TG_F64, 1, SHAPE(4));
+    tg_tensor *Wn = tg_param(t3, "V", TG_F32, 2, SHAPE(3, 4));
+    T = t3;
+    TROW("tg_load", "a tensor of another shape", "-1", "load: model.tgm: tensor 'W': file has shape 3x4, network has 3x5",
+         tg_load(T, "model.tgm", 1, &W2) == -1);
+    TROW("tg_load", "a tensor of another dtype", "-1", "load: model.tgm: tensor 'b': file has dtype f32, network has f64",
+         tg_load(T, "model.tgm", 1, &Wd) == -1);
+    TROW("tg_load", "a tensor the file does not have", "-1", "load: model.tgm: tensor 'V' is not in the file",
+         tg_load(T, "model.tgm", 1, &Wn) == -1);
+    VROW("tg_load", "any of the above", "the tensors are unchanged", tg_get(W2, 0) == 0 && tg_get(Wd, 0) == 0);
+    (void)b;
+    T = keep;
+    tg_tape_free(t2);
+    tg_tape_free(t3);
+}
+
+static void performance(void)
+{
+    int th = tg_get_threads();
+    VROW("tg_set_threads", "n < 1", "-1 (the count is kept)", tg_set_threads(0) == -1 && tg_get_threads() == th);
+    const char *isa = tg_isa();
+    VROW("tg_set_isa", "an unknown name", "-1 (the path is kept)", tg_set_isa("sse9") == -1 && !strcmp(tg_isa(), isa));
+    VROW("tg_isa_supported", "NULL or an unknown name", "false", !tg_isa_supported(NULL) && !tg_isa_supported("sse9"));
+    VROW("tg_dtype_name / tg_dtype_size", "an invalid dtype", "\"?\" / 0",
+         !strcmp(tg_dtype_name((tg_dtype)99), "?") && tg_dtype_size((tg_dtype)99) == 0);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void md_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputs(" ", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void markdown(FILE *f)
+{
+    fprintf(f, "| Function | Bad input | Answer | Message |\n|---|---|---|---|\n");
+    for (int i = 0; i < n_rows; i++) {
+        fprintf(f, "| `%s` | ", rows[i].fn);
+        md_escaped(f, rows[i].input);
+        fprintf(f, " | ");
+        md_escaped(f, rows[i].ret);
+        fprintf(f, " | ");
+        if (rows[i].msg) {
+            fputs("`", f);
+            md_escaped(f, rows[i].msg);
+            fputs("`", f);
+        }
+        fprintf(f, " |\n");
+    }
+}
+
+/* Whether the file holds the table exactly. */
+static bool doc_has_table(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    static char doc[1 << 20];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    char *table = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&table, &len);
+    markdown(m);
+    fclose(m);
+    bool found = strstr(doc, table) != NULL;
+    free(table);
+    return found;
+}
+
+int main(int argc, char **argv)
+{
+    bool md = argc > 1 && !strcmp(argv[1], "--markdown");
+    char start[4096];
+    if (!getcwd(start, sizeof start))
+        return 1;
+    const char *doc = !md && argc > 1 ? argv[1] : NULL;
+    char dir[] = "/tmp/tg_robust_XXXXXX";
+    if (!mkdtemp(dir) || chdir(dir)) {
+        printf("Bail out! temporary directory\n");
+        return 1;
+    }
+    int out_fd = dup(1);
+    if (md) /* the rows' TAP lines are not wanted then */
+        if (out_fd < 0 || !freopen("/dev/null", "w", stdout))
+            return 1;
+    T = tg_tape_new();
+    tapes();
+    leaves();
+    tensor_access();
+    random_init();
+    ops();
+    running();
+    checking();
+    dot();
+    optimizers();
+    idx_files();
+    datasets();
+    model_files();
+    performance();
+    tg_tape_free(T);
+    const char *files[] = {"bad.dot", "empty.idx", "magic.idx", "type.idx", "rank.idx", "zero.idx",
+                           "overflow.idx", "big.idx", "short.idx", "long.idx", "bad.gz", "img.idx",
+                           "lab.idx", "lab16.idx", "model.tgm", "notmodel.tgm", "trunc.tgm",
+                           "flip.tgm", "version.tgm"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        unlink(files[i]);
+    if (chdir(start) == 0)
+        rmdir(dir);
+    if (md) {
+        FILE *out = fdopen(out_fd, "w");
+        markdown(out ? out : stderr);
+        if (out)
+            fclose(out);
+        return 0;
+    }
+    close(out_fd);
+    if (doc)
+        ok(doc_has_table(doc), "%s holds this table (regenerate it with test_robustness --markdown)",
+           doc);
+    printf("# %d rows\n", n_rows);
+    for (int i = 0; i < n_rows; i++)
+        free(rows[i].msg);
+    return tap_done();
+}
