@@ -30,18 +30,22 @@
 #else
 #define TMPL_NOCLONE
 #endif
-/* Loops over the registers of a tile must be unrolled completely, or the
- * tile lives in memory; the loop over p a little. */
-#if defined(__clang__)
-#define TMPL_UNROLL _Pragma("unroll")
-#define TMPL_UNROLL4 _Pragma("unroll 4")
-#elif defined(__GNUC__)
-#define TMPL_UNROLL _Pragma("GCC unroll 16")
+/* The loop over p is unrolled a little (clang does it by itself). */
+#if defined(__GNUC__) && !defined(__clang__)
 #define TMPL_UNROLL4 _Pragma("GCC unroll 4")
 #else
-#define TMPL_UNROLL
 #define TMPL_UNROLL4
 #endif
+/* Loops over the registers of a tile are written out by the preprocessor,
+ * X(0, ...) .. X(7, ...), each guarded by its bound (a compile-time
+ * constant, so the compiler drops what is out of range).  The tile must
+ * stay in registers, and compilers do not unroll such loops reliably
+ * themselves: clang first turns them into memset/memcpy on the array. */
+#define TMPL_R8(X, ...)                                                        \
+    X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__)    \
+    X(4, __VA_ARGS__) X(5, __VA_ARGS__) X(6, __VA_ARGS__) X(7, __VA_ARGS__)
+#define TMPL_V4(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__)
+#define TMPL_H4(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__)
 #if defined(__GNUC__)
 #define TMPL_INLINE inline __attribute__((always_inline))
 #define TMPL_PREFETCH(p) __builtin_prefetch(p)
@@ -100,46 +104,52 @@ static TMPL_NOCLONE void F(store_t)(const T *t, T *u, size_t rows, size_t cols,
     }
 }
 
-/*
- * C = alpha·acc + beta·C for one tile, row by row; mode: beta == 0 (C is
- * not read), beta == 1, any other beta.  A full tile stores MR rows of whole
- * vectors; otherwise only the first mr rows and the first nlast lanes of
- * the last vector.  (Separate, fully unrolled copies per mode keep acc in
- * registers.)
- */
-static TMPL_INLINE void F(store_c)(const int mode, const bool full, const int mrc,
-                                   const int nv, V acc[MR][NV], const F(ukr_args) *x)
+/* One vector of C: cv = s + beta·cv (mode: beta == 0, C not read; beta == 1;
+ * any other beta), only the first nl lanes when `part`. */
+static TMPL_INLINE void F(store1)(const int mode, const bool part, T *cv, V s, V vb, size_t nl)
 {
-    const bool a1 = x->alpha == 1;
+    if (!part) {
+        if (mode == 0)
+            VSTORE(cv, s);
+        else if (mode == 1)
+            VSTORE(cv, VADD(VLOAD(cv), s));
+        else
+            VSTORE(cv, VFMA(vb, VLOAD(cv), s));
+    } else {
+        if (mode == 0)
+            VSTOREN(cv, s, nl);
+        else if (mode == 1)
+            VSTOREN(cv, VADD(VLOADN(cv, nl), s), nl);
+        else
+            VSTOREN(cv, VFMA(vb, VLOADN(cv, nl), s), nl);
+    }
+}
+
+/*
+ * C = alpha·acc + beta·C for one tile, row by row, one copy per beta mode.
+ * A full tile stores MR rows of whole vectors; otherwise only the first mr
+ * rows and the first nlast lanes of the last vector.  alpha is applied
+ * even when it is 1 (exactly then): a plain copy of acc out to C is what
+ * clang turns into a memcpy, which puts acc in memory.
+ */
+#define TMPL_ST1(v, r)                                                         \
+    if (v < nv)                                                                \
+        F(store1)(mode, !full && v == nv - 1 && nl != VL, c + r * ldc + v * VL, \
+                  VMUL(va, acc[r][v]), vb, nl);
+#define TMPL_STR(r, _)                                                         \
+    if (r < mrc && (full || (size_t)r < mr)) {                                 \
+        TMPL_V4(TMPL_ST1, r)                                                   \
+    }
+static TMPL_INLINE void F(store_c)(const int mode, const bool full, const int mrc,
+                                   const int nv, V acc[8][4], const F(ukr_args) *x)
+{
     const V va = VBCAST(x->alpha), vb = VBCAST(x->beta);
     const size_t mr = x->mr, nl = x->nlast, ldc = x->ldc;
     T *c = x->c;
-    TMPL_UNROLL
-    for (int r = 0; r < mrc; r++) {
-        if (!full && (size_t)r >= mr)
-            break;
-        TMPL_UNROLL
-        for (int v = 0; v < nv; v++) {
-            T *cv = c + r * ldc + v * VL;
-            V s = a1 ? acc[r][v] : VMUL(va, acc[r][v]);
-            if (full || v < nv - 1 || nl == VL) {
-                if (mode == 0)
-                    VSTORE(cv, s);
-                else if (mode == 1)
-                    VSTORE(cv, VADD(VLOAD(cv), s));
-                else
-                    VSTORE(cv, VFMA(vb, VLOAD(cv), s));
-            } else {
-                if (mode == 0)
-                    VSTOREN(cv, s, nl);
-                else if (mode == 1)
-                    VSTOREN(cv, VADD(VLOADN(cv, nl), s), nl);
-                else
-                    VSTOREN(cv, VFMA(vb, VLOADN(cv, nl), s), nl);
-            }
-        }
-    }
+    TMPL_R8(TMPL_STR, _)
 }
+#undef TMPL_ST1
+#undef TMPL_STR
 
 /*
  * Micro-kernel: an mrc × (nv·VL) tile in registers,
@@ -154,57 +164,57 @@ static TMPL_INLINE void F(store_c)(const int mode, const bool full, const int mr
  * bmask: B is read in place, so its last vector is loaded with only its
  * nlast valid lanes.
  */
+#define TMPL_ZERO1(v, r)                                                       \
+    if (r < mrc && v < nv)                                                     \
+        acc[r][v] = VZERO();
+#define TMPL_ZEROR(r, _) TMPL_V4(TMPL_ZERO1, r)
+#define TMPL_PREF(r, _)                                                        \
+    if (r < mrc && (full || (size_t)r < x->mr)) {                              \
+        TMPL_PREFETCH(x->c + r * x->ldc);                                      \
+        TMPL_PREFETCH(x->c + r * x->ldc + nv * VL - 1);                        \
+    }
+#define TMPL_LDB(v, _)                                                         \
+    if (v < nv)                                                                \
+        bv[v] = bmask && v == nv - 1 ? VLOADN(b + v * VL, nlast) : VLOAD(b + v * VL);
+#define TMPL_FMA1(v, r)                                                        \
+    if (v < nv)                                                                \
+        acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+#define TMPL_FMAR(r, _)                                                        \
+    if (r < mrc) {                                                             \
+        const V ar = VBCAST(arow ? a[r * lda] : a[r]);                         \
+        TMPL_V4(TMPL_FMA1, r)                                                  \
+    }
+#define TMPL_TST1(v, r)                                                        \
+    if (r < mrc && v < nv)                                                     \
+        VSTORE(t + r * NR + v * VL, VMUL(va, acc[r][v]));
+#define TMPL_TSTR(r, _) TMPL_V4(TMPL_TST1, r)
 static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow,
                                     const bool ctrans, const bool bmask, const bool full,
                                     const F(ukr_args) *x)
 {
-    V acc[MR][NV];
-    TMPL_UNROLL
-    for (int r = 0; r < mrc; r++)
-        TMPL_UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = VZERO();
+    V acc[8][4]; /* [MR][NV] used */
+    TMPL_R8(TMPL_ZEROR, _)
 
     /* The tile of C is needed at the end: start bringing it in now. */
-    if (!ctrans)
-        TMPL_UNROLL
-        for (int r = 0; r < mrc; r++) {
-            if (!full && (size_t)r >= x->mr)
-                break;
-            TMPL_PREFETCH(x->c + r * x->ldc);
-            TMPL_PREFETCH(x->c + r * x->ldc + nv * VL - 1);
-        }
+    if (!ctrans) {
+        TMPL_R8(TMPL_PREF, _)
+    }
 
     const T *a = x->a, *b = x->b;
     const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nlast = x->nlast;
     TMPL_UNROLL4
     for (size_t p = 0; p < kc; p++) {
-        V bv[NV];
-        TMPL_UNROLL
-        for (int v = 0; v < nv; v++)
-            bv[v] = bmask && v == nv - 1 ? VLOADN(b + v * VL, nlast) : VLOAD(b + v * VL);
-        TMPL_UNROLL
-        for (int r = 0; r < mrc; r++) {
-            V ar = VBCAST(arow ? a[r * lda] : a[r]);
-            TMPL_UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
-        }
+        V bv[4];
+        TMPL_V4(TMPL_LDB, _)
+        TMPL_R8(TMPL_FMAR, _)
         a += arow ? 1 : lda;
         b += ldb;
     }
 
-    if (ctrans) {
-        const T alpha = x->alpha;
-        /* t = alpha·acc (storing acc as it is makes gcc 12 keep acc in
-         * memory through the loop) */
+    if (ctrans) { /* t = alpha·acc, then transposed into C */
         T *t = x->tbuf;
-        const V va = VBCAST(alpha);
-        TMPL_UNROLL
-        for (int r = 0; r < mrc; r++)
-            TMPL_UNROLL
-            for (int v = 0; v < nv; v++)
-                VSTORE(t + r * NR + v * VL, VMUL(va, acc[r][v]));
+        const V va = VBCAST(x->alpha);
+        TMPL_R8(TMPL_TSTR, _)
         F(store_t)(t, t + MR * NR, (size_t)mrc, (size_t)(nv - 1) * VL + x->nlast, x);
         return;
     }
@@ -216,6 +226,14 @@ static TMPL_INLINE void F(ukr_body)(const int mrc, const int nv, const bool arow
     else
         F(store_c)(2, full, mrc, nv, acc, x);
 }
+#undef TMPL_ZERO1
+#undef TMPL_ZEROR
+#undef TMPL_PREF
+#undef TMPL_LDB
+#undef TMPL_FMA1
+#undef TMPL_FMAR
+#undef TMPL_TST1
+#undef TMPL_TSTR
 
 /* Instances.  C tiles: MR rows, nv vectors, A rows or columns contiguous
  * (ukr_<nv>_<arow>).  Cᵀ tiles: exactly mr rows (ukr_t_<mr>_<nv>), because
@@ -573,79 +591,84 @@ static TMPL_INLINE SV F(sload)(const bool whole, const T *p, size_t nl)
     return whole ? SVLOAD(p) : SVLOADN(p, nl);
 }
 
+#define TMPL_SZ(h, r, v)                                                       \
+    if (r < rows && v < nvs && h < split)                                      \
+        acc[r][v][h] = SVZERO();
+#define TMPL_SZV(v, r) TMPL_H4(TMPL_SZ, r, v)
+#define TMPL_SZR(r, _) TMPL_V4(TMPL_SZV, r)
+#define TMPL_SLD(v, q)                                                         \
+    if (v < nvs)                                                               \
+        bv[v] = F(sload)(full || v < nvs - 1, b + (q) * ldb + v * SVL, nl);
+#define TMPL_SFMA1(v, r, h)                                                    \
+    if (v < nvs)                                                               \
+        acc[r][v][h] = SVFMA(ar, bv[v], acc[r][v][h]);
+#define TMPL_SFMAR(r, q, h)                                                    \
+    if (r < rows) {                                                            \
+        const SV ar = SVBCAST(ta ? a[(q) * lda + r] : a[r * lda + (q)]);       \
+        TMPL_V4(TMPL_SFMA1, r, h)                                              \
+    }
+#define TMPL_SSTEP(h, p)                                                       \
+    if (h < split) {                                                           \
+        SV bv[4];                                                              \
+        TMPL_V4(TMPL_SLD, (p) + h)                                             \
+        TMPL_R8(TMPL_SFMAR, (p) + h, h)                                        \
+    }
+#define TMPL_SSUM(h, r, v)                                                     \
+    if (r < rows && v < nvs && h > 0 && h < split)                             \
+        acc[r][v][0] = SVADD(acc[r][v][0], acc[r][v][h]);
+#define TMPL_SST1(v, r)                                                        \
+    if (r < rows && v < nvs) {                                                 \
+        TMPL_H4(TMPL_SSUM, r, v)                                               \
+        T *cv = x->c + r * x->ldc + v * SVL;                                   \
+        SV s = SVMUL(va, acc[r][v][0]); /* (see store_c) */                    \
+        if (full || v < nvs - 1) {                                             \
+            if (beta == 0)                                                     \
+                SVSTORE(cv, s);                                                \
+            else if (beta == 1)                                                \
+                SVSTORE(cv, SVADD(SVLOAD(cv), s));                             \
+            else                                                               \
+                SVSTORE(cv, SVFMA(vb, SVLOAD(cv), s));                         \
+        } else {                                                               \
+            if (beta == 0)                                                     \
+                SVSTOREN(cv, s, nl);                                           \
+            else if (beta == 1)                                                \
+                SVSTOREN(cv, SVADD(SVLOADN(cv, nl), s), nl);                   \
+            else                                                               \
+                SVSTOREN(cv, SVFMA(vb, SVLOADN(cv, nl), s), nl);               \
+        }                                                                      \
+    }
+#define TMPL_SSTR(r, _) TMPL_V4(TMPL_SST1, r)
 static TMPL_INLINE void F(small_rows)(const int rows, const int nvs, const bool ta,
                                       const bool full, const F(ukr_args) *x)
 {
     const int split = rows * nvs >= 8 ? 1 : rows * nvs >= 4 ? 2 : 4;
-    SV acc[SMR][2][4];
-    TMPL_UNROLL
-    for (int r = 0; r < rows; r++)
-        TMPL_UNROLL
-        for (int v = 0; v < nvs; v++)
-            TMPL_UNROLL
-            for (int h = 0; h < split; h++)
-                acc[r][v][h] = SVZERO();
+    SV acc[8][4][4]; /* [rows][nvs][split] used */
+    TMPL_R8(TMPL_SZR, _)
     const T *a = x->a, *b = x->b;
     const size_t lda = x->lda, ldb = x->ldb, kc = x->kc, nl = x->nlast;
     size_t p = 0;
-    for (; p + (size_t)split <= kc; p += (size_t)split)
-        TMPL_UNROLL
-        for (int h = 0; h < split; h++) {
-            const size_t q = p + (size_t)h;
-            SV bv[2];
-            TMPL_UNROLL
-            for (int v = 0; v < nvs; v++)
-                bv[v] = F(sload)(full || v < nvs - 1, b + q * ldb + v * SVL, nl);
-            TMPL_UNROLL
-            for (int r = 0; r < rows; r++) {
-                SV ar = SVBCAST(ta ? a[q * lda + r] : a[r * lda + q]);
-                TMPL_UNROLL
-                for (int v = 0; v < nvs; v++)
-                    acc[r][v][h] = SVFMA(ar, bv[v], acc[r][v][h]);
-            }
-        }
+    for (; p + (size_t)split <= kc; p += (size_t)split) {
+        TMPL_H4(TMPL_SSTEP, p)
+    }
     for (; p < kc; p++) {
-        SV bv[2];
-        TMPL_UNROLL
-        for (int v = 0; v < nvs; v++)
-            bv[v] = F(sload)(full || v < nvs - 1, b + p * ldb + v * SVL, nl);
-        TMPL_UNROLL
-        for (int r = 0; r < rows; r++) {
-            SV ar = SVBCAST(ta ? a[p * lda + r] : a[r * lda + p]);
-            TMPL_UNROLL
-            for (int v = 0; v < nvs; v++)
-                acc[r][v][0] = SVFMA(ar, bv[v], acc[r][v][0]);
-        }
+        SV bv[4];
+        TMPL_V4(TMPL_SLD, p)
+        TMPL_R8(TMPL_SFMAR, p, 0)
     }
-    const T alpha = x->alpha, beta = x->beta;
-    const SV va = SVBCAST(alpha), vb = SVBCAST(beta);
-    TMPL_UNROLL
-    for (int r = 0; r < rows; r++) {
-        TMPL_UNROLL
-        for (int v = 0; v < nvs; v++) {
-            TMPL_UNROLL
-            for (int h = 1; h < split; h++)
-                acc[r][v][0] = SVADD(acc[r][v][0], acc[r][v][h]);
-            T *cv = x->c + r * x->ldc + v * SVL;
-            SV s = alpha == 1 ? acc[r][v][0] : SVMUL(va, acc[r][v][0]);
-            if (full || v < nvs - 1) {
-                if (beta == 0)
-                    SVSTORE(cv, s);
-                else if (beta == 1)
-                    SVSTORE(cv, SVADD(SVLOAD(cv), s));
-                else
-                    SVSTORE(cv, SVFMA(vb, SVLOAD(cv), s));
-            } else {
-                if (beta == 0)
-                    SVSTOREN(cv, s, nl);
-                else if (beta == 1)
-                    SVSTOREN(cv, SVADD(SVLOADN(cv, nl), s), nl);
-                else
-                    SVSTOREN(cv, SVFMA(vb, SVLOADN(cv, nl), s), nl);
-            }
-        }
-    }
+    const T beta = x->beta;
+    const SV va = SVBCAST(x->alpha), vb = SVBCAST(beta);
+    TMPL_R8(TMPL_SSTR, _)
 }
+#undef TMPL_SZ
+#undef TMPL_SZV
+#undef TMPL_SZR
+#undef TMPL_SLD
+#undef TMPL_SFMA1
+#undef TMPL_SFMAR
+#undef TMPL_SSTEP
+#undef TMPL_SSUM
+#undef TMPL_SST1
+#undef TMPL_SSTR
 
 /* All rows for one chunk of nvs vectors of columns. */
 #define TMPL_SMALL(ta, nvs, full)                                              \
