@@ -2,7 +2,9 @@
  * a class without samples gets a row of zeros.
  *   dX[i] = dM[label_i] / n_{label_i}
  * The counts are taken at every forward (labels may change between replays)
- * and kept in scratch as 1/n_c for backward. */
+ * and kept in scratch as 1/n_c for backward, followed by a copy of the
+ * labels: backward uses the labels of the last forward that passed, never
+ * ones changed since (which may be out of range until a replay refuses them). */
 #include "internal.h"
 
 #define CLASSES(n) ((size_t)(n)->attr.i[0])
@@ -21,7 +23,7 @@ static int setup(tg_node *n)
     OUT(n)->rank = 2;
     OUT(n)->shape[0] = CLASSES(n);
     OUT(n)->shape[1] = x->shape[1];
-    n->scratch_bytes = CLASSES(n) * sizeof(double);
+    n->scratch_bytes = CLASSES(n) * sizeof(double) + x->shape[0] * sizeof(int32_t);
     return TG_OK;
 }
 
@@ -57,14 +59,15 @@ static int forward(tg_node *n)
     const int32_t *lab = IN(n, 1)->data;
     double *inv = n->scratch;
     size_t rows = x->shape[0], classes = CLASSES(n);
-    for (size_t c = 0; c < classes; c++)
-        inv[c] = 0;
-    for (size_t i = 0; i < rows; i++) {
+    for (size_t i = 0; i < rows; i++) /* first: a failure leaves scratch as it was */
         if (lab[i] < 0 || (size_t)lab[i] >= classes)
             return tg_fail(n, "label %d at row %zu is outside [0, %zu)", (int)lab[i], i,
                            classes);
+    memcpy(inv + classes, lab, rows * sizeof(int32_t));
+    for (size_t c = 0; c < classes; c++)
+        inv[c] = 0;
+    for (size_t i = 0; i < rows; i++)
         inv[lab[i]] += 1;
-    }
     for (size_t c = 0; c < classes; c++)
         inv[c] = inv[c] > 0 ? 1 / inv[c] : 0;
     TG_DISPATCH(m, fwd, rows, x->shape[1], classes, x->data, lab, inv, m->data);
@@ -76,8 +79,9 @@ static void backward(tg_node *n)
     tg_tensor *x = IN(n, 0), *m = OUT(n);
     int acc;
     void *dx = tg_grad_acc(x, &acc);
-    TG_DISPATCH(m, bwd, x->shape[0], x->shape[1], m->grad, IN(n, 1)->data, n->scratch,
-                dx, acc);
+    const double *inv = n->scratch;
+    TG_DISPATCH(m, bwd, x->shape[0], x->shape[1], m->grad,
+                (const int32_t *)(inv + CLASSES(n)), inv, dx, acc);
 }
 
 const tg_op tg_op_class_means = {"class_means", setup, forward, backward};

@@ -1,5 +1,8 @@
 /* gather_rows: Y[i] = X[idx_i]   (X [r,...], idx i32 [k], Y [k,...]);
- *   dX[idx_i] += dY[i]   (a scatter-add: a row picked twice gets both) */
+ *   dX[idx_i] += dY[i]   (a scatter-add: a row picked twice gets both)
+ * Forward checks the indices and keeps a copy of them in scratch; backward
+ * scatters with that copy, so indices changed after the last forward (e.g.
+ * out of range, which the next replay refuses) are never used. */
 #include "internal.h"
 
 static int setup(tg_node *n)
@@ -13,6 +16,7 @@ static int setup(tg_node *n)
         return tg_fail(n, "indices must be 1-D, got %s", tg_shp_of(idx).s);
     tg_out_like(n, 0);
     y->shape[0] = idx->shape[0];
+    n->scratch_bytes = idx->size * sizeof(int32_t);
     return TG_OK;
 }
 
@@ -41,6 +45,7 @@ static int forward(tg_node *n)
         if (idx[i] < 0 || (size_t)idx[i] >= rows)
             return tg_fail(n, "index %d at position %zu is outside [0, %zu)", (int)idx[i],
                            i, rows);
+    memcpy(n->scratch, idx, k * sizeof(int32_t));
     TG_DISPATCH(y, fwd, k, x->size / rows, x->data, idx, y->data);
     return TG_OK;
 }
@@ -49,7 +54,7 @@ static void backward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *y = OUT(n);
     void *dx = tg_grad_sum(x);
-    TG_DISPATCH(y, bwd, IN(n, 1)->size, x->size / x->shape[0], y->grad, IN(n, 1)->data, dx);
+    TG_DISPATCH(y, bwd, IN(n, 1)->size, x->size / x->shape[0], y->grad, n->scratch, dx);
 }
 
 const tg_op tg_op_gather_rows = {"gather_rows", setup, forward, backward};

@@ -170,6 +170,42 @@ static void running(void)
     ok(1, "NULL to zero_grad/clear/free is a no-op");
 }
 
+/* Labels and indices changed after the forward (here out of range) must
+ * not reach backward: gather_rows and class_means scattered with the current
+ * i32 values and wrote/read outside the gradient (found by fuzz_graph).
+ * Backward now uses the values of the last forward that passed, and the
+ * next replay refuses the new ones. */
+static void labels_changed_after_forward(void)
+{
+    tg_tape *saved = T;
+    T = tg_tape_new(); /* a tape of its own: replay runs every node */
+    tg_tensor *x = tg_leaf_from(T, TG_PARAM, "gx", TG_F64, 2, SHAPE(4, 2),
+                                (double[]){1, 2, 3, 4, 5, 6, 7, 8});
+    tg_tensor *idx = tg_leaf_from(T, TG_INPUT, "gidx", TG_I32, 1, SHAPE(3), (int32_t[]){3, 0, 3});
+    tg_tensor *lab = tg_leaf_from(T, TG_INPUT, "glab", TG_I32, 1, SHAPE(4), (int32_t[]){0, 1, 1, 0});
+    tg_tensor *g = tg_sum(tg_gather_rows(x, idx));
+    tg_tensor *m = tg_sum(tg_class_means(x, lab, 2));
+    ok(g && m, "gather_rows and class_means recorded");
+    tg_set(idx, 0, 1000000);
+    tg_set(idx, 2, -7);
+    tg_set(lab, 1, INT32_MIN);
+    tg_set(lab, 3, 2);
+    tg_zero_grad(T);
+    ok(tg_backward(g) == 0, "backward through gather_rows after its indices changed");
+    ok(tg_grad_get(x, 6) == 2 && tg_grad_get(x, 0) == 1 && tg_grad_get(x, 2) == 0,
+       "it scatters with the indices of the forward (3, 0, 3)");
+    tg_zero_grad(T);
+    ok(tg_backward(m) == 0, "backward through class_means after its labels changed");
+    ok(tg_grad_get(x, 0) == 0.5 && tg_grad_get(x, 3) == 0.5,
+       "it uses the labels and counts of the forward (2 per class)");
+    FAILS(tg_replay(T) != 0, "gather_rows (node 0): index 1000000 at position 0 is outside [0, 4)");
+    tg_set(idx, 0, 3);
+    tg_set(idx, 2, 3);
+    FAILS(tg_replay(T) != 0, "class_means (node 2): label -2147483648 at row 1 is outside [0, 2)");
+    tg_tape_free(T);
+    T = saved;
+}
+
 int main(void)
 {
     T = tg_tape_new();
@@ -177,6 +213,7 @@ int main(void)
     access();
     op_errors();
     running();
+    labels_changed_after_forward();
     tg_tape_free(T);
     return tap_done();
 }
