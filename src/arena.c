@@ -1,6 +1,29 @@
 /* Bump allocation in chunks.  A reset keeps the chunks, so a program that
- * rebuilds the same graph every step allocates nothing after the first. */
+ * rebuilds the same graph every step allocates nothing after the first.
+ *
+ * Under AddressSanitizer a chunk is poisoned except for the blocks handed
+ * out, and every block is followed by a poisoned redzone: an access past a
+ * tensor's buffer is then reported like one past a malloc'ed block, instead
+ * of landing silently in the next tensor of the same chunk. */
 #include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_ARENA_ASAN 1
+#endif
+#endif
+#ifdef TG_ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define REDZONE ((size_t)16)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define REDZONE ((size_t)0)
+#endif
 
 struct tg_chunk {
     tg_chunk *next;
@@ -24,6 +47,7 @@ static tg_chunk *chunk_new(size_t cap)
     c->next = NULL;
     c->cap = cap;
     c->used = 0;
+    POISON(c->mem, cap);
     return c;
 }
 
@@ -35,7 +59,7 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes)
 {
     if (bytes > SIZE_MAX / 2)
         return NULL;
-    size_t align = align_for(bytes), need = (bytes + 15) & ~(size_t)15;
+    size_t align = align_for(bytes), need = (bytes + REDZONE + 15) & ~(size_t)15;
     /* Use the current chunk, else the next kept chunk with room. */
     tg_chunk *c = a->cur;
     size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
@@ -71,6 +95,7 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes)
     void *p = c->mem + at;
     a->in_use += need + (at - c->used);
     c->used = at + need;
+    UNPOISON(p, bytes);
     return p;
 }
 
@@ -85,6 +110,8 @@ char *tg_arena_strdup(tg_arena *a, const char *s)
 
 void tg_arena_reset(tg_arena *a)
 {
+    for (tg_chunk *c = a->first; c; c = c->next)
+        POISON(c->mem, c->cap);
     a->cur = a->first;
     if (a->first)
         a->first->used = 0;
@@ -115,6 +142,9 @@ void tg_arena_rewind(tg_arena *a, tg_arena_mark m)
         tg_arena_reset(a);
         return;
     }
+    for (tg_chunk *c = m.cur->next; c; c = c->next)
+        POISON(c->mem, c->cap);
+    POISON(m.cur->mem + m.used, m.cur->cap - m.used);
     a->cur = m.cur;
     a->cur->used = m.used;
     a->in_use = m.in_use;
