@@ -293,6 +293,53 @@ static void test_anomaly(void)
     tg_tape_free(t);
 }
 
+/* A 10,000,000-node chain x → −x → c·x → ... goes backward without
+ * recursion (the default 8 MiB stack would not hold 10 million frames) and
+ * in bounded memory: backward only adds one gradient buffer per node, a
+ * double rounded up to the arena's 16-byte granule, plus at most 16 bytes of
+ * alignment (or the redzone an ASan build puts after each block).  Recording
+ * takes about 3 GB.  TAPEGRAD_CHAIN_NODES=N runs N nodes instead (for slow
+ * builds, e.g. under sanitizers); the default is the full 10 million. */
+static void test_ten_million_nodes(void)
+{
+    size_t N = 10000000;
+    const char *env = getenv("TAPEGRAD_CHAIN_NODES");
+    if (env && *env && strtoul(env, NULL, 10) >= 2)
+        N = strtoul(env, NULL, 10) & ~(size_t)1; /* even: the signs cancel */
+    const double c = 1.00000001;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = param_vals(t, "x", 0, NULL, (double[]){0.75});
+    tg_tensor *y = x;
+    for (size_t i = 0; i < N && y; i++)
+        y = (i & 1) ? tg_scale(y, c) : tg_neg(y);
+    ok(y && tg_tape_nodes(t) == N, "recorded a chain of %zu nodes", N);
+    tg_tape_stats before, after;
+    tg_tape_get_stats(t, &before);
+    ok(tg_backward(y) == 0, "backward through %zu nodes", N);
+    tg_tape_get_stats(t, &after);
+    double want = pow(c, (double)(N / 2));
+    near(tg_grad_get(x, 0), want, 1e-8, "d chain / dx = %.9g^%zu", c, N / 2);
+    near(tg_item(y), 0.75 * want, 1e-8, "chain value");
+    size_t per_node = 16 + 16; /* the buffer (8 bytes → 16) + alignment/redzone */
+    size_t grown = after.graph_bytes - before.graph_bytes;
+    ok(after.graph_bytes >= before.graph_bytes && grown <= N * per_node,
+       "backward added %zu bytes to the graph arena for %zu nodes (%.1f per node, bound %zu)",
+       grown, N, (double)grown / (double)N, per_node);
+    ok(after.leaf_bytes - before.leaf_bytes <= per_node,
+       "and %zu bytes to the leaf arena (x's gradient)", after.leaf_bytes - before.leaf_bytes);
+    diag("graph arena: %zu bytes in %zu chunks before backward, %zu in %zu after",
+         before.graph_bytes, before.graph_chunks, after.graph_bytes, after.graph_chunks);
+    /* a second pass reuses the buffers: no growth at all */
+    tg_zero_grad(t);
+    ok(tg_backward(y) == 0, "a second backward");
+    tg_tape_stats again;
+    tg_tape_get_stats(t, &again);
+    ok(again.graph_bytes == after.graph_bytes && again.leaf_bytes == after.leaf_bytes,
+       "allocates nothing more");
+    near(tg_grad_get(x, 0), want, 1e-8, "and gives the same gradient");
+    tg_tape_free(t);
+}
+
 int main(void)
 {
     test_accumulate_and_zero_grad();
@@ -305,5 +352,6 @@ int main(void)
     test_scopes();
     test_long_chain();
     test_anomaly();
+    test_ten_million_nodes();
     return tap_done();
 }
