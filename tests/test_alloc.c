@@ -74,6 +74,100 @@ out:
     return rc;
 }
 
+/* ---- sweeps of single operations --------------------------------------- */
+
+typedef int (*op_fn)(void *ctx); /* 0 on success */
+
+/* Run op with the k-th allocation failing, for every k it reaches: each run
+ * must succeed or fail cleanly (no crash, no leak: ASan/LSan watch), and a
+ * run that failed must have been one where the failure happened. */
+static void sweep(const char *name, op_fn op, void *ctx)
+{
+    int failed = 0, recovered = 0, wrong = 0;
+    long k;
+    for (k = 0; k < 100000; k++) {
+        tg_debug_fail_alloc(k);
+        int rc = op(ctx);
+        bool fired = tg_debug_fail_alloc(-1) < 0;
+        if (!fired) {
+            wrong += rc != 0; /* no injected failure: it must have worked */
+            break;
+        }
+        rc ? failed++ : recovered++;
+    }
+    ok(k < 100000 && wrong == 0 && failed + recovered == k,
+       "%s: %ld allocation points, %d fail cleanly, %d recover", name, k, failed, recovered);
+}
+
+/* finite differences and hand-gradient comparison on a small graph */
+static int op_check(void *ctx)
+{
+    (void)ctx;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_leaf_from(t, TG_PARAM, "w", TG_F32, 2, (size_t[]){3, 2},
+                                (float[]){1, -2, 3, 0.5f, -1, 2});
+    tg_tensor *x = tg_leaf_from(t, TG_INPUT, "x", TG_F32, 2, (size_t[]){2, 3},
+                                (float[]){1, 2, 3, 4, 5, 6});
+    tg_tensor *loss = tg_sum(tg_sigmoid(tg_matmul(x, w)));
+    tg_check c;
+    int rc = !loss || tg_check_fd(loss, 1, &w, 0, &c) || tg_backward(loss) ||
+             tg_check_grad(w, (double[6]){0}, TG_F64, &c);
+    tg_tape_free(t);
+    return rc;
+}
+
+static int op_dot(void *ctx)
+{
+    (void)ctx;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_param(t, "w", TG_F32, 1, (size_t[]){3});
+    tg_scope_push(t, "layer");
+    tg_tensor *loss = tg_sum(tg_relu(w));
+    tg_scope_pop(t);
+    FILE *f = fopen("/dev/null", "w");
+    tg_dot_opts o = {.values = true, .grads = true, .backward = true, .clusters = true};
+    int rc = !loss || !f || tg_backward(loss) || tg_dot_write(f, t, loss, &o);
+    if (f)
+        fclose(f);
+    tg_tape_free(t);
+    return rc;
+}
+
+typedef struct files {
+    const char *images, *labels, *model;
+} files;
+
+static int op_dataset(void *ctx)
+{
+    files *fl = ctx;
+    tg_dataset d, h;
+    int rc = tg_dataset_load_idx(fl->images, fl->labels, &d, NULL);
+    if (rc)
+        return rc;
+    rc = tg_dataset_resize(&d, 3, 3, NULL) || tg_dataset_normalize(&d, 0.5, 2, NULL) ||
+         tg_dataset_head(&d, 2, &h, NULL);
+    if (!rc)
+        tg_dataset_free(&h);
+    tg_dataset_free(&d);
+    return rc;
+}
+
+static int op_load(void *ctx)
+{
+    files *fl = ctx;
+    net n = {0};
+    int rc = build(&n, 3) || tg_load(n.t, fl->model, 0, NULL);
+    tg_tape_free(n.t);
+    return rc;
+}
+
+static bool write_bytes(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    bool good = f && fwrite(b, 1, n, f) == n;
+    return f && !fclose(f) && good;
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -137,6 +231,24 @@ int main(void)
     free(after);
     free(before);
     tg_dataset_free(&d);
+
+    /* single operations */
+    sweep("tg_check_fd + tg_check_grad", op_check, NULL);
+    sweep("tg_dot_write with values, grads, backward flow, clusters", op_dot, NULL);
+    char img[64], lab[64];
+    snprintf(img, sizeof img, "%s/img.idx", dir);
+    snprintf(lab, sizeof lab, "%s/lab.idx", dir);
+    unsigned char ib[16 + 2 * 6 * 6] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0, 6};
+    for (size_t i = 16; i < sizeof ib; i++)
+        ib[i] = (unsigned char)(i * 7);
+    unsigned char lb[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 0};
+    write_bytes(img, ib, sizeof ib);
+    write_bytes(lab, lb, sizeof lb);
+    files fl = {img, lab, path};
+    sweep("tg_dataset_load_idx + resize + normalize + head", op_dataset, &fl);
+    sweep("tg_load into a new network", op_load, &fl);
+    unlink(img);
+    unlink(lab);
     unlink(path);
     rmdir(dir);
     return tap_done();
