@@ -1,0 +1,1085 @@
+/* libFuzzer target: the whole graph API driven by the input as a program.
+ *
+ * The input is read as a stream of instructions (fz_in: past its end every
+ * byte is 0).  A pool of up to 64 tensor slots holds what the program made:
+ * leaves with random (also wrong, zero, huge and overflowing) shapes, dtypes
+ * (f32, f64, i32 and invalid values) and kinds, on one of two tapes, and
+ * the outputs of every op of the public API applied to random earlier slots
+ * (NULL and wrong dtypes included).  Between ops the program sets values
+ * (labels out of range too), replays, runs backward from scalar and seeded
+ * non-scalar roots, zeroes gradients, clears a tape, turns recording and
+ * anomaly mode on and off, checks gradients, writes DOT to /dev/null, runs
+ * the optimizers and gradient clipping, and queries everything.
+ *
+ * Checked on every step (a failure aborts, so libFuzzer keeps the input):
+ *  - an op that returns NULL for non-NULL inputs leaves an error on the tape
+ *    (a silent NULL is a bug); an int function that fails does too;
+ *  - an op that succeeds returns a consistent tensor (rank, size = product
+ *    of the shape, recorded at the end of the tape unless recording is off);
+ *  - a leaf with valid arguments is created;
+ *  - replaying twice, with 1 and then 2 threads, gives the same values;
+ *  - backward twice (zero_grad between) gives the same gradients;
+ *  - tg_check_grad of a tensor's own gradient finds no difference.
+ * Sizes are capped so that one input runs in milliseconds: a leaf above
+ * LEAF_CAP elements is refused here before it is created, unless its shape
+ * overflows (then the library must refuse it without allocating); binary
+ * ops whose operand sizes multiply above PAIR_CAP are skipped; a tape whose
+ * recorded work passes WORK_CAP takes no more ops until it is cleared. */
+#include "fuzz_common.h"
+#include "tapegrad.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+
+#define MAX_SLOTS 64
+#define LEAF_CAP 4096
+#define PAIR_CAP ((double)(1 << 18))
+#define WORK_CAP ((double)(1 << 20))
+#define MAX_STEPS 1024
+#define MAX_HEAVY 24 /* replays, backwards, checks, DOT writes per input */
+
+typedef struct slot {
+    tg_tensor *t; /* may be NULL: ops must take NULL inputs */
+    int tape;     /* which tape (0, 1) */
+    bool temp;    /* an op output or tg_scalar: gone after tg_tape_clear */
+} slot;
+
+typedef struct state {
+    fz_in in;
+    tg_tape *tape[2];
+    slot s[MAX_SLOTS];
+    int n, next; /* slots used; where the next one goes once full */
+    double work[2];
+    int heavy;
+    bool grad_on[2];
+} state;
+
+static FILE *devnull;
+static bool trace; /* FUZZ_GRAPH_TRACE=1: print every step to stderr */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    devnull = fopen("/dev/null", "w");
+    FZ_CHECK(devnull, "cannot open /dev/null");
+    const char *t = getenv("FUZZ_GRAPH_TRACE");
+    trace = t && *t && *t != '0';
+    return 0;
+}
+
+/* ---- choices ------------------------------------------------------------- */
+
+static uint8_t u8(state *st) { return fz_u8(&st->in); }
+
+/* A float value: mostly small, sometimes extreme or not finite. */
+static double value(state *st)
+{
+    static const double table[] = {0,     1,      -1,       0.5,     -0.5,    2,     -2,
+                                   1e-3,  10,     -100,     1e4,     -1e4,    1e30,  -1e30,
+                                   1e300, -1e300, NAN,      INFINITY, -INFINITY, 4.9e-324,
+                                   -0.0,  1e-7,   FLT_MAX,  88.7,    -88.7,   709.8, -745.2,
+                                   1e-45, 0.9999999, 1.0000001, 3e38, 1e-300};
+    uint8_t b = u8(st);
+    if (b < 192)
+        return ((double)b - 96) / 16;
+    return table[(b - 192) % (sizeof table / sizeof table[0])];
+}
+
+/* An i32 value: mostly a small label/index, sometimes out of any range. */
+static double ivalue(state *st)
+{
+    static const double table[] = {-1, -2, 8, 9, 16, 100, 1000, 65536, 2147483647.0,
+                                   -2147483648.0, 1 << 20, -100};
+    uint8_t b = u8(st);
+    if (b < 224)
+        return b % 8;
+    return table[(b - 224) % (sizeof table / sizeof table[0])];
+}
+
+/* A dimension: mostly 1..8, sometimes 0, large, or large enough that the
+ * product of a shape overflows. */
+static size_t dim(state *st)
+{
+    static const size_t table[] = {0,
+                                   16,
+                                   33,
+                                   64,
+                                   100,
+                                   1000,
+                                   4096,
+                                   65536,
+                                   (size_t)1 << 31,
+                                   (size_t)1 << 32,
+                                   (size_t)1 << 40,
+                                   (size_t)1 << 62,
+                                   SIZE_MAX / 2 + 1,
+                                   SIZE_MAX,
+                                   SIZE_MAX / 4 + 1,
+                                   ((size_t)1 << 61) + 1,
+                                   PTRDIFF_MAX / 4,
+                                   PTRDIFF_MAX / 4 + 1,
+                                   (size_t)INT64_MAX + 1,
+                                   3037000500u}; /* its square overflows 63 bits */
+    uint8_t b = u8(st);
+    if (b < 200)
+        return 1 + b % 8;
+    return table[(b - 200) % (sizeof table / sizeof table[0])];
+}
+
+/* Names: none, plain, and hostile to DOT, UTF-8 checks and printf. */
+static const char *name(state *st)
+{
+    static const char *const table[] = {
+        NULL, "w", "x", "labels", "W1", "b", "loss", "\xcf\x80", "a\"b", "a\\b\\",
+        "line\nbreak", "<html>&amp;", "{rec|ord}", "%s%n%x", "\xff\xfe bad utf8",
+        "\xe2\x80\xae rtl", "tab\there", "", "layer1/act",
+        "a very long name that goes on and on and on and on and on and on and on and "
+        "on and on and on and on and on and on and on and on and on and on and on and end"};
+    uint8_t b = u8(st);
+    return table[b % (sizeof table / sizeof table[0])];
+}
+
+/* A tensor of the pool (NULL sometimes, and when the pool is empty). */
+static slot pick_slot(state *st)
+{
+    uint8_t b = u8(st);
+    slot none = {NULL, 0, false};
+    if (b == 255 || st->n == 0)
+        return none;
+    return st->s[b % st->n];
+}
+
+static tg_tensor *pick(state *st) { return pick_slot(st).t; }
+
+static int tape_of_slot(state *st, tg_tensor *t)
+{
+    return t && tg_tape_of(t) == st->tape[1] ? 1 : 0;
+}
+
+static void add(state *st, tg_tensor *t, int tape, bool temp)
+{
+    slot s = {t, tape, temp};
+    if (trace) {
+        char shp[64];
+        fprintf(stderr, "  -> slot %d: %s %s %s on tape %d\n",
+                st->n < MAX_SLOTS ? st->n : st->next, tg_op_name(t),
+                tg_dtype_name(tg_dtype_of(t)), tg_shape_str(t, shp, sizeof shp), tape);
+    }
+    if (st->n < MAX_SLOTS) {
+        st->s[st->n++] = s;
+    } else {
+        st->s[st->next] = s;
+        st->next = (st->next + 1) % MAX_SLOTS;
+    }
+}
+
+/* Drop the op outputs and scalars of tape k (tg_tape_clear invalidates them). */
+static void drop_temps(state *st, int k)
+{
+    int j = 0;
+    for (int i = 0; i < st->n; i++)
+        if (!(st->s[i].t && st->s[i].temp && st->s[i].tape == k))
+            st->s[j++] = st->s[i];
+    st->n = j;
+    st->next = 0;
+}
+
+static size_t size_of(const tg_tensor *t) { return t ? tg_size(t) : 0; }
+
+/* ---- oracles -------------------------------------------------------------- */
+
+/* Two values are the same: equal bits, or both NaN (the payload of a NaN may
+ * depend on the order of the operands of a vectorised loop). */
+static bool same_value(const tg_tensor *t, const void *a, const void *b, size_t i)
+{
+    if (tg_dtype_of(t) == TG_F32) {
+        float x = ((const float *)a)[i], y = ((const float *)b)[i];
+        return !memcmp(&x, &y, sizeof x) || (x != x && y != y);
+    }
+    if (tg_dtype_of(t) == TG_F64) {
+        double x = ((const double *)a)[i], y = ((const double *)b)[i];
+        return !memcmp(&x, &y, sizeof x) || (x != x && y != y);
+    }
+    return ((const int32_t *)a)[i] == ((const int32_t *)b)[i];
+}
+
+/* An op's result: NULL only with an error on the tape of its first non-NULL
+ * input; otherwise a well-formed tensor on that tape. */
+static void check_result(state *st, const char *op, tg_tensor *r, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *first = a ? a : b;
+    if (!first) {
+        FZ_CHECK(!r, "%s: a result from NULL inputs", op);
+        return;
+    }
+    tg_tape *tape = tg_tape_of(first);
+    int k = tape_of_slot(st, first);
+    if (!r) {
+        FZ_CHECK(tg_tape_error(tape) != NULL, "%s returned NULL without an error", op);
+        if (trace)
+            fprintf(stderr, "  %s: %s\n", op, tg_tape_error(tape));
+        return;
+    }
+    FZ_CHECK(!tg_tape_error(tape), "%s succeeded but left an error: %s", op, tg_tape_error(tape));
+    FZ_CHECK(tg_tape_of(r) == tape, "%s: result on another tape", op);
+    int rank = tg_rank(r);
+    FZ_CHECK(rank >= 0 && rank <= TG_MAX_RANK, "%s: rank %d", op, rank);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        FZ_CHECK(tg_dim(r, i) >= 1, "%s: axis %d of size 0", op, i);
+        n *= tg_dim(r, i);
+    }
+    FZ_CHECK(n == tg_size(r), "%s: size %zu, shape product %zu", op, tg_size(r), n);
+    FZ_CHECK(tg_dtype_of(r) == TG_F32 || tg_dtype_of(r) == TG_F64, "%s: dtype %d", op,
+             (int)tg_dtype_of(r));
+    if (st->grad_on[k]) {
+        FZ_CHECK(tg_kind_of(r) == TG_OP, "%s: kind %d while recording", op, (int)tg_kind_of(r));
+        FZ_CHECK(tg_node_index(r) == (long)tg_tape_nodes(tape) - 1, "%s: node %ld of %zu", op,
+                 tg_node_index(r), tg_tape_nodes(tape));
+    } else {
+        FZ_CHECK(tg_kind_of(r) == TG_CONST && tg_node_index(r) == -1,
+                 "%s: recorded while recording is off", op);
+    }
+    (void)st;
+}
+
+/* An int call on tape `tape` that failed must have left an error. */
+#define FAILS_WITH_MSG(tape, rc, what)                                         \
+    FZ_CHECK((rc) == 0 || tg_tape_error(tape) != NULL, "%s failed without an error", what)
+
+/* ---- leaves --------------------------------------------------------------- */
+
+static void op_leaf(state *st)
+{
+    uint8_t b = u8(st);
+    int k = (b & 7) == 7 ? 1 : 0;
+    tg_tape *tape = st->tape[k];
+    static const int kinds[16] = {TG_PARAM, TG_PARAM, TG_PARAM, TG_PARAM, TG_PARAM, TG_PARAM,
+                                  TG_INPUT, TG_INPUT, TG_INPUT, TG_INPUT, TG_INPUT, TG_CONST,
+                                  TG_CONST, TG_CONST, 0,        9};
+    static const int dtypes[16] = {TG_F32, TG_F32, TG_F32, TG_F32, TG_F32, TG_F32, TG_F32,
+                                   TG_F64, TG_F64, TG_F64, TG_F64, TG_F64, TG_I32, TG_I32,
+                                   0,      77};
+    tg_kind kind = (tg_kind)kinds[(b >> 3) & 15];
+    uint8_t c = u8(st);
+    tg_dtype dtype = (tg_dtype)dtypes[c & 15];
+    /* i32 inputs are common (labels) */
+    if (kind == TG_PARAM && dtype == TG_I32 && (c & 0x80))
+        kind = TG_INPUT;
+    int rank = (c >> 4) & 7;
+    bool null_shape = false;
+    if (rank == 5)
+        rank = 5;
+    else if (rank == 6)
+        rank = -1;
+    else if (rank == 7)
+        rank = 2, null_shape = true;
+    size_t shape[5];
+    for (int i = 0; i < 5; i++)
+        shape[i] = i < rank ? dim(st) : 1;
+    const char *nm = name(st);
+
+    /* Would the library allocate?  Then cap the size here. */
+    bool valid = (kind == TG_PARAM || kind == TG_INPUT || kind == TG_CONST) &&
+                 tg_dtype_size(dtype) && !(kind == TG_PARAM && dtype == TG_I32) && rank >= 0 &&
+                 rank <= TG_MAX_RANK && !null_shape;
+    size_t count = 1;
+    bool overflow = false;
+    for (int i = 0; valid && i < rank; i++) {
+        if (shape[i] == 0)
+            valid = false;
+        else if (count > SIZE_MAX / shape[i])
+            overflow = true;
+        else
+            count *= shape[i];
+    }
+    if (valid && !overflow && count > (size_t)PTRDIFF_MAX / tg_dtype_size(dtype))
+        overflow = true; /* refused before allocating, too */
+    if (valid && !overflow && count > LEAF_CAP)
+        return;
+
+    /* the values: zeros, from the input, or tg_leaf_from with them */
+    uint8_t how = u8(st);
+    double *vals = NULL;
+    if (valid && !overflow && (how & 3)) {
+        vals = malloc(count * sizeof *vals);
+        FZ_CHECK(vals, "out of memory");
+        uint64_t seed = fz_u32(&st->in);
+        tg_rng rng;
+        tg_rng_seed(&rng, seed);
+        for (size_t i = 0; i < count; i++) {
+            if (dtype == TG_I32)
+                vals[i] = i < 16 ? ivalue(st) : (double)tg_rng_below(&rng, 4);
+            else
+                vals[i] = i < 16 ? value(st) : tg_rng_normal(&rng);
+        }
+    }
+    tg_tape_clear_error(tape);
+    tg_tensor *t;
+    if ((how & 3) == 3 && vals && dtype != TG_I32) {
+        /* from a buffer of the leaf's dtype */
+        void *buf = malloc(count * tg_dtype_size(dtype));
+        FZ_CHECK(buf, "out of memory");
+        for (size_t i = 0; i < count; i++) {
+            if (dtype == TG_F32)
+                ((float *)buf)[i] = (float)vals[i];
+            else
+                ((double *)buf)[i] = vals[i];
+        }
+        t = tg_leaf_from(tape, kind, nm, dtype, rank, null_shape ? NULL : shape, buf);
+        free(buf);
+    } else if ((how & 3) == 2 && !valid) {
+        t = tg_leaf_from(tape, kind, nm, dtype, rank, null_shape ? NULL : shape,
+                         (how & 4) ? NULL : (const void *)&how);
+    } else if ((how & 0x30) == 0x10) { /* the shorthands */
+        const size_t *sh = null_shape ? NULL : shape;
+        t = kind == TG_PARAM   ? tg_param(tape, nm, dtype, rank, sh)
+          : kind == TG_INPUT   ? tg_input(tape, nm, dtype, rank, sh)
+          : kind == TG_CONST   ? tg_const(tape, nm, dtype, rank, sh)
+                               : tg_leaf(tape, kind, nm, dtype, rank, sh);
+    } else {
+        t = tg_leaf(tape, kind, nm, dtype, rank, null_shape ? NULL : shape);
+    }
+    if (valid && !overflow)
+        FZ_CHECK(t, "a valid leaf was refused: %s", tg_tape_error(tape));
+    else
+        FZ_CHECK(!t && tg_tape_error(tape), "an invalid leaf: %s", t ? "accepted" : "no error");
+    if (t && vals) {
+        tg_tape_clear_error(tape);
+        int rc = tg_copy_in(t, vals, TG_F64, count);
+        FZ_CHECK(rc == 0, "copy_in of valid values: %s", tg_tape_error(tape));
+    }
+    free(vals);
+    if (t)
+        add(st, t, k, false);
+}
+
+static void op_scalar(state *st)
+{
+    int k = u8(st) & 1;
+    uint8_t d = u8(st);
+    tg_dtype dtype = (tg_dtype)(d % 4); /* 0 and i32 are refused */
+    double v = value(st);
+    tg_tape_clear_error(st->tape[k]);
+    tg_tensor *t = tg_scalar(st->tape[k], dtype, v);
+    if (dtype == TG_F32 || dtype == TG_F64)
+        FZ_CHECK(t && tg_rank(t) == 0 && tg_size(t) == 1, "scalar refused: %s",
+                 tg_tape_error(st->tape[k]));
+    else
+        FZ_CHECK(!t && tg_tape_error(st->tape[k]), "scalar of dtype %d", (int)dtype);
+    if (t)
+        add(st, t, k, true);
+}
+
+/* ---- ops ------------------------------------------------------------------ */
+
+static bool budget(state *st, tg_tensor *a, double cost)
+{
+    int k = tape_of_slot(st, a);
+    return st->work[k] + cost <= WORK_CAP;
+}
+
+static void charge(state *st, tg_tensor *r, double cost)
+{
+    if (r)
+        st->work[tape_of_slot(st, r)] += cost;
+}
+
+static void clear_errors(state *st)
+{
+    tg_tape_clear_error(st->tape[0]);
+    tg_tape_clear_error(st->tape[1]);
+}
+
+static const int flag_table[] = {TG_SUM, TG_MEAN, TG_BATCH_MEAN, TG_HALF, TG_MEAN | TG_HALF,
+                                 TG_BATCH_MEAN | TG_HALF, 3, 8, -1, INT_MIN, 0x100, 7};
+#define N_FLAGS (int)(sizeof flag_table / sizeof flag_table[0])
+
+enum {
+    U_SIGMOID, U_RELU, U_TANH, U_EXP, U_LOG, U_SOFTMAX, U_LOG_SOFTMAX, U_NEG, U_SCALE,
+    U_TRANSPOSE, U_SUM, U_MEAN, U_SUM_AXIS, U_MEAN_AXIS, U_TRACE, U_L2, U_RESHAPE, N_UNARY
+};
+
+static void op_unary(state *st)
+{
+    int which = u8(st) % N_UNARY;
+    tg_tensor *x = pick(st);
+    double cost = 4.0 * (double)size_of(x) + 1;
+    if (x && !budget(st, x, cost))
+        return;
+    clear_errors(st);
+    tg_tensor *r = NULL;
+    const char *nm = "?";
+    switch (which) {
+    case U_SIGMOID: nm = "sigmoid", r = tg_sigmoid(x); break;
+    case U_RELU: nm = "relu", r = tg_relu(x); break;
+    case U_TANH: nm = "tanh", r = tg_tanh(x); break;
+    case U_EXP: nm = "exp", r = tg_exp(x); break;
+    case U_LOG: nm = "log", r = tg_log(x); break;
+    case U_SOFTMAX: nm = "softmax", r = tg_softmax(x); break;
+    case U_LOG_SOFTMAX: nm = "log_softmax", r = tg_log_softmax(x); break;
+    case U_NEG: nm = "neg", r = tg_neg(x); break;
+    case U_SCALE: nm = "scale", r = tg_scale(x, value(st)); break;
+    case U_TRANSPOSE: nm = "transpose", r = tg_transpose(x); break;
+    case U_SUM: nm = "sum", r = tg_sum(x); break;
+    case U_MEAN: nm = "mean", r = tg_mean(x); break;
+    case U_SUM_AXIS:
+    case U_MEAN_AXIS: {
+        uint8_t a = u8(st);
+        int axis = (int)(a % 13) - 6; /* -6..6: some out of range */
+        if (a >= 250)
+            axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+        bool keep = (a >> 4) & 1;
+        if (which == U_SUM_AXIS)
+            nm = "sum_axis", r = tg_sum_axis(x, axis, keep);
+        else
+            nm = "mean_axis", r = tg_mean_axis(x, axis, keep);
+        break;
+    }
+    case U_TRACE: nm = "trace", r = tg_trace(x); break;
+    case U_L2: nm = "l2", r = tg_l2(x, value(st)); break;
+    case U_RESHAPE: {
+        uint8_t m = u8(st);
+        int rank = m % 7 - 1; /* -1..5 */
+        size_t shape[5] = {1, 1, 1, 1, 1};
+        size_t n = size_of(x);
+        if ((m >> 3) & 1) {
+            /* a factorisation of the size: valid */
+            for (int i = 0; i < rank && i < 5; i++) {
+                size_t f = 1 + u8(st) % 4;
+                if (i == rank - 1 || n % f) {
+                    shape[i] = i == rank - 1 ? (n ? n : 1) : 1;
+                } else {
+                    shape[i] = f;
+                    n /= f;
+                }
+            }
+        } else {
+            for (int i = 0; i < 5; i++)
+                shape[i] = dim(st);
+        }
+        nm = "reshape";
+        r = tg_reshape(x, rank, (m & 0x80) ? NULL : shape);
+        break;
+    }
+    }
+    check_result(st, nm, r, x, NULL);
+    charge(st, r, cost);
+    if (r)
+        add(st, r, tape_of_slot(st, r), true);
+}
+
+enum {
+    B_MATMUL, B_ADD_BIAS, B_ADD, B_SUB, B_MUL, B_DIV, B_MSE, B_SOFTMAX_CE, B_SOFTMAX_CE_ONEHOT,
+    B_BCE, B_BCE_LOGITS, B_CLASS_MEANS, B_GATHER_ROWS, N_BINARY
+};
+
+/* Elements of the broadcast of a with b (sa + sb when they do not broadcast). */
+static double bcast_size(const tg_tensor *a, const tg_tensor *b)
+{
+    int ra = tg_rank(a), rb = tg_rank(b), r = ra > rb ? ra : rb;
+    double n = 1;
+    for (int i = 1; i <= r; i++) {
+        double x = i <= ra ? (double)tg_dim(a, -i) : 1, y = i <= rb ? (double)tg_dim(b, -i) : 1;
+        if (x != y && x != 1 && y != 1)
+            return (double)size_of(a) + (double)size_of(b);
+        n *= x > y ? x : y;
+    }
+    return n;
+}
+
+/* An upper bound of the work (and output size) of a binary op. */
+static double binary_cost(int which, const tg_tensor *a, const tg_tensor *b, int classes,
+                          uint8_t arg)
+{
+    double sa = (double)size_of(a), sb = (double)size_of(b), base = sa + sb + 1;
+    if (!a || !b)
+        return base;
+    switch (which) {
+    case B_MATMUL: {
+        if (tg_rank(a) != 2 || tg_rank(b) != 2)
+            return base;
+        bool ta = arg & 1, tb = arg & 2;
+        double m = (double)tg_dim(a, ta ? 1 : 0), k = (double)tg_dim(a, ta ? 0 : 1);
+        double kb = (double)tg_dim(b, tb ? 1 : 0), n = (double)tg_dim(b, tb ? 0 : 1);
+        return base + m * n * (k > kb ? k : kb) + m * n;
+    }
+    case B_CLASS_MEANS:
+        return base + (classes > 0 && tg_rank(a) == 2 ? (double)classes * (double)tg_dim(a, 1)
+                                                       : 0);
+    case B_GATHER_ROWS:
+        return base + (tg_rank(a) >= 1 ? sb * (sa / (double)tg_dim(a, 0)) : 0);
+    case B_ADD_BIAS:
+    case B_SOFTMAX_CE:
+        return base + sa;
+    default: /* elementwise with broadcasting, and the losses */
+        return base + 2 * bcast_size(a, b);
+    }
+}
+
+static void op_binary(state *st)
+{
+    int which = u8(st) % N_BINARY;
+    tg_tensor *a = pick(st), *b = pick(st);
+    uint8_t arg = u8(st);
+    int classes = 0;
+    if (which == B_CLASS_MEANS) {
+        static const int ctab[] = {1, 2, 3, 4, 5, 8, 10, 0, -1, -5, INT_MIN, INT_MAX, 100, 1000};
+        classes = ctab[arg % (sizeof ctab / sizeof ctab[0])];
+    }
+    double cost = binary_cost(which, a, b, classes, arg);
+    if (cost > PAIR_CAP || ((a || b) && !budget(st, a ? a : b, cost)))
+        return;
+    clear_errors(st);
+    tg_tensor *r = NULL;
+    const char *nm = "?";
+    int flags = flag_table[arg % N_FLAGS];
+    switch (which) {
+    case B_MATMUL: nm = "matmul", r = tg_matmul_t(a, b, arg & 1, arg & 2); break;
+    case B_ADD_BIAS: nm = "add_bias", r = tg_add_bias(a, b); break;
+    case B_ADD: nm = "add", r = tg_add(a, b); break;
+    case B_SUB: nm = "sub", r = tg_sub(a, b); break;
+    case B_MUL: nm = "mul", r = tg_mul(a, b); break;
+    case B_DIV: nm = "div", r = tg_div(a, b); break;
+    case B_MSE: nm = "mse", r = tg_mse(a, b, flags); break;
+    case B_SOFTMAX_CE: nm = "softmax_ce", r = tg_softmax_ce(a, b, flags); break;
+    case B_SOFTMAX_CE_ONEHOT: nm = "softmax_ce_onehot", r = tg_softmax_ce_onehot(a, b, flags); break;
+    case B_BCE: nm = "bce", r = tg_bce(a, b, flags); break;
+    case B_BCE_LOGITS: nm = "bce_logits", r = tg_bce_logits(a, b, flags); break;
+    case B_CLASS_MEANS: nm = "class_means", r = tg_class_means(a, b, classes); break;
+    case B_GATHER_ROWS: nm = "gather_rows", r = tg_gather_rows(a, b); break;
+    }
+    check_result(st, nm, r, a, b);
+    charge(st, r, cost);
+    if (r)
+        add(st, r, tape_of_slot(st, r), true);
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+static void op_set(state *st)
+{
+    slot s = pick_slot(st);
+    tg_tensor *t = s.t;
+    uint8_t m = u8(st);
+    if (!t) {
+        FZ_CHECK(tg_set(NULL, 0, 0) == -1 && tg_fill(NULL, 0) == -1, "NULL tensor accepted");
+        return;
+    }
+    tg_tape *tape = tg_tape_of(t);
+    bool i32 = tg_dtype_of(t) == TG_I32;
+    size_t n = tg_size(t);
+    tg_tape_clear_error(tape);
+    int rc = 0;
+    const char *what = "set";
+    switch (m % 6) {
+    case 0: /* a few elements: labels in and out of range */
+    case 1: {
+        int count = 1 + (m >> 3) % 4;
+        for (int i = 0; i < count && rc == 0; i++) {
+            uint8_t ib = u8(st);
+            size_t idx = ib == 255 ? n : ib == 254 ? SIZE_MAX : ib % (n ? n : 1);
+            double v = i32 ? ((m & 0x80) ? value(st) : ivalue(st)) : value(st);
+            rc = tg_set(t, idx, v);
+        }
+        break;
+    }
+    case 2:
+        what = "fill";
+        rc = tg_fill(t, i32 ? ivalue(st) : value(st));
+        break;
+    case 3: { /* copy_in from a buffer of some dtype, maybe of the wrong count */
+        what = "copy_in";
+        static const int dts[] = {TG_F32, TG_F64, TG_I32, 0, 5};
+        tg_dtype d = (tg_dtype)dts[(m >> 3) % 5];
+        size_t count = (m & 0x80) ? n + 1 : n;
+        size_t es = tg_dtype_size(d) ? tg_dtype_size(d) : 8;
+        void *buf = calloc(count + 1, es);
+        FZ_CHECK(buf, "out of memory");
+        for (size_t i = 0; i < count && i < 8; i++) {
+            double v = i32 ? ivalue(st) : value(st);
+            if (d == TG_F32)
+                ((float *)buf)[i] = (float)v;
+            else if (d == TG_F64)
+                ((double *)buf)[i] = v;
+            else if (d == TG_I32)
+                ((int32_t *)buf)[i] = (int32_t)(fabs(v) < 2e9 ? v : 0);
+        }
+        rc = tg_copy_in(t, (m & 0x40) ? NULL : buf, d, count);
+        free(buf);
+        break;
+    }
+    case 4: { /* copy_out and typed access */
+        what = "copy_out";
+        static const int dts[] = {TG_F32, TG_F64, TG_I32, 0};
+        tg_dtype d = (tg_dtype)dts[(m >> 3) % 4];
+        void *buf = calloc(n + 1, 8);
+        FZ_CHECK(buf, "out of memory");
+        rc = tg_copy_out(t, buf, d, (m & 0x80) ? n + 1 : n);
+        free(buf);
+        if (rc == 0) {
+            tg_tape_clear_error(tape);
+            void *p = (m & 0x20) ? (void *)tg_data_f32(t) : (m & 0x40) ? (void *)tg_data_f64(t)
+                                                                       : (void *)tg_data_i32(t);
+            FZ_CHECK(p || tg_tape_error(tape), "typed access failed without an error");
+        }
+        break;
+    }
+    case 5: { /* random initialisation */
+        what = "init";
+        tg_rng rng;
+        tg_rng_seed(&rng, m);
+        switch ((m >> 3) % 4) {
+        case 0: rc = tg_init_uniform(t, &rng, value(st), value(st)); break;
+        case 1: rc = tg_init_normal(t, &rng, value(st), value(st)); break;
+        case 2: rc = tg_init_xavier(t, &rng); break;
+        case 3: rc = tg_init_he(t, (m & 0x80) ? NULL : &rng); break;
+        }
+        break;
+    }
+    }
+    FAILS_WITH_MSG(tape, rc, what);
+}
+
+static void op_requires_grad(state *st)
+{
+    tg_tensor *t = pick(st);
+    bool on = u8(st) & 1;
+    if (!t)
+        return;
+    tg_tape_clear_error(tg_tape_of(t));
+    int rc = tg_set_requires_grad(t, on);
+    FAILS_WITH_MSG(tg_tape_of(t), rc, "set_requires_grad");
+    if (rc == 0)
+        FZ_CHECK(tg_requires_grad(t) == on, "requires_grad did not change");
+}
+
+/* ---- running the tape ------------------------------------------------------- */
+
+/* A copy of the values (or gradients) of every slot of tape k. */
+typedef struct snapshot {
+    void *p[MAX_SLOTS];
+} snapshot;
+
+static void snap_take(state *st, int k, snapshot *s, bool grads)
+{
+    for (int i = 0; i < st->n; i++) {
+        tg_tensor *t = st->s[i].t;
+        s->p[i] = NULL;
+        if (!t || st->s[i].tape != k || (grads && tg_dtype_of(t) == TG_I32))
+            continue;
+        size_t bytes = tg_size(t) * tg_dtype_size(tg_dtype_of(t));
+        const void *src = grads ? tg_grad(t) : tg_data(t);
+        if (!src)
+            continue;
+        s->p[i] = malloc(bytes ? bytes : 1);
+        FZ_CHECK(s->p[i], "out of memory");
+        memcpy(s->p[i], src, bytes);
+    }
+}
+
+static void snap_compare_free(state *st, snapshot *a, snapshot *b, bool grads, const char *what)
+{
+    for (int i = 0; i < st->n; i++) {
+        tg_tensor *t = st->s[i].t;
+        if (a->p[i] && b->p[i])
+            for (size_t j = 0; j < tg_size(t); j++)
+                FZ_CHECK(same_value(t, a->p[i], b->p[i], j), "%s: %s of '%s' (%s) differs at %zu",
+                         what, grads ? "gradient" : "value", tg_name(t) ? tg_name(t) : "",
+                         tg_op_name(t), j);
+        free(a->p[i]);
+        free(b->p[i]);
+    }
+}
+
+static bool heavy(state *st)
+{
+    return st->heavy++ < MAX_HEAVY;
+}
+
+static void op_replay(state *st)
+{
+    uint8_t m = u8(st);
+    int k = m & 1;
+    tg_tape *tape = st->tape[k];
+    if (!heavy(st))
+        return;
+    tg_tape_clear_error(tape);
+    if ((m >> 1) % 3 == 0) {
+        /* replay with 1 thread, then with 2: the same values */
+        int threads = tg_get_threads();
+        tg_set_threads(1);
+        int rc = tg_replay(tape);
+        FAILS_WITH_MSG(tape, rc, "replay");
+        if (rc == 0 && heavy(st)) {
+            snapshot a, b;
+            snap_take(st, k, &a, false);
+            tg_set_threads(2);
+            rc = tg_replay(tape);
+            FZ_CHECK(rc == 0, "a replay that passed failed the second time: %s",
+                     tg_tape_error(tape));
+            snap_take(st, k, &b, false);
+            snap_compare_free(st, &a, &b, false, "replay with 1 and 2 threads");
+        }
+        tg_set_threads(threads);
+    } else if ((m >> 1) % 3 == 1) {
+        int rc = tg_replay(tape);
+        FAILS_WITH_MSG(tape, rc, "replay");
+    } else {
+        tg_tensor *root = pick(st);
+        int rc = tg_forward(root);
+        FZ_CHECK(rc == 0 || !root || tg_tape_error(tg_tape_of(root)), "forward failed silently");
+    }
+}
+
+static void op_backward(state *st)
+{
+    uint8_t m = u8(st);
+    tg_tensor *root = pick(st);
+    if (!heavy(st))
+        return;
+    if (!root) {
+        FZ_CHECK(tg_backward(NULL) == -1, "backward(NULL)");
+        return;
+    }
+    tg_tape *tape = tg_tape_of(root);
+    int k = tape_of_slot(st, root);
+    size_t n = tg_size(root), es = tg_dtype_size(tg_dtype_of(root));
+    void *seed = NULL;
+    if (m & 1) { /* a seed of the root's dtype (or garbage for i32) */
+        seed = malloc(n * (es ? es : 1) + 8);
+        FZ_CHECK(seed, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            double v = i < 8 ? value(st) : 1;
+            if (tg_dtype_of(root) == TG_F32)
+                ((float *)seed)[i] = (float)v;
+            else if (tg_dtype_of(root) == TG_F64)
+                ((double *)seed)[i] = v;
+        }
+    }
+    bool twice = (m & 6) == 6;
+    if (twice)
+        tg_zero_grad(tape);
+    tg_tape_clear_error(tape);
+    int rc = (m & 1) ? tg_backward_seed(root, (m & 8) ? NULL : seed) : tg_backward(root);
+    FAILS_WITH_MSG(tape, rc, "backward");
+    if (rc == 0 && twice && heavy(st)) {
+        /* again from zero: the same gradients */
+        snapshot a, b;
+        snap_take(st, k, &a, true);
+        tg_zero_grad(tape);
+        rc = (m & 1) ? tg_backward_seed(root, seed) : tg_backward(root);
+        FZ_CHECK(rc == 0, "a backward that passed failed the second time: %s",
+                 tg_tape_error(tape));
+        snap_take(st, k, &b, true);
+        snap_compare_free(st, &a, &b, true, "backward twice");
+    }
+    free(seed);
+}
+
+static void op_grad_check(state *st)
+{
+    uint8_t m = u8(st);
+    tg_tensor *t = pick(st);
+    if (!t || !heavy(st))
+        return;
+    tg_tape *tape = tg_tape_of(t);
+    tg_tape_clear_error(tape);
+    if (m & 1) {
+        /* tg_check_grad against the tensor's own gradient: no difference */
+        size_t n = tg_size(t);
+        double *ref = malloc((n ? n : 1) * sizeof *ref);
+        FZ_CHECK(ref, "out of memory");
+        int rc = tg_grad_out(t, ref, TG_F64, n);
+        FAILS_WITH_MSG(tape, rc, "grad_out");
+        if (rc == 0) {
+            tg_check c;
+            static const int dts[] = {TG_F64, TG_F64, TG_F32, 0};
+            tg_dtype d = (tg_dtype)dts[(m >> 1) % 4];
+            if (d == TG_F32)
+                for (size_t i = 0; i < n; i++)
+                    ((float *)ref)[i] = (float)ref[i];
+            rc = tg_check_grad(t, (m & 0x80) ? NULL : ref, d, (m & 0x40) ? NULL : &c);
+            FAILS_WITH_MSG(tape, rc, "check_grad");
+            if (rc == 0 && d == TG_F64) {
+                bool finite = true;
+                for (size_t i = 0; i < n; i++)
+                    finite &= isfinite(ref[i]) != 0;
+                FZ_CHECK(c.count == n, "check_grad compared %zu of %zu", c.count, n);
+                FZ_CHECK(!finite || c.max_abs == 0, "check_grad of its own gradient: %g",
+                         c.max_abs);
+                tg_check_print(devnull, (m & 0x20) ? NULL : "self", &c);
+            }
+        }
+        free(ref);
+        return;
+    }
+    /* finite differences, on small graphs only */
+    tg_tensor *wrt[3];
+    int n_wrt = (m >> 1) % 4;
+    size_t elems = 0;
+    for (int i = 0; i < n_wrt; i++) {
+        wrt[i] = pick(st);
+        elems += size_of(wrt[i]);
+    }
+    int k = tape_of_slot(st, t);
+    if (elems > 8 || st->work[k] > 16384 || tg_tape_nodes(tape) > 64)
+        return;
+    tg_check c;
+    static const double steps[] = {0, 1e-3, 1e-6, -1, NAN, INFINITY};
+    int rc = tg_check_fd(t, n_wrt, (m & 0x80) && n_wrt ? NULL : wrt, steps[(m >> 3) % 6],
+                         (m & 0x40) ? NULL : &c);
+    FAILS_WITH_MSG(tape, rc, "check_fd");
+}
+
+static void op_dot(state *st)
+{
+    uint8_t m = u8(st);
+    int k = m & 1;
+    tg_tensor *root = (m & 2) ? pick(st) : NULL;
+    if (!heavy(st))
+        return;
+    tg_dot_opts o;
+    memset(&o, 0, sizeof o);
+    uint8_t f = u8(st);
+    o.values = f & 1;
+    o.grads = f & 2;
+    o.backward = f & 4;
+    o.clusters = f & 8;
+    o.max_values = (f >> 4) - 2; /* -2..13 */
+    o.title = name(st);
+    tg_tape *tape = (m & 4) ? NULL : st->tape[k];
+    tg_tape *err_tape = tape ? tape : root ? tg_tape_of(root) : NULL;
+    if (err_tape)
+        tg_tape_clear_error(err_tape);
+    int rc = tg_dot_write((m & 8) ? NULL : devnull, tape, root, (m & 16) ? NULL : &o);
+    if (err_tape)
+        FAILS_WITH_MSG(err_tape, rc, "dot_write");
+    else
+        FZ_CHECK(rc == -1, "dot_write without a tape or root");
+}
+
+/* ---- optimizers and clipping ------------------------------------------------ */
+
+static void op_optim(state *st)
+{
+    uint8_t m = u8(st);
+    int k = m & 1;
+    tg_tape *tape = st->tape[k];
+    tg_tensor *params[4];
+    int n = (m >> 1) % 5;
+    for (int i = 0; i < n; i++)
+        params[i] = pick(st);
+    if (!heavy(st))
+        return;
+    tg_tape_clear_error(tape);
+    if ((m >> 4) % 3 == 2) {
+        double norm = tg_clip_grad_norm(tape, n, (m & 0x80) && n ? NULL : params, value(st));
+        FZ_CHECK(!(norm < 0) || tg_tape_error(tape), "clip_grad_norm failed without an error");
+        return;
+    }
+    /* the schedules: pure functions, any arguments */
+    long e = (int8_t)u8(st), k2 = (int8_t)u8(st);
+    (void)tg_lr_step(value(st), e, k2, value(st));
+    (void)tg_lr_cosine(value(st), value(st), e, k2);
+    tg_optim *o;
+    if ((m >> 4) % 3 == 0) {
+        tg_sgd_opts so = {value(st), value(st), value(st), u8(st) & 1};
+        o = tg_sgd_new(tape, n, params, (m & 0x80) ? NULL : &so);
+    } else {
+        tg_adam_opts ao = {value(st), value(st), value(st), value(st), value(st), u8(st) & 1};
+        o = tg_adam_new(tape, n, params, (m & 0x80) ? NULL : &ao);
+    }
+    FZ_CHECK(o || tg_tape_error(tape), "optimizer refused without an error");
+    if (!o)
+        return;
+    int steps = 1 + u8(st) % 3;
+    for (int i = 0; i < steps; i++) {
+        int rc = tg_optim_step(o);
+        FAILS_WITH_MSG(tape, rc, "optim_step");
+        tg_optim_set_lr(o, value(st));
+        (void)tg_optim_get_lr(o);
+    }
+    tg_optim_free(o);
+}
+
+/* ---- queries ------------------------------------------------------------------- */
+
+static void op_query(state *st)
+{
+    uint8_t m = u8(st);
+    tg_tensor *t = pick(st);
+    tg_tape *tape = st->tape[m & 1];
+    char buf[24];
+    size_t len = u8(st) % sizeof buf;
+    tg_shape_str(t, (m & 2) ? NULL : buf, len);
+    (void)tg_rank(t), (void)tg_size(t), (void)tg_name(t), (void)tg_op_name(t);
+    (void)tg_dim(t, (int)(u8(st) % 11) - 5);
+    (void)tg_node_index(t), (void)tg_kind_of(t), (void)tg_dtype_of(t), (void)tg_requires_grad(t);
+    (void)tg_get(t, u8(st));
+    (void)tg_grad_get(t, u8(st));
+    if (t) {
+        tg_tape *tt = tg_tape_of(t);
+        tg_tape_clear_error(tt);
+        double v = tg_item(t);
+        FZ_CHECK(tg_size(t) == 1 || (isnan(v) && tg_tape_error(tt)), "item of %zu elements",
+                 tg_size(t));
+        if (m & 4) {
+            tg_tape_clear_error(tt);
+            int rc = tg_set_name(t, name(st));
+            FAILS_WITH_MSG(tt, rc, "set_name");
+        }
+    }
+    (void)tg_version(), (void)tg_isa(), (void)tg_isa_supported((m & 8) ? NULL : "avx2");
+    (void)tg_dtype_name((tg_dtype)u8(st)), (void)tg_dtype_size((tg_dtype)u8(st));
+    (void)tg_tape_node_output(tape, u8(st));
+    (void)tg_tape_leaf(tape, u8(st));
+    (void)tg_tape_find(tape, name(st));
+    tg_tape_stats s;
+    tg_tape_get_stats(tape, &s);
+    FZ_CHECK(s.nodes == tg_tape_nodes(tape) && s.leaves == tg_tape_leaves(tape), "stats");
+    for (size_t i = 0; i < s.nodes; i++)
+        FZ_CHECK(tg_node_index(tg_tape_node_output(tape, i)) == (long)i, "node %zu index", i);
+}
+
+static void op_scope(state *st)
+{
+    uint8_t m = u8(st);
+    tg_tape *tape = st->tape[m & 1];
+    if (m & 2) {
+        tg_scope_pop(tape);
+        return;
+    }
+    tg_tape_clear_error(tape);
+    const char *nm = name(st);
+    char longname[700];
+    if (m & 4) { /* too long once nested */
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = 0;
+        nm = longname;
+    }
+    int rc = tg_scope_push(tape, nm);
+    FAILS_WITH_MSG(tape, rc, "scope_push");
+}
+
+static void op_modes(state *st)
+{
+    uint8_t m = u8(st);
+    int k = m & 1;
+    tg_tape *tape = st->tape[k];
+    switch ((m >> 1) % 4) {
+    case 0:
+        st->grad_on[k] = (m >> 3) & 1;
+        tg_set_grad_enabled(tape, st->grad_on[k]);
+        break;
+    case 1:
+        tg_set_anomaly(tape, (m >> 3) & 1);
+        break;
+    case 2:
+        tg_zero_grad(tape);
+        break;
+    case 3:
+        tg_tape_clear(tape);
+        drop_temps(st, k);
+        st->work[k] = 0;
+        FZ_CHECK(tg_tape_nodes(tape) == 0, "clear left nodes");
+        break;
+    }
+}
+
+/* ---- the program ------------------------------------------------------------- */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    state st;
+    memset(&st, 0, sizeof st);
+    st.in.p = data;
+    st.in.n = size;
+    uint8_t head = u8(&st);
+    static const char *const isas[] = {NULL, "generic", "avx2", "avx512", "sse9"};
+    int isa_rc = tg_set_isa(isas[head % 5]);
+    FZ_CHECK(isa_rc == 0 || head % 5 == 4 || !tg_isa_supported(isas[head % 5]), "set_isa");
+    tg_set_threads((head >> 3) & 1 ? 2 : 1);
+    st.tape[0] = tg_tape_new();
+    st.tape[1] = tg_tape_new();
+    FZ_CHECK(st.tape[0] && st.tape[1], "out of memory");
+    st.grad_on[0] = st.grad_on[1] = true;
+
+    for (int step = 0; step < MAX_STEPS && fz_more(&st.in); step++) {
+        uint8_t op = u8(&st);
+        if (trace)
+            fprintf(stderr, "step %d: opcode %u (%u) at byte %zu\n", step, op % 16, op,
+                    st.in.at - 1);
+        switch (op % 16) {
+        case 0:
+        case 1: op_leaf(&st); break;
+        case 2: op_scalar(&st); break;
+        case 3:
+        case 4:
+        case 5: op_unary(&st); break;
+        case 6:
+        case 7:
+        case 8: op_binary(&st); break;
+        case 9: op_set(&st); break;
+        case 10: op_replay(&st); break;
+        case 11: op_backward(&st); break;
+        case 12: op_grad_check(&st); break;
+        case 13:
+            if (op & 0x10)
+                op_dot(&st);
+            else
+                op_optim(&st);
+            break;
+        case 14:
+            if (op & 0x10)
+                op_query(&st);
+            else
+                op_requires_grad(&st);
+            break;
+        case 15:
+            if (op & 0x10)
+                op_scope(&st);
+            else
+                op_modes(&st);
+            break;
+        }
+    }
+
+    /* Every program ends the same way: replay tape 0, backward from its
+     * last node (seeded when it is not a scalar), DOT of it all. */
+    tg_tape *t0 = st.tape[0];
+    size_t nodes = tg_tape_nodes(t0);
+    tg_tape_clear_error(t0);
+    if (nodes && st.work[0] <= WORK_CAP) {
+        int rc = tg_replay(t0);
+        FAILS_WITH_MSG(t0, rc, "final replay");
+        tg_tensor *root = tg_tape_node_output(t0, nodes - 1);
+        size_t n = tg_size(root);
+        double *seed = malloc((n ? n : 1) * sizeof *seed);
+        FZ_CHECK(seed, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            seed[i] = 1;
+        if (tg_dtype_of(root) == TG_F32)
+            for (size_t i = 0; i < n; i++)
+                ((float *)seed)[i] = 1;
+        tg_tape_clear_error(t0);
+        rc = tg_backward_seed(root, seed);
+        FAILS_WITH_MSG(t0, rc, "final backward");
+        free(seed);
+        tg_dot_opts o = {true, true, true, true, 0, "final"};
+        tg_tape_clear_error(t0);
+        rc = tg_dot_write(devnull, t0, NULL, &o);
+        FAILS_WITH_MSG(t0, rc, "final dot_write");
+    }
+    tg_tape_free(st.tape[0]);
+    tg_tape_free(st.tape[1]);
+    tg_set_threads(1);
+    tg_set_isa(NULL);
+    return 0;
+}
