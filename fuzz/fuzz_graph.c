@@ -636,8 +636,12 @@ static void op_set(state *st)
         tg_rng rng;
         tg_rng_seed(&rng, m);
         switch ((m >> 3) % 4) {
-        case 0: rc = tg_init_uniform(t, &rng, value(st), value(st)); break;
-        case 1: rc = tg_init_normal(t, &rng, value(st), value(st)); break;
+        case 0:
+        case 1: {
+            double p1 = value(st), p2 = value(st); /* in this order */
+            rc = (m >> 3) % 4 ? tg_init_normal(t, &rng, p1, p2) : tg_init_uniform(t, &rng, p1, p2);
+            break;
+        }
         case 2: rc = tg_init_xavier(t, &rng); break;
         case 3: rc = tg_init_he(t, (m & 0x80) ? NULL : &rng); break;
         }
@@ -884,16 +888,17 @@ static void op_optim(state *st)
         FZ_CHECK(!(norm < 0) || tg_tape_error(tape), "clip_grad_norm failed without an error");
         return;
     }
-    /* the schedules: pure functions, any arguments */
-    long e = (int8_t)u8(st), k2 = (int8_t)u8(st);
-    (void)tg_lr_step(value(st), e, k2, value(st));
-    (void)tg_lr_cosine(value(st), value(st), e, k2);
+    /* (the order of initialisers is unspecified: read the bytes one by one) */
+    double v[5];
+    for (int i = 0; i < 5; i++)
+        v[i] = value(st);
+    bool flag = u8(st) & 1;
     tg_optim *o;
     if ((m >> 4) % 3 == 0) {
-        tg_sgd_opts so = {value(st), value(st), value(st), u8(st) & 1};
+        tg_sgd_opts so = {v[0], v[1], v[2], flag};
         o = tg_sgd_new(tape, n, params, (m & 0x80) ? NULL : &so);
     } else {
-        tg_adam_opts ao = {value(st), value(st), value(st), value(st), value(st), u8(st) & 1};
+        tg_adam_opts ao = {v[0], v[1], v[2], v[3], v[4], flag};
         o = tg_adam_new(tape, n, params, (m & 0x80) ? NULL : &ao);
     }
     FZ_CHECK(o || tg_tape_error(tape), "optimizer refused without an error");
@@ -907,6 +912,11 @@ static void op_optim(state *st)
         (void)tg_optim_get_lr(o);
     }
     tg_optim_free(o);
+    /* the schedules: pure functions, any arguments */
+    long e = (int8_t)u8(st), k2 = (int8_t)u8(st);
+    double base = value(st), other = value(st);
+    (void)tg_lr_step(base, e, k2, other);
+    (void)tg_lr_cosine(base, other, e, k2);
 }
 
 /* ---- queries ------------------------------------------------------------------- */
