@@ -1,5 +1,5 @@
 /* add_bias: Y = X + 1·bᵀ, X [n,d], b [d] or [1,d] added to every row.
- *   dX = dY        db = Σ_rows dY */
+ *   dX = dY        db = Σ_rows dY  (row by row, so each sum keeps its order) */
 #include "internal.h"
 
 static int setup(tg_node *n)
@@ -24,15 +24,6 @@ static int setup(tg_node *n)
             for (size_t j = 0; j < d; j++)                                     \
                 y[i * d + j] = x[i * d + j] + b[j];                            \
     }                                                                          \
-    static void dbias_##S(size_t rows, size_t d, const T *dy, T *db, int acc)  \
-    {                                                                          \
-        if (!acc)                                                              \
-            for (size_t j = 0; j < d; j++)                                     \
-                db[j] = 0;                                                     \
-        for (size_t i = 0; i < rows; i++)                                      \
-            for (size_t j = 0; j < d; j++)                                     \
-                db[j] += dy[i * d + j];                                        \
-    }                                                                          \
     static void pass_##S(size_t len, const T *dy, T *dx, int acc)              \
     {                                                                          \
         for (size_t i = 0; i < len; i++)                                       \
@@ -41,24 +32,73 @@ static int setup(tg_node *n)
 KERNELS(float, f32)
 KERNELS(double, f64)
 
+/* Large inputs are split over the thread pool: the forward by rows,
+ * dX by elements, db by columns (each column's sum over the rows keeps its order). */
+typedef struct ctx {
+    tg_node *n;
+    void *d;
+    int acc;
+} ctx;
+
+#define AT(p, T, off) ((T *)(p) + (off))
+
+static void fwd_rows(void *c, size_t b, size_t e)
+{
+    tg_node *n = ((ctx *)c)->n;
+    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    size_t d = x->shape[1];
+    if (y->dtype == TG_F32)
+        fwd_f32(e - b, d, AT(x->data, const float, b * d), IN(n, 1)->data, AT(y->data, float, b * d));
+    else
+        fwd_f64(e - b, d, AT(x->data, const double, b * d), IN(n, 1)->data,
+                AT(y->data, double, b * d));
+}
+
 static int forward(tg_node *n)
 {
-    tg_tensor *x = IN(n, 0), *b = IN(n, 1), *y = OUT(n);
-    TG_DISPATCH(y, fwd, x->shape[0], x->shape[1], x->data, b->data, y->data);
+    ctx c = {n, NULL, 0};
+    size_t d = IN(n, 0)->shape[1];
+    tg_parallel_for(IN(n, 0)->shape[0], TG_ELEM_GRAIN / d + 1, fwd_rows, &c);
     return TG_OK;
+}
+
+static void pass_range(void *cv, size_t b, size_t e)
+{
+    ctx *c = cv;
+    tg_tensor *y = OUT(c->n);
+    if (y->dtype == TG_F32)
+        pass_f32(e - b, AT(y->grad, const float, b), AT(c->d, float, b), c->acc);
+    else
+        pass_f64(e - b, AT(y->grad, const double, b), AT(c->d, double, b), c->acc);
+}
+
+/* columns [b, e) of db: the kernel sees a matrix of e − b columns whose rows
+ * are d apart, so it is called row by row on the slice */
+static void dbias_cols(void *cv, size_t b, size_t e)
+{
+    ctx *c = cv;
+    tg_tensor *x = IN(c->n, 0), *y = OUT(c->n);
+    size_t rows = x->shape[0], d = x->shape[1];
+    for (size_t i = 0; i < rows; i++) {
+        int acc = i ? 1 : c->acc; /* row 0 overwrites when db held nothing */
+        if (y->dtype == TG_F32)
+            pass_f32(e - b, AT(y->grad, const float, i * d + b), AT(c->d, float, b), acc);
+        else
+            pass_f64(e - b, AT(y->grad, const double, i * d + b), AT(c->d, double, b), acc);
+    }
 }
 
 static void backward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *b = IN(n, 1), *y = OUT(n);
-    int acc;
+    ctx c = {n, NULL, 0};
     if (tg_wants_grad(x)) {
-        void *dx = tg_grad_acc(x, &acc);
-        TG_DISPATCH(y, pass, y->size, y->grad, dx, acc);
+        c.d = tg_grad_acc(x, &c.acc);
+        tg_parallel_for(y->size, TG_ELEM_GRAIN, pass_range, &c);
     }
     if (tg_wants_grad(b)) {
-        void *db = tg_grad_acc(b, &acc);
-        TG_DISPATCH(y, dbias, x->shape[0], x->shape[1], y->grad, db, acc);
+        c.d = tg_grad_acc(b, &c.acc);
+        tg_parallel_for(x->shape[1], TG_ELEM_GRAIN / x->shape[0] + 1, dbias_cols, &c);
     }
 }
 

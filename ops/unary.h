@@ -13,6 +13,13 @@
 
 int tg_setup_unary(tg_node *n);
 
+/* What an element range of a unary op's forward or backward needs. */
+typedef struct tg_unary_ctx {
+    tg_node *n;
+    void *dx; /* backward: the input's gradient */
+    int acc;  /* backward: add to dx (1) or overwrite it (0) */
+} tg_unary_ctx;
+
 #define UNARY_KERNELS(NAME, T, S, FX, GX)                                      \
     static void NAME##_fwd_##S(size_t len, const T *xs, T *ys, T c)            \
     {                                                                          \
@@ -36,32 +43,50 @@ int tg_setup_unary(tg_node *n);
 
 #define UNARY_OP(NAME, FX, GX) UNARY_OP_T(NAME, FX, FX, GX)
 
-/* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp). */
+/* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp).
+ * Large tensors are split into element ranges over the thread pool. */
 #define UNARY_OP_T(NAME, FX32, FX64, GX)                                       \
     UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
-    static int NAME##_forward(tg_node *n)                                      \
+    static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
     {                                                                          \
+        tg_node *n = ((tg_unary_ctx *)ctx)->n;                                 \
         tg_tensor *x = IN(n, 0), *y = OUT(n);                                  \
         if (y->dtype == TG_F32)                                                \
-            NAME##_fwd_f32(y->size, x->data, y->data, (float)n->attr.f[0]);    \
+            NAME##_fwd_f32(e - b, (const float *)x->data + b,                  \
+                           (float *)y->data + b, (float)n->attr.f[0]);         \
         else                                                                   \
-            NAME##_fwd_f64(y->size, x->data, y->data, n->attr.f[0]);           \
+            NAME##_fwd_f64(e - b, (const double *)x->data + b,                 \
+                           (double *)y->data + b, n->attr.f[0]);               \
+    }                                                                          \
+    static int NAME##_forward(tg_node *n)                                      \
+    {                                                                          \
+        tg_unary_ctx c = {n, NULL, 0};                                         \
+        tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_fwd_range, &c);    \
         return TG_OK;                                                          \
+    }                                                                          \
+    static void NAME##_bwd_range(void *ctx, size_t b, size_t e)                \
+    {                                                                          \
+        tg_unary_ctx *c = ctx;                                                 \
+        tg_tensor *x = IN(c->n, 0), *y = OUT(c->n);                            \
+        if (y->dtype == TG_F32)                                                \
+            NAME##_bwd_f32(e - b, (const float *)x->data + b,                  \
+                           (const float *)y->data + b,                         \
+                           (const float *)y->grad + b, (float *)c->dx + b,     \
+                           c->acc, (float)c->n->attr.f[0]);                    \
+        else                                                                   \
+            NAME##_bwd_f64(e - b, (const double *)x->data + b,                 \
+                           (const double *)y->data + b,                        \
+                           (const double *)y->grad + b, (double *)c->dx + b,   \
+                           c->acc, c->n->attr.f[0]);                           \
     }                                                                          \
     static void NAME##_backward(tg_node *n)                                    \
     {                                                                          \
-        tg_tensor *x = IN(n, 0), *y = OUT(n);                                  \
-        int acc;                                                               \
-        if (!tg_wants_grad(x))                                                 \
+        if (!tg_wants_grad(IN(n, 0)))                                          \
             return;                                                            \
-        void *dx = tg_grad_acc(x, &acc);                                       \
-        if (y->dtype == TG_F32)                                                \
-            NAME##_bwd_f32(y->size, x->data, y->data, y->grad, dx, acc,        \
-                           (float)n->attr.f[0]);                               \
-        else                                                                   \
-            NAME##_bwd_f64(y->size, x->data, y->data, y->grad, dx, acc,        \
-                           n->attr.f[0]);                                      \
+        tg_unary_ctx c = {n, NULL, 0};                                         \
+        c.dx = tg_grad_acc(IN(n, 0), &c.acc);                                  \
+        tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_bwd_range, &c);    \
     }                                                                          \
     const tg_op tg_op_##NAME = {#NAME, tg_setup_unary, NAME##_forward,         \
                                 NAME##_backward};

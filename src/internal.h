@@ -228,6 +228,12 @@ int tg_dot_write_stats(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opt
 typedef void (*tg_range_fn)(void *ctx, size_t begin, size_t end);
 void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx);
 
+/* Elements per piece when an elementwise op or an optimizer update is split
+ * over the pool (below 2 pieces it runs inline).  Elementwise work never
+ * changes a result when split; reductions are split only along axes that
+ * are not summed, so they keep their order too. */
+#define TG_ELEM_GRAIN ((size_t)1 << 15)
+
 /* The active kernel path (tg_isa()) as a number. */
 enum { TG_ISA_GENERIC = 0, TG_ISA_AVX2 = 1, TG_ISA_AVX512 = 2 };
 int tg_cpu_isa(void);

@@ -347,18 +347,50 @@ static const void *grad_of(const tg_tensor *t)
     return t->grad && t->grad_gen == tg_cur_gen(t) ? t->grad : NULL;
 }
 
+/* One parameter's update, in element ranges [b, e) for tg_parallel_for. */
+typedef struct update {
+    const tg_optim *o;
+    tg_tensor *t;
+    const void *g;
+    void *s1, *s2;
+    double step, bc2s, wd, keep; /* Adam's per-step constants */
+} update;
+
+#define AT(p, T, b) ((p) ? (T *)(p) + (b) : NULL)
+
+static void sgd_range(void *ctx, size_t b, size_t e)
+{
+    const update *u = ctx;
+    const tg_optim *o = u->o;
+    if (u->t->dtype == TG_F32)
+        sgd_f32(AT(u->t->data, float, b), AT(u->g, const float, b), AT(u->s1, float, b), e - b,
+                (float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov);
+    else
+        sgd_f64(AT(u->t->data, double, b), AT(u->g, const double, b), AT(u->s1, double, b),
+                e - b, o->lr, o->momentum, o->weight_decay, o->nesterov);
+}
+
+static void adam_range(void *ctx, size_t b, size_t e)
+{
+    const update *u = ctx;
+    const tg_optim *o = u->o;
+    if (u->t->dtype == TG_F32)
+        adam_f32(AT(u->t->data, float, b), AT(u->g, const float, b), AT(u->s1, float, b),
+                 AT(u->s2, float, b), e - b, (float)u->step, (float)(1 - o->beta1),
+                 (float)o->beta2, (float)(1 - o->beta2), (float)u->bc2s, (float)o->eps,
+                 (float)u->wd, (float)u->keep);
+    else
+        adam_f64(AT(u->t->data, double, b), AT(u->g, const double, b), AT(u->s1, double, b),
+                 AT(u->s2, double, b), e - b, u->step, 1 - o->beta1, o->beta2, 1 - o->beta2,
+                 u->bc2s, o->eps, u->wd, u->keep);
+}
+
 static void sgd_step(tg_optim *o)
 {
     for (size_t k = 0; k < o->n; k++) {
-        tg_tensor *t = o->params[k];
-        const void *g = grad_of(t);
-        void *v = o->s1 ? o->s1[k] : NULL;
-        if (t->dtype == TG_F32)
-            sgd_f32(t->data, g, v, t->size, (float)o->lr, (float)o->momentum,
-                    (float)o->weight_decay, o->nesterov);
-        else
-            sgd_f64(t->data, g, v, t->size, o->lr, o->momentum, o->weight_decay,
-                    o->nesterov);
+        update u = {o, o->params[k], grad_of(o->params[k]), o->s1 ? o->s1[k] : NULL, NULL,
+                    0, 0, 0, 0};
+        tg_parallel_for(u.t->size, TG_ELEM_GRAIN, sgd_range, &u);
     }
 }
 
@@ -367,19 +399,11 @@ static void adam_step(tg_optim *o)
     o->steps++;
     double bc1 = 1 - pow(o->beta1, (double)o->steps);
     double bc2 = 1 - pow(o->beta2, (double)o->steps);
-    double step = o->lr / bc1, bc2s = sqrt(bc2);
-    double wd = o->decoupled ? 0 : o->weight_decay;
-    double keep = o->decoupled ? 1 - o->lr * o->weight_decay : 1;
     for (size_t k = 0; k < o->n; k++) {
-        tg_tensor *t = o->params[k];
-        const void *g = grad_of(t);
-        if (t->dtype == TG_F32)
-            adam_f32(t->data, g, o->s1[k], o->s2[k], t->size, (float)step,
-                     (float)(1 - o->beta1), (float)o->beta2, (float)(1 - o->beta2),
-                     (float)bc2s, (float)o->eps, (float)wd, (float)keep);
-        else
-            adam_f64(t->data, g, o->s1[k], o->s2[k], t->size, step, 1 - o->beta1,
-                     o->beta2, 1 - o->beta2, bc2s, o->eps, wd, keep);
+        update u = {o, o->params[k], grad_of(o->params[k]), o->s1[k], o->s2[k],
+                    o->lr / bc1, sqrt(bc2), o->decoupled ? 0 : o->weight_decay,
+                    o->decoupled ? 1 - o->lr * o->weight_decay : 1};
+        tg_parallel_for(u.t->size, TG_ELEM_GRAIN, adam_range, &u);
     }
 }
 

@@ -119,8 +119,51 @@ static void run(tg_dtype dt, bool adam, int threads)
     tg_dataset_free(&d);
 }
 
+/* The same training, run with 1 and with 2 threads, must end bit-identical:
+ * the sizes are large enough that GEMM, the elementwise ops and the
+ * optimizer all split their work over the pool. */
+static void same_for_any_thread_count(void)
+{
+    float *result[2] = {NULL, NULL};
+    size_t n_w = 128 * 512;
+    for (int th = 1; th <= 2; th++) {
+        tg_set_threads(th);
+        tg_tape *t = tg_tape_new();
+        tg_rng r;
+        tg_rng_seed(&r, 9);
+        tg_tensor *x = tg_input(t, "x", TG_F32, 2, (size_t[]){256, 128});
+        tg_tensor *y = tg_input(t, "y", TG_I32, 1, (size_t[]){256});
+        tg_tensor *W1 = tg_param(t, "W1", TG_F32, 2, (size_t[]){128, 512});
+        tg_tensor *b1 = tg_param(t, "b1", TG_F32, 1, (size_t[]){512});
+        tg_tensor *W2 = tg_param(t, "W2", TG_F32, 2, (size_t[]){512, 10});
+        tg_init_he(W1, &r);
+        tg_init_he(W2, &r);
+        tg_init_normal(x, &r, 0, 1);
+        for (size_t i = 0; i < 256; i++)
+            tg_set(y, i, (double)(i % 10));
+        tg_tensor *loss =
+            tg_softmax_ce(tg_matmul(tg_relu(tg_add_bias(tg_matmul(x, W1), b1)), W2), y, TG_MEAN);
+        tg_optim *opt = tg_adam_new(t, 0, NULL, &(tg_adam_opts){.lr = 1e-3});
+        for (int s = 0; s < 5; s++) {
+            tg_zero_grad(t);
+            tg_replay(t);
+            tg_backward(loss);
+            tg_optim_step(opt);
+        }
+        result[th - 1] = malloc(n_w * sizeof(float));
+        tg_copy_out(W1, result[th - 1], TG_F32, n_w);
+        tg_optim_free(opt);
+        tg_tape_free(t);
+    }
+    ok(result[0] && result[1] && !memcmp(result[0], result[1], n_w * sizeof(float)),
+       "5 training steps with 1 and with 2 threads give bit-identical weights");
+    free(result[0]);
+    free(result[1]);
+}
+
 int main(void)
 {
+    same_for_any_thread_count();
 #ifdef COUNT_MALLOC
     unsigned long before = mallocs;
     void *volatile p = malloc(32); /* volatile: the call must happen */
