@@ -258,6 +258,11 @@ static tg_tensor *weighted(build_ctx *c, tg_tensor *out)
 
 int main(void)
 {
+    const char *want = getenv("TAPEGRAD_ISA");
+    if (want && tg_isa_supported(want))
+        is_str(tg_isa(), want, "TAPEGRAD_ISA=%s selects that kernel path", want);
+    else
+        diag("kernel path: %s", tg_isa());
     int ncases = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < ncases; k++) {
         double worst_fd = 0, worst_f32 = 0;
