@@ -41,28 +41,6 @@ static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
 #define TB 8
 #define TP tg_tp8_f32
 #include "gemm_tmpl.h"
-#undef T
-#undef V
-#undef VL
-#undef MR
-#undef NV
-#undef KC
-#undef NC
-#undef MC
-#undef PFX
-#undef KERN
-#undef ISA_NAME
-#undef VZERO
-#undef VLOAD
-#undef VLOADN
-#undef VSTORE
-#undef VSTOREN
-#undef VBCAST
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef TB
-#undef TP
 
 /* ---- f64 ---------------------------------------------------------------- */
 #define T double

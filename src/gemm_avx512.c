@@ -132,28 +132,6 @@ static void avx512_dot_f32(const tg_gemm_dot *d)
 #define SVADD(a, b) _mm256_add_ps(a, b)
 #define SMR 8
 #include "gemm_tmpl.h"
-#undef T
-#undef V
-#undef VL
-#undef MR
-#undef NV
-#undef KC
-#undef NC
-#undef MC
-#undef PFX
-#undef KERN
-#undef ISA_NAME
-#undef VZERO
-#undef VLOAD
-#undef VLOADN
-#undef VSTORE
-#undef VSTOREN
-#undef VBCAST
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef TB
-#undef TP
 
 /* ---- f64 ---------------------------------------------------------------- */
 #define T double

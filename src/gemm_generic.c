@@ -85,27 +85,6 @@ GV_OPS(double, double, f64)
 #define VADD(a, b) ((a) + (b))
 #define TB 0
 #include "gemm_tmpl.h"
-#undef T
-#undef V
-#undef VL
-#undef MR
-#undef NV
-#undef KC
-#undef NC
-#undef MC
-#undef PFX
-#undef KERN
-#undef ISA_NAME
-#undef VZERO
-#undef VLOAD
-#undef VLOADN
-#undef VSTORE
-#undef VSTOREN
-#undef VBCAST
-#undef VFMA
-#undef VMUL
-#undef VADD
-#undef TB
 
 /* ---- f64 ---------------------------------------------------------------- */
 #define T double

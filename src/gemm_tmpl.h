@@ -2,7 +2,8 @@
  * GEMM kernel template: micro-kernel, macro-kernel and packing for one ISA
  * and one dtype.  A kernel file defines the parameters below and includes
  * this file (once per dtype); the result is the descriptor KERN (see
- * gemm_kernels.h).  No include guard on purpose.
+ * gemm_kernels.h).  No include guard on purpose; every parameter is
+ * #undef'd at the end, ready for the next instantiation.
  *
  * Parameters
  *   T        element type                 V, VL   vector type and its lanes
@@ -784,3 +785,26 @@ const tg_gemm_kern KERN = {ISA_NAME, sizeof(T),  MR, NR,       VL,
 #undef SVMUL
 #undef SVADD
 #undef SMR
+/* The template consumes its parameters: the next instantiation defines them anew. */
+#undef T
+#undef V
+#undef VL
+#undef MR
+#undef NV
+#undef KC
+#undef NC
+#undef MC
+#undef PFX
+#undef KERN
+#undef ISA_NAME
+#undef VZERO
+#undef VLOAD
+#undef VLOADN
+#undef VSTORE
+#undef VSTOREN
+#undef VBCAST
+#undef VFMA
+#undef VMUL
+#undef VADD
+#undef TB
+#undef TP
