@@ -45,7 +45,7 @@ static int load(const opts *o, tg_dataset *d)
             return -1;
         }
         tg_dataset_free(&full);
-        printf("data: Fashion-MNIST, first %zu training images, 28x28 -> 16x16\n", d->n);
+        printf("%sdata: Fashion-MNIST, first %zu training images, 28x28 -> 16x16\n", o->tap ? "# " : "", d->n);
         return 0;
     }
     if (tg_dataset_new(d, o->samples, 256, 10, &err)) {
@@ -64,7 +64,7 @@ static int load(const opts *o, tg_dataset *d)
             d->x[i * 256 + (size_t)j] = proto[d->y[i]][j] + (float)(0.5 * tg_rng_normal(&r));
     }
     d->rows = d->cols = 16;
-    printf("data: synthetic 16x16 images of 10 classes, %zu samples", d->n);
+    printf("%sdata: synthetic 16x16 images of 10 classes, %zu samples", o->tap ? "# " : "", d->n);
     if (!o->synthetic)
         printf(" (Fashion-MNIST is not in %s: apt-get install dataset-fashion-mnist)", o->data);
     printf("\n");
@@ -221,9 +221,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_seed004: training failed (batch larger than the data?)\n");
         return 1;
     }
-    printf("256-%d-10 ReLU/softmax, L = mean CE + λ/2m Σ‖W‖² (λ = %g), SGD lr %g, batch %zu\n",
-           o.hidden, o.lambda, o.lr, o.batch);
-    printf("epoch   loss (hand-derived)   loss (tape)          max rel difference\n");
+    const char *c = o.tap ? "# " : ""; /* the table is a TAP comment in --tap mode */
+    printf("%s256-%d-10 ReLU/softmax, L = mean CE + λ/2m Σ‖W‖² (λ = %g), SGD lr %g, batch %zu\n",
+           c, o.hidden, o.lambda, o.lr, o.batch);
+    printf("%sepoch   loss (hand-derived)   loss (tape)          max rel difference\n", c);
     double worst = 0;
     for (int e = 0; e < o.epochs; e++) {
         double sa = 0, sb = 0, we = 0;
@@ -232,11 +233,11 @@ int main(int argc, char **argv)
             we = fmax(we, fabs(a[s] - b[s]) / fabs(b[s]));
         }
         worst = fmax(worst, we);
-        printf("%5d   %.15f     %.15f    %.2e\n", e + 1, sa / (double)per_epoch,
+        printf("%s%5d   %.15f     %.15f    %.2e\n", c, e + 1, sa / (double)per_epoch,
                sb / (double)per_epoch, we);
     }
-    printf("first step loss %.6f, last step loss %.6f; largest relative difference between the "
-           "curves over %zu steps: %.2e\n", b[0], b[steps - 1], steps, worst);
+    printf("%sfirst step loss %.6f, last step loss %.6f; largest relative difference between the "
+           "curves over %zu steps: %.2e\n", c, b[0], b[steps - 1], steps, worst);
     bool same = worst <= 1e-9, learned = b[steps - 1] < b[0];
     if (o.tap)
         printf("%s 1 - hand-derived and tape gradients give the same loss curve (%.2e <= 1e-9)\n"
