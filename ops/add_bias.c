@@ -34,17 +34,11 @@ KERNELS(double, f64)
 
 /* Large inputs are split over the thread pool: the forward by rows,
  * dX by elements, db by columns (each column's sum over the rows keeps its order). */
-typedef struct ctx {
-    tg_node *n;
-    void *d;
-    int acc;
-} ctx;
-
 #define AT(p, T, off) ((T *)(p) + (off))
 
 static void fwd_rows(void *c, size_t b, size_t e)
 {
-    tg_node *n = ((ctx *)c)->n;
+    tg_node *n = ((tg_elem_ctx *)c)->n;
     tg_tensor *x = IN(n, 0), *y = OUT(n);
     size_t d = x->shape[1];
     if (y->dtype == TG_F32)
@@ -56,7 +50,7 @@ static void fwd_rows(void *c, size_t b, size_t e)
 
 static int forward(tg_node *n)
 {
-    ctx c = {n, NULL, 0};
+    tg_elem_ctx c = {n, NULL, 0};
     size_t d = IN(n, 0)->shape[1];
     tg_parallel_for(IN(n, 0)->shape[0], TG_ELEM_GRAIN / d + 1, fwd_rows, &c);
     return TG_OK;
@@ -64,40 +58,40 @@ static int forward(tg_node *n)
 
 static void pass_range(void *cv, size_t b, size_t e)
 {
-    ctx *c = cv;
+    tg_elem_ctx *c = cv;
     tg_tensor *y = OUT(c->n);
     if (y->dtype == TG_F32)
-        pass_f32(e - b, AT(y->grad, const float, b), AT(c->d, float, b), c->acc);
+        pass_f32(e - b, AT(y->grad, const float, b), AT(c->dx, float, b), c->acc);
     else
-        pass_f64(e - b, AT(y->grad, const double, b), AT(c->d, double, b), c->acc);
+        pass_f64(e - b, AT(y->grad, const double, b), AT(c->dx, double, b), c->acc);
 }
 
 /* columns [b, e) of db: the kernel sees a matrix of e − b columns whose rows
  * are d apart, so it is called row by row on the slice */
 static void dbias_cols(void *cv, size_t b, size_t e)
 {
-    ctx *c = cv;
+    tg_elem_ctx *c = cv;
     tg_tensor *x = IN(c->n, 0), *y = OUT(c->n);
     size_t rows = x->shape[0], d = x->shape[1];
     for (size_t i = 0; i < rows; i++) {
         int acc = i ? 1 : c->acc; /* row 0 overwrites when db held nothing */
         if (y->dtype == TG_F32)
-            pass_f32(e - b, AT(y->grad, const float, i * d + b), AT(c->d, float, b), acc);
+            pass_f32(e - b, AT(y->grad, const float, i * d + b), AT(c->dx, float, b), acc);
         else
-            pass_f64(e - b, AT(y->grad, const double, i * d + b), AT(c->d, double, b), acc);
+            pass_f64(e - b, AT(y->grad, const double, i * d + b), AT(c->dx, double, b), acc);
     }
 }
 
 static void backward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *b = IN(n, 1), *y = OUT(n);
-    ctx c = {n, NULL, 0};
+    tg_elem_ctx c = {n, NULL, 0};
     if (tg_wants_grad(x)) {
-        c.d = tg_grad_acc(x, &c.acc);
+        c.dx = tg_grad_acc(x, &c.acc);
         tg_parallel_for(y->size, TG_ELEM_GRAIN, pass_range, &c);
     }
     if (tg_wants_grad(b)) {
-        c.d = tg_grad_acc(b, &c.acc);
+        c.dx = tg_grad_acc(b, &c.acc);
         tg_parallel_for(x->shape[1], TG_ELEM_GRAIN / x->shape[0] + 1, dbias_cols, &c);
     }
 }

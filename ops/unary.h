@@ -13,13 +13,6 @@
 
 int tg_setup_unary(tg_node *n);
 
-/* What an element range of a unary op's forward or backward needs. */
-typedef struct tg_unary_ctx {
-    tg_node *n;
-    void *dx; /* backward: the input's gradient */
-    int acc;  /* backward: add to dx (1) or overwrite it (0) */
-} tg_unary_ctx;
-
 #define UNARY_KERNELS(NAME, T, S, FX, GX)                                      \
     static void NAME##_fwd_##S(size_t len, const T *xs, T *ys, T c)            \
     {                                                                          \
@@ -50,7 +43,7 @@ typedef struct tg_unary_ctx {
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
     {                                                                          \
-        tg_node *n = ((tg_unary_ctx *)ctx)->n;                                 \
+        tg_node *n = ((tg_elem_ctx *)ctx)->n;                                 \
         tg_tensor *x = IN(n, 0), *y = OUT(n);                                  \
         if (y->dtype == TG_F32)                                                \
             NAME##_fwd_f32(e - b, (const float *)x->data + b,                  \
@@ -61,13 +54,13 @@ typedef struct tg_unary_ctx {
     }                                                                          \
     static int NAME##_forward(tg_node *n)                                      \
     {                                                                          \
-        tg_unary_ctx c = {n, NULL, 0};                                         \
+        tg_elem_ctx c = {n, NULL, 0};                                         \
         tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_fwd_range, &c);    \
         return TG_OK;                                                          \
     }                                                                          \
     static void NAME##_bwd_range(void *ctx, size_t b, size_t e)                \
     {                                                                          \
-        tg_unary_ctx *c = ctx;                                                 \
+        tg_elem_ctx *c = ctx;                                                 \
         tg_tensor *x = IN(c->n, 0), *y = OUT(c->n);                            \
         if (y->dtype == TG_F32)                                                \
             NAME##_bwd_f32(e - b, (const float *)x->data + b,                  \
@@ -84,7 +77,7 @@ typedef struct tg_unary_ctx {
     {                                                                          \
         if (!tg_wants_grad(IN(n, 0)))                                          \
             return;                                                            \
-        tg_unary_ctx c = {n, NULL, 0};                                         \
+        tg_elem_ctx c = {n, NULL, 0};                                         \
         c.dx = tg_grad_acc(IN(n, 0), &c.acc);                                  \
         tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_bwd_range, &c);    \
     }                                                                          \

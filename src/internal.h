@@ -234,6 +234,14 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx);
  * are not summed, so they keep their order too. */
 #define TG_ELEM_GRAIN ((size_t)1 << 15)
 
+/* What an op's element-range callback needs: the node and, in backward, the
+ * input gradient it writes and whether it adds to it (acc) or overwrites. */
+typedef struct tg_elem_ctx {
+    tg_node *n;
+    void *dx;
+    int acc;
+} tg_elem_ctx;
+
 /* The active kernel path (tg_isa()) as a number. */
 enum { TG_ISA_GENERIC = 0, TG_ISA_AVX2 = 1, TG_ISA_AVX512 = 2 };
 int tg_cpu_isa(void);

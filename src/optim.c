@@ -399,10 +399,13 @@ static void adam_step(tg_optim *o)
     o->steps++;
     double bc1 = 1 - pow(o->beta1, (double)o->steps);
     double bc2 = 1 - pow(o->beta2, (double)o->steps);
+    update u = {o, NULL, NULL, NULL, NULL, o->lr / bc1, sqrt(bc2),
+                o->decoupled ? 0 : o->weight_decay, o->decoupled ? 1 - o->lr * o->weight_decay : 1};
     for (size_t k = 0; k < o->n; k++) {
-        update u = {o, o->params[k], grad_of(o->params[k]), o->s1[k], o->s2[k],
-                    o->lr / bc1, sqrt(bc2), o->decoupled ? 0 : o->weight_decay,
-                    o->decoupled ? 1 - o->lr * o->weight_decay : 1};
+        u.t = o->params[k];
+        u.g = grad_of(u.t);
+        u.s1 = o->s1[k];
+        u.s2 = o->s2[k];
         tg_parallel_for(u.t->size, TG_ELEM_GRAIN, adam_range, &u);
     }
 }
