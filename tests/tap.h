@@ -3,8 +3,10 @@
 #define TG_TAP_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_count, tap_failed;
@@ -76,6 +78,36 @@ static int tap_done(void)
 {
     printf("1..%d\n", tap_count);
     return tap_failed ? 1 : 0;
+}
+
+/* Test files.  tap_write_file: the n bytes of data to path (true on
+ * success).  tap_read_file: the whole file, NUL-terminated, its length in
+ * *len; NULL when it cannot be read (free the result). */
+static inline bool tap_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    bool good = f && fwrite(data, 1, n, f) == n;
+    return f && fclose(f) == 0 && good;
+}
+
+static inline char *tap_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, n = 0, r;
+    char *b = f ? malloc(cap + 1) : NULL;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0)
+        if ((n += r) == cap) {
+            char *bigger = realloc(b, 2 * cap + 1);
+            if (!bigger)
+                free(b);
+            b = bigger, cap *= 2;
+        }
+    if (f)
+        fclose(f);
+    if (b)
+        b[n] = 0;
+    *len = b ? n : 0;
+    return b;
 }
 
 #endif

@@ -161,24 +161,6 @@ static int op_load(void *ctx)
     return rc;
 }
 
-static bool write_bytes(const char *path, const unsigned char *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    bool good = f && fwrite(b, 1, n, f) == n;
-    return f && !fclose(f) && good;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(1 << 16);
-    *len = buf ? fread(buf, 1, 1 << 16, f) : 0;
-    fclose(f);
-    return buf;
-}
-
 int main(void)
 {
     char dir[] = "/tmp/tg_alloc_XXXXXX", path[64];
@@ -196,7 +178,7 @@ int main(void)
 
     ok(cycle(path, &d) == 0, "the cycle works without failures");
     size_t len0 = 0, len = 0;
-    char *before = slurp(path, &len0);
+    char *before = tap_read_file(path, &len0);
     ok(before && len0 > 0, "a model file was saved (%zu bytes)", len0);
 
     /* move the failure point along until it is never reached */
@@ -208,7 +190,7 @@ int main(void)
         bool fired = tg_debug_fail_alloc(-1) < 0;
         if (!fired)
             break; /* the cycle makes fewer than k+1 allocations: all were tried */
-        char *now = slurp(path, &len);
+        char *now = tap_read_file(path, &len);
         if (rc == 0) { /* a path with a fallback (e.g. GEMM without workspace) */
             recovered++;
             free(before);
@@ -226,7 +208,7 @@ int main(void)
     ok(failures > 20, "the cycle has many failure points (%d)", failures);
     ok(changed == 0, "the model saved before is byte-identical after every failed cycle (%d)",
        changed);
-    char *after = slurp(path, &len);
+    char *after = tap_read_file(path, &len);
     ok(after && len == len0, "the last (successful) cycle saved a complete model again");
     free(after);
     free(before);
@@ -242,8 +224,8 @@ int main(void)
     for (size_t i = 16; i < sizeof ib; i++)
         ib[i] = (unsigned char)(i * 7);
     unsigned char lb[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 0};
-    write_bytes(img, ib, sizeof ib);
-    write_bytes(lab, lb, sizeof lb);
+    tap_write_file(img, ib, sizeof ib);
+    tap_write_file(lab, lb, sizeof lb);
     files fl = {img, lab, path};
     sweep("tg_dataset_load_idx + resize + normalize + head", op_dataset, &fl);
     sweep("tg_load into a new network", op_load, &fl);

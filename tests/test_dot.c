@@ -47,37 +47,6 @@ static char *dot_string(tg_tape *t, tg_tensor *root, const tg_dot_opts *o, size_
     return buf;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    for (;;) {
-        if (n == cap)
-            b = realloc(b, cap *= 2);
-        size_t r = fread(b + n, 1, cap - n, f);
-        if (!r)
-            break;
-        n += r;
-    }
-    fclose(f);
-    b = realloc(b, n + 1);
-    b[n] = 0;
-    *len = n;
-    return b;
-}
-
-static bool write_file(const char *path, const char *s, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return false;
-    bool good = fwrite(s, 1, n, f) == n;
-    return fclose(f) == 0 && good;
-}
-
 /* Render a DOT file with dot -Tsvg: must succeed with no complaint. */
 static void renders(const char *dot_path, const char *what)
 {
@@ -100,7 +69,7 @@ static void renders_text(const char *s, size_t n, const char *what)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/t.dot", tmpdir);
-    if (!write_file(path, s, n)) {
+    if (!tap_write_file(path, s, n)) {
         ok(0, "write %s", path);
         return;
     }
@@ -298,12 +267,12 @@ static void golden(const char *name, const char *s, size_t n)
     char path[512];
     snprintf(path, sizeof path, "%s/%s.dot", golden_dir, name);
     if (update_golden) {
-        ok(write_file(path, s, n), "golden %s rewritten", path);
+        ok(tap_write_file(path, s, n), "golden %s rewritten", path);
         renders(path, name);
         return;
     }
     size_t gn = 0;
-    char *g = read_file(path, &gn);
+    char *g = tap_read_file(path, &gn);
     bool same = g && gn == n && !memcmp(g, s, n);
     ok(same, "%s: output equals %s byte for byte", name, path);
     if (!g) {
@@ -610,10 +579,10 @@ static void test_hostile(void)
         snprintf(dp, sizeof dp, "%s/h.dot", tmpdir);
         snprintf(sp, sizeof sp, "%s/h.svg", tmpdir);
         tg_err e;
-        write_file(dp, d, n);
+        tap_write_file(dp, d, n);
         ok(tg_dot_render(dp, "svg", sp, &e) == 0, "hostile: rendered to SVG");
         size_t sn;
-        char *svg = read_file(sp, &sn);
+        char *svg = tap_read_file(sp, &sn);
         ok(svg && strstr(svg, "quote&quot; and \\backslash\\"), "SVG shows quote\" and \\backslash\\");
         ok(svg && strstr(svg, "&lt;html&gt; {record|field} &amp; &amp;amp; &amp;alpha; \\N \\G \\l"),
            "SVG shows <html> {record|field} & &amp; &alpha; \\N \\G \\l literally");
@@ -688,7 +657,7 @@ static void test_errors_and_files(void)
     snprintf(path, sizeof path, "%s/graph.dot", tmpdir);
     ok(tg_dot_save(path, t, s.loss, NULL) == 0, "tg_dot_save writes %s", path);
     size_t fn;
-    char *f = read_file(path, &fn);
+    char *f = tap_read_file(path, &fn);
     d = dot_string(t, s.loss, NULL, &n, NULL);
     ok(f && d && fn == n && !memcmp(f, d, n), "the saved file equals tg_dot_write's output");
     free(f);
@@ -700,13 +669,13 @@ static void test_errors_and_files(void)
     ok(!dir_has_temp(tmpdir, "graph.dot."), "no temporary file is left behind");
 
     /* a failure in the middle leaves the old file as it was */
-    write_file(path, "old contents\n", 13);
+    tap_write_file(path, "old contents\n", 13);
     tg_debug_fail_alloc(1); /* the writer's second allocation */
     ok(tg_dot_save(path, t, s.loss, NULL) == -1, "a failing save returns -1");
     tg_debug_fail_alloc(-1);
     has_str(tg_tape_error(t), "dot_write: out of memory", "... with the reason");
     tg_tape_clear_error(t);
-    f = read_file(path, &fn);
+    f = tap_read_file(path, &fn);
     ok(f && fn == 13 && !memcmp(f, "old contents\n", 13), "... and the old file is intact");
     free(f);
     ok(!dir_has_temp(tmpdir, "graph.dot."), "... and no temporary file is left behind");
@@ -747,20 +716,20 @@ static void test_errors_and_files(void)
         snprintf(bad, sizeof bad, "%s/bad.dot", tmpdir);
         ok(tg_dot_save(path, t, NULL, NULL) == 0, "save again");
         ok(tg_dot_render(path, "svg", svg, &e) == 0, "render to SVG (%s)", e.msg);
-        f = read_file(svg, &fn);
+        f = tap_read_file(svg, &fn);
         ok(f && strstr(f, "<svg"), "... an SVG file");
         free(f);
         ok(tg_dot_render(path, "png", png, &e) == 0, "render to PNG (%s)", e.msg);
-        f = read_file(png, &fn);
+        f = tap_read_file(png, &fn);
         ok(f && fn > 8 && !memcmp(f, "\x89PNG", 4), "... a PNG file");
         free(f);
-        write_file(bad, "digraph { a -> ; }\n", 19);
+        tap_write_file(bad, "digraph { a -> ; }\n", 19);
         ok(tg_dot_render(bad, "svg", svg, &e) == -1, "a DOT syntax error fails");
         has_str(e.msg, "syntax error", "... with dot's message");
-        f = read_file(svg, &fn);
+        f = tap_read_file(svg, &fn);
         ok(f && strstr(f, "<svg"), "... and the old SVG is intact");
         free(f);
-        write_file(bad, "digraph { a [shape=nosuchshape]; }\n", 35);
+        tap_write_file(bad, "digraph { a [shape=nosuchshape]; }\n", 35);
         ok(tg_dot_render(bad, "svg", svg, &e) == -1, "a dot warning fails too");
         has_str(e.msg, "Warning", "... with the warning (%s)", e.msg);
         ok(!dir_has_temp(tmpdir, "graph.svg."), "no temporary render file left");

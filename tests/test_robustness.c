@@ -79,15 +79,6 @@ static tg_tensor *i32(const char *name, size_t n, const int32_t *v)
     return tg_leaf_from(T, TG_INPUT, name, TG_I32, 1, SHAPE(n), v);
 }
 
-static bool write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return false;
-    bool good = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && good;
-}
-
 /* an IDX file: header (type, dims) then `data_len` bytes of payload */
 static bool write_idx(const char *path, int type, int rank, const uint32_t *dims,
                       size_t data_len)
@@ -100,7 +91,7 @@ static bool write_idx(const char *path, int type, int rank, const uint32_t *dims
     }
     for (size_t i = 0; i < data_len && at < sizeof buf; i++)
         buf[at++] = (unsigned char)(i % 10);
-    return write_file(path, buf, at);
+    return tap_write_file(path, buf, at);
 }
 
 /* ---- the rows ------------------------------------------------------------ */
@@ -410,7 +401,7 @@ static void dot(void)
          tg_dot_render("g.dot", "pdf", "g.pdf", &E) == -1);
     EROW("tg_dot_render", "the DOT file does not exist", "-1", "dot_render: cannot read 'missing.dot': No such file",
          tg_dot_render("missing.dot", "svg", "g.svg", &E) == -1);
-    write_file("bad.dot", "digraph { a -> }", 16);
+    tap_write_file("bad.dot", "digraph { a -> }", 16);
     if (tg_dot_available()) {
         EROW("tg_dot_render", "a DOT file Graphviz rejects", "-1", "dot_render: dot failed on 'bad.dot' (exit 1)",
              tg_dot_render("bad.dot", "svg", "bad.svg", &E) == -1);
@@ -493,10 +484,10 @@ static void idx_files(void)
     EROW("tg_idx_read", "a file that does not exist", "-1", "idx: missing.idx: cannot open: No such file or directory",
          tg_idx_read("missing.idx", &idx, &E) == -1);
     EROW("tg_idx_read", "a directory", "-1", "idx: .: not a regular file", tg_idx_read(".", &idx, &E) == -1);
-    write_file("empty.idx", "", 0);
+    tap_write_file("empty.idx", "", 0);
     EROW("tg_idx_read", "an empty file", "-1", "idx: empty.idx: truncated header: the file has 0 bytes, an IDX header needs at least 4",
          tg_idx_read("empty.idx", &idx, &E) == -1);
-    write_file("magic.idx", "\x01\x00\x08\x01\x00\x00\x00\x01\x00", 9);
+    tap_write_file("magic.idx", "\x01\x00\x08\x01\x00\x00\x00\x01\x00", 9);
     EROW("tg_idx_read", "wrong magic (first two bytes not 0)", "-1", "idx: magic.idx: not an IDX file: wrong magic 01 00 08 01",
          tg_idx_read("magic.idx", &idx, &E) == -1);
     write_idx("type.idx", 0x0A, 3, d3, 8);
@@ -520,7 +511,7 @@ static void idx_files(void)
     write_idx("long.idx", 0x08, 3, d3, 11);
     EROW("tg_idx_read", "bytes after the data", "-1", "idx: long.idx: trailing garbage: 3 bytes after the 8 bytes of data",
          tg_idx_read("long.idx", &idx, &E) == -1);
-    write_file("bad.gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", 18);
+    tap_write_file("bad.gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage", 18);
     EROW("tg_idx_read", "a corrupt or truncated gzip file", "-1", "idx: bad.gz: corrupt gzip stream",
          tg_idx_read("bad.gz", &idx, &E) == -1);
     tg_idx_free(NULL);
@@ -608,7 +599,7 @@ static void model_files(void)
     TROW("tg_load", "a file that does not exist", "-1", "load: missing.tgm: cannot open: No such file or directory",
          tg_load(T, "missing.tgm", 1, &W) == -1);
     TROW("tg_load", "a directory", "-1", "load: .: not a regular file", tg_load(T, ".", 1, &W) == -1);
-    write_file("notmodel.tgm", "this is not a model file at all, just text", 42);
+    tap_write_file("notmodel.tgm", "this is not a model file at all, just text", 42);
     TROW("tg_load", "not a tapegrad file", "-1", "load: notmodel.tgm: not a tapegrad file (wrong magic",
          tg_load(T, "notmodel.tgm", 1, &W) == -1);
     FILE *f = fopen("model.tgm", "rb");
@@ -616,15 +607,15 @@ static void model_files(void)
     size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (f)
         fclose(f);
-    write_file("trunc.tgm", buf, len - 7);
+    tap_write_file("trunc.tgm", buf, len - 7);
     TROW("tg_load", "a truncated file", "-1", "load: trunc.tgm: truncated", tg_load(T, "trunc.tgm", 1, &W) == -1);
     buf[40] ^= 1;
-    write_file("flip.tgm", buf, len);
+    tap_write_file("flip.tgm", buf, len);
     buf[40] ^= 1;
     TROW("tg_load", "a flipped bit (checksum)", "-1", "load: flip.tgm: checksum mismatch",
          tg_load(T, "flip.tgm", 1, &W) == -1);
     buf[8] = 9; /* version 9 */
-    write_file("version.tgm", buf, len);
+    tap_write_file("version.tgm", buf, len);
     buf[8] = 1;
     TROW("tg_load", "a newer format version", "-1", "load: version.tgm: format version 9 is",
          tg_load(T, "version.tgm", 1, &W) == -1);
