@@ -125,21 +125,4 @@ static inline uint64_t fz_u64(fz_in *in)
 }
 static inline int fz_more(const fz_in *in) { return in->at < in->n; }
 
-/* ---- CRC-32C, as docs/format.md defines it (to repair mutated files) ---- */
-static inline uint32_t fz_crc32c(const unsigned char *p, size_t n)
-{
-    static uint32_t table[256];
-    if (!table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            table[i] = c;
-        }
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++)
-        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
 #endif

@@ -15,6 +15,7 @@
  * A failed load must leave a message and every tensor unchanged; a
  * successful one must leave the tensors not loaded unchanged. */
 #include "fuzz_common.h"
+#include "internal.h" /* tg_crc32c, to repair mutated files */
 #include "tapegrad.h"
 
 #include <sys/stat.h>
@@ -115,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 8; i++)
             f[16 + i] = (uint8_t)((uint64_t)len >> (8 * i));
     if ((mode & 8) && len >= 28) {
-        uint32_t c = fz_crc32c(f, len - 4);
+        uint32_t c = tg_crc32c(f, len - 4);
         for (int i = 0; i < 4; i++)
             f[len - 4 + i] = (uint8_t)(c >> (8 * i));
     }

@@ -234,6 +234,9 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx);
  * are not summed, so they keep their order too. */
 #define TG_ELEM_GRAIN ((size_t)1 << 15)
 
+/* CRC-32C of n bytes, as docs/format.md defines it (src/save.c). */
+uint32_t tg_crc32c(const unsigned char *p, size_t n);
+
 /* What an op's element-range callback needs: the node and, in backward, the
  * input gradient it writes and whether it adds to it (acc) or overwrites. */
 typedef struct tg_elem_ctx {

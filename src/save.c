@@ -38,7 +38,7 @@ static void crc_table(uint32_t t[256])
     }
 }
 
-static uint32_t crc32c(const unsigned char *p, size_t n)
+uint32_t tg_crc32c(const unsigned char *p, size_t n)
 {
     uint32_t t[256];
     crc_table(t);
@@ -311,7 +311,7 @@ int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
         encode(p, t->data, (tg_dtype)t->dtype, t->size);
         p += t->size * tg_dtype_size((tg_dtype)t->dtype);
     }
-    put_u32(p, crc32c(buf, size - TRAILER));
+    put_u32(p, tg_crc32c(buf, size - TRAILER));
     tg_free(list);
 
     /* write it next to the target, then rename over it */
@@ -463,7 +463,7 @@ static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t
         return tg_error(tape, "load: %s: size mismatch: the header says %llu bytes but the file "
                               "has %zu (trailing data or a corrupt header)", path,
                         (unsigned long long)declared, size);
-    uint32_t stored = get_u32(b + size - TRAILER), actual = crc32c(b, size - TRAILER);
+    uint32_t stored = get_u32(b + size - TRAILER), actual = tg_crc32c(b, size - TRAILER);
     if (stored != actual)
         return tg_error(tape, "load: %s: checksum mismatch (stored 0x%08x, computed 0x%08x): "
                               "the file is corrupt", path, stored, actual);
