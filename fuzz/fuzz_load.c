@@ -15,7 +15,7 @@
  * A failed load must leave a message and every tensor unchanged; a
  * successful one must leave the tensors not loaded unchanged. */
 #include "fuzz_common.h"
-#include "internal.h" /* tg_crc32c, to repair mutated files */
+#include "io.h" /* tg_crc32c, to repair mutated files */
 #include "tapegrad.h"
 
 #include <sys/stat.h>

@@ -26,10 +26,10 @@
 extern "C" {
 #endif
 
-#define TG_VERSION_MAJOR 0
-#define TG_VERSION_MINOR 1
-#define TG_VERSION_PATCH 0
-/** The library's version as "MAJOR.MINOR.PATCH". */
+#include "tapegrad_version.h" /* TG_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
+
+/** The library's version as "MAJOR.MINOR.PATCH" (TG_VERSION_STRING of the
+ *  library that was built, which may differ from the header's). */
 const char *tg_version(void);
 
 #define TG_OK 0

@@ -1,6 +1,6 @@
 /* add_bias: Y = X + 1·bᵀ, X [n,d], b [d] or [1,d] added to every row.
  *   dX = dY        db = Σ_rows dY  (row by row, so each sum keeps its order) */
-#include "internal.h"
+#include "op.h"
 
 static int setup(tg_node *n)
 {
@@ -96,7 +96,7 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_add_bias = {"add_bias", setup, forward, backward};
+const tg_op tg_op_add_bias = {.name = "add_bias", .setup = setup, .forward = forward, .backward = backward};
 
 tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b)
 {

@@ -4,7 +4,7 @@
  *   y = a · b:  da = dy·b        db = dy·a
  *   y = a / b:  da = dy / b      db = −dy·a / b²
  * Each da, db is summed over the axes along which its input was broadcast. */
-#include "internal.h"
+#include "op.h"
 
 static int setup(tg_node *n)
 {
@@ -39,7 +39,7 @@ static int setup(tg_node *n)
     static void NAME##_fwd_##S(const tg_bcast *p, const T *a, const T *b, T *y) \
     {                                                                          \
         size_t len = p->dim[0] * p->dim[1] * p->dim[2] * p->dim[3];            \
-        if (p->kind == TG_BC_SAME) {                                           \
+        if (p->same) {                                           \
             for (size_t o = 0; o < len; o++) {                                 \
                 T x = a[o], z = b[o];                                          \
                 y[o] = F;                                                      \
@@ -88,7 +88,9 @@ ALL(double, f64)
         TG_DISPATCH(y, NAME##_bwd, &p, a->data, b->data, y->data, y->grad, da, \
                     db);                                                       \
     }                                                                          \
-    const tg_op tg_op_##NAME = {#NAME, setup, NAME##_forward, NAME##_backward}; \
+    const tg_op tg_op_##NAME = {.name = #NAME, .setup = setup,                \
+                                .forward = NAME##_forward,                    \
+                                .backward = NAME##_backward};                 \
     tg_tensor *tg_##NAME(tg_tensor *a, tg_tensor *b)                           \
     {                                                                          \
         return tg_record(&tg_op_##NAME, 2, (tg_tensor *[]){a, b}, NULL);       \

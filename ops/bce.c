@@ -20,7 +20,7 @@ static int setup(tg_node *n)
         return tg_fail(n, "input %s and target %s differ in shape", tg_shp_of(p).s,
                        tg_shp_of(t).s);
     tg_out_scalar(n, p->dtype);
-    return tg_loss_scale(n, (int)n->attr.i[0], 0, p->size, tg_batch_of(p), &n->attr.f[0]);
+    return tg_loss_scale(n, 0, p->size, tg_batch_of(p));
 }
 
 #define KERNELS(T, S)                                                          \
@@ -60,9 +60,9 @@ static int forward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
     if (y->dtype == TG_F32)
-        *(float *)y->data = (float)(n->attr.f[0] * fwd_f32(x->size, x->data, t->data, LOGITS(n)));
+        *(float *)y->data = (float)(LOSS(n)->scale * fwd_f32(x->size, x->data, t->data, LOGITS(n)));
     else
-        *(double *)y->data = n->attr.f[0] * fwd_f64(x->size, x->data, t->data, LOGITS(n));
+        *(double *)y->data = LOSS(n)->scale * fwd_f64(x->size, x->data, t->data, LOGITS(n));
     return TG_OK;
 }
 
@@ -70,7 +70,7 @@ static void backward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
     bool f32 = y->dtype == TG_F32;
-    double k = n->attr.f[0] * (f32 ? *(float *)y->grad : *(double *)y->grad);
+    double k = LOSS(n)->scale * (f32 ? *(float *)y->grad : *(double *)y->grad);
     int acc;
     if (tg_wants_grad(x)) {
         void *d = tg_grad_acc(x, &acc);
@@ -88,17 +88,17 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_bce = {"bce", setup, forward, backward};
-const tg_op tg_op_bce_logits = {"bce_logits", setup, forward, backward};
+const tg_op tg_op_bce = {.name = "bce", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
+const tg_op tg_op_bce_logits = {.name = "bce_logits", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags)
 {
-    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    loss_attr at = {flags, 0};
     return tg_record(&tg_op_bce, 2, (tg_tensor *[]){prob, target}, &at);
 }
 
 tg_tensor *tg_bce_logits(tg_tensor *logits, tg_tensor *target, int flags)
 {
-    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    loss_attr at = {flags, 0};
     return tg_record(&tg_op_bce_logits, 2, (tg_tensor *[]){logits, target}, &at);
 }

@@ -5,9 +5,18 @@
  * and kept in scratch as 1/n_c for backward, followed by a copy of the
  * labels: backward uses the labels of the last forward that passed, never
  * ones changed since (which may be out of range until a replay refuses them). */
-#include "internal.h"
+#include "op.h"
 
-#define CLASSES(n) ((size_t)(n)->attr.i[0])
+typedef struct class_means_attr {
+    int64_t classes; /* C, checked in setup: 1..INT32_MAX */
+} class_means_attr;
+TG_ATTR_FITS(class_means_attr);
+#define CLASSES(n) ((size_t)ATTR(n, class_means_attr)->classes)
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "classes=%zu", CLASSES(n));
+}
 
 static int setup(tg_node *n)
 {
@@ -17,8 +26,9 @@ static int setup(tg_node *n)
     if (lab->rank != 1 || lab->shape[0] != x->shape[0])
         return tg_fail(n, "labels must be [%zu] for input %s, got %s", x->shape[0],
                        tg_shp_of(x).s, tg_shp_of(lab).s);
-    if (n->attr.i[0] < 1 || n->attr.i[0] > INT32_MAX)
-        return tg_fail(n, "number of classes %lld must be >= 1", (long long)n->attr.i[0]);
+    int64_t classes = ATTR(n, class_means_attr)->classes;
+    if (classes < 1 || classes > INT32_MAX)
+        return tg_fail(n, "number of classes %lld must be >= 1", (long long)classes);
     OUT(n)->dtype = x->dtype;
     OUT(n)->rank = 2;
     OUT(n)->shape[0] = CLASSES(n);
@@ -84,10 +94,10 @@ static void backward(tg_node *n)
                 (const int32_t *)(inv + CLASSES(n)), inv, dx, acc);
 }
 
-const tg_op tg_op_class_means = {"class_means", setup, forward, backward};
+const tg_op tg_op_class_means = {.name = "class_means", .attr_size = sizeof(class_means_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
 
 tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes)
 {
-    tg_attrs at = {{classes, 0, 0, 0, 0, 0}, {0, 0}};
+    class_means_attr at = {classes};
     return tg_record(&tg_op_class_means, 2, (tg_tensor *[]){x, labels}, &at);
 }

@@ -3,7 +3,7 @@
  * Forward checks the indices and keeps a copy of them in scratch; backward
  * scatters with that copy, so indices changed after the last forward (e.g.
  * out of range, which the next replay refuses) are never used. */
-#include "internal.h"
+#include "op.h"
 
 static int setup(tg_node *n)
 {
@@ -57,7 +57,7 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, IN(n, 1)->size, x->size / x->shape[0], y->grad, n->scratch, dx);
 }
 
-const tg_op tg_op_gather_rows = {"gather_rows", setup, forward, backward};
+const tg_op tg_op_gather_rows = {.name = "gather_rows", .setup = setup, .forward = forward, .backward = backward};
 
 tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx)
 {

@@ -1,14 +1,25 @@
-/* l2: L = λ/2 · Σ w²  (λ = attr f[0]);   dw = λ w · dL */
-#include "internal.h"
+/* l2: L = λ/2 · Σ w²  (λ = lambda);   dw = λ w · dL */
+#include "op.h"
 
 #include <math.h>
+
+typedef struct l2_attr {
+    double lambda;
+} l2_attr;
+TG_ATTR_FITS(l2_attr);
+#define LAMBDA(n) (ATTR(n, l2_attr)->lambda)
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "lambda=%g", LAMBDA(n));
+}
 
 static int setup(tg_node *n)
 {
     if (tg_need_float(n, 0))
         return TG_ERR;
-    if (!isfinite(n->attr.f[0]))
-        return tg_fail(n, "lambda %g is not finite", n->attr.f[0]);
+    if (!isfinite(LAMBDA(n)))
+        return tg_fail(n, "lambda %g is not finite", LAMBDA(n));
     tg_out_scalar(n, IN(n, 0)->dtype);
     return TG_OK;
 }
@@ -33,7 +44,7 @@ KERNELS(double, f64)
 
 static int forward(tg_node *n)
 {
-    TG_DISPATCH(OUT(n), fwd, IN(n, 0)->size, IN(n, 0)->data, OUT(n)->data, n->attr.f[0]);
+    TG_DISPATCH(OUT(n), fwd, IN(n, 0)->size, IN(n, 0)->data, OUT(n)->data, LAMBDA(n));
     return TG_OK;
 }
 
@@ -42,13 +53,13 @@ static void backward(tg_node *n)
     int acc;
     void *dw = tg_grad_acc(IN(n, 0), &acc);
     TG_DISPATCH(OUT(n), bwd, IN(n, 0)->size, IN(n, 0)->data, OUT(n)->grad, dw, acc,
-                n->attr.f[0]);
+                LAMBDA(n));
 }
 
-const tg_op tg_op_l2 = {"l2", setup, forward, backward};
+const tg_op tg_op_l2 = {.name = "l2", .attr_size = sizeof(l2_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
 
 tg_tensor *tg_l2(tg_tensor *w, double lambda)
 {
-    tg_attrs at = {{0}, {lambda, 0}};
+    l2_attr at = {lambda};
     return tg_record(&tg_op_l2, 1, &w, &at);
 }

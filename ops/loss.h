@@ -1,14 +1,33 @@
-/* Shared by the loss ops: the reduction factor s of the flags. */
+/* Shared by the loss ops (mse, bce, bce_logits, softmax_ce,
+ * softmax_ce_onehot): their attributes and the reduction factor s. */
 #ifndef TG_LOSS_H
 #define TG_LOSS_H
-#include "internal.h"
+#include "op.h"
 
-/* Check `flags` (reduction | allowed extra bits) and return in *s the factor
- * the sum of `terms` terms is multiplied by; `batch` is the dim-0 size. */
-static inline int tg_loss_scale(tg_node *n, int flags, int allowed_extra,
-                                size_t terms, size_t batch, double *s)
+#include <stdio.h>
+
+typedef struct loss_attr {
+    int flags;    /* TG_SUM, TG_MEAN or TG_BATCH_MEAN (| TG_HALF for mse) */
+    double scale; /* setup: what the sum of the terms is multiplied by    */
+} loss_attr;
+TG_ATTR_FITS(loss_attr);
+#define LOSS(n) ATTR(n, loss_attr)
+
+/* "mean", "sum half", ...: the flags for DOT labels */
+static inline void tg_loss_attr_str(const tg_node *n, char *buf, size_t len)
 {
-    int red = flags & 3;
+    int f = LOSS(n)->flags, red = f & 3;
+    snprintf(buf, len, "%s%s", red == TG_SUM ? "sum" : red == TG_MEAN ? "mean" : "batch_mean",
+             f & TG_HALF ? " half" : "");
+}
+
+/* Check the node's flags (reduction | allowed extra bits) and set its scale,
+ * the factor the sum of `terms` terms is multiplied by; `batch` is the dim-0
+ * size. */
+static inline int tg_loss_scale(tg_node *n, int allowed_extra, size_t terms, size_t batch)
+{
+    int flags = LOSS(n)->flags, red = flags & 3;
+    double *s = &LOSS(n)->scale;
     if (red == 3 || (flags & ~(3 | allowed_extra)))
         return tg_fail(n, "invalid flags 0x%x (TG_SUM, TG_MEAN or TG_BATCH_MEAN%s)",
                        (unsigned)flags, allowed_extra & TG_HALF ? ", | TG_HALF" : "");

@@ -1,11 +1,21 @@
-/* matmul: C = op(A)·op(B), op = identity or transpose (attr i[0], i[1]).
+/* matmul: C = op(A)·op(B), op = identity or transpose (trans_a, trans_b).
  *   d op(A) = dC · op(B)ᵀ        d op(B) = op(A)ᵀ · dC
  * A transposed operand gets the transpose of that, which is again one GEMM
  * with the flags swapped, so no transposed copy is ever made. */
-#include "internal.h"
+#include "op.h"
 
-#define TA(n) ((n)->attr.i[0] != 0)
-#define TB(n) ((n)->attr.i[1] != 0)
+typedef struct matmul_attr {
+    bool trans_a, trans_b; /* op(A) = Aᵀ, op(B) = Bᵀ */
+} matmul_attr;
+TG_ATTR_FITS(matmul_attr);
+#define TA(n) (ATTR(n, matmul_attr)->trans_a)
+#define TB(n) (ATTR(n, matmul_attr)->trans_b)
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", TA(n) ? "trans_a" : "", TA(n) && TB(n) ? " " : "",
+             TB(n) ? "trans_b" : "");
+}
 
 static int setup(tg_node *n)
 {
@@ -68,11 +78,11 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_matmul = {"matmul", setup, forward, backward};
+const tg_op tg_op_matmul = {.name = "matmul", .attr_size = sizeof(matmul_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
 
 tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 {
-    tg_attrs at = {{trans_a, trans_b, 0, 0}, {0, 0}};
+    matmul_attr at = {trans_a, trans_b};
     return tg_record(&tg_op_matmul, 2, (tg_tensor *[]){a, b}, &at);
 }
 

@@ -11,8 +11,7 @@ static int setup(tg_node *n)
         return tg_fail(n, "prediction %s and target %s differ in shape", tg_shp_of(p).s,
                        tg_shp_of(t).s);
     tg_out_scalar(n, p->dtype);
-    return tg_loss_scale(n, (int)n->attr.i[0], TG_HALF, p->size, tg_batch_of(p),
-                         &n->attr.f[0]);
+    return tg_loss_scale(n, TG_HALF, p->size, tg_batch_of(p));
 }
 
 #define KERNELS(T, S)                                                          \
@@ -36,7 +35,7 @@ KERNELS(double, f64)
 static int forward(tg_node *n)
 {
     TG_DISPATCH(OUT(n), fwd, IN(n, 0)->size, IN(n, 0)->data, IN(n, 1)->data, OUT(n)->data,
-                n->attr.f[0]);
+                LOSS(n)->scale);
     return TG_OK;
 }
 
@@ -44,7 +43,7 @@ static void backward(tg_node *n)
 {
     tg_tensor *p = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
     double g = y->dtype == TG_F32 ? *(float *)y->grad : *(double *)y->grad;
-    double k = 2 * n->attr.f[0] * g;
+    double k = 2 * LOSS(n)->scale * g;
     int acc;
     for (int side = 0; side < 2; side++) { /* side 1: the target, sign flipped */
         tg_tensor *x = IN(n, side);
@@ -59,10 +58,10 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_mse = {"mse", setup, forward, backward};
+const tg_op tg_op_mse = {.name = "mse", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags)
 {
-    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    loss_attr at = {flags, 0};
     return tg_record(&tg_op_mse, 2, (tg_tensor *[]){pred, target}, &at);
 }

@@ -3,9 +3,25 @@
  * is outer = inner = 1):
  *   y[o,i] = s · Σ_k x[o,k,i]       dx[o,k,i] = s · dy[o,i]
  * with s = 1 for sum and 1/len for mean. */
-#include "internal.h"
+#include "op.h"
 
-#define ALL_AXES(n) ((n)->attr.i[2] != 0)
+typedef struct reduce_attr {
+    int axis;     /* the reduced axis; setup makes a negative one positive */
+    bool keepdim; /* keep the reduced axis with size 1                      */
+    bool all;     /* reduce every element to a scalar (axis, keepdim unused) */
+    double scale; /* setup: 1 (sum) or 1/len (mean)                          */
+} reduce_attr;
+TG_ATTR_FITS(reduce_attr);
+#define RA(n) ATTR(n, reduce_attr)
+#define ALL_AXES(n) (RA(n)->all)
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    if (ALL_AXES(n))
+        buf[0] = 0;
+    else
+        snprintf(buf, len, "axis=%d%s", RA(n)->axis, RA(n)->keepdim ? " keepdim" : "");
+}
 
 /* outer, len, inner of x around the node's axis */
 static void split(const tg_node *n, size_t *outer, size_t *len, size_t *inner)
@@ -16,7 +32,7 @@ static void split(const tg_node *n, size_t *outer, size_t *len, size_t *inner)
         *len = x->size;
         return;
     }
-    int axis = (int)n->attr.i[0];
+    int axis = RA(n)->axis;
     *outer = *inner = 1;
     for (int i = 0; i < axis; i++)
         *outer *= x->shape[i];
@@ -34,13 +50,13 @@ static int setup(tg_node *n)
     if (ALL_AXES(n)) {
         y->rank = 0;
     } else {
-        int axis = (int)n->attr.i[0], keep = (int)n->attr.i[1];
+        int axis = RA(n)->axis;
+        bool keep = RA(n)->keepdim;
         if (axis < 0)
             axis += x->rank;
         if (axis < 0 || axis >= x->rank)
-            return tg_fail(n, "axis %d out of range for %s", (int)n->attr.i[0],
-                           tg_shp_of(x).s);
-        n->attr.i[0] = axis;
+            return tg_fail(n, "axis %d out of range for %s", RA(n)->axis, tg_shp_of(x).s);
+        RA(n)->axis = axis;
         int r = 0;
         for (int i = 0; i < x->rank; i++) {
             if (i != axis)
@@ -52,7 +68,7 @@ static int setup(tg_node *n)
     }
     size_t outer, len, inner;
     split(n, &outer, &len, &inner);
-    n->attr.f[0] = n->attr.i[3] ? 1.0 / (double)len : 1.0; /* i[3]: mean */
+    RA(n)->scale = n->op == &tg_op_mean ? 1.0 / (double)len : 1.0;
     return TG_OK;
 }
 
@@ -90,9 +106,9 @@ static int forward(tg_node *n)
     size_t outer, len, inner;
     split(n, &outer, &len, &inner);
     if (OUT(n)->dtype == TG_F32)
-        fwd_f32(outer, len, inner, IN(n, 0)->data, OUT(n)->data, (float)n->attr.f[0]);
+        fwd_f32(outer, len, inner, IN(n, 0)->data, OUT(n)->data, (float)RA(n)->scale);
     else
-        fwd_f64(outer, len, inner, IN(n, 0)->data, OUT(n)->data, n->attr.f[0]);
+        fwd_f64(outer, len, inner, IN(n, 0)->data, OUT(n)->data, RA(n)->scale);
     return TG_OK;
 }
 
@@ -103,18 +119,19 @@ static void backward(tg_node *n)
     int acc;
     void *dx = tg_grad_acc(IN(n, 0), &acc);
     if (OUT(n)->dtype == TG_F32)
-        bwd_f32(outer, len, inner, OUT(n)->grad, dx, acc, (float)n->attr.f[0]);
+        bwd_f32(outer, len, inner, OUT(n)->grad, dx, acc, (float)RA(n)->scale);
     else
-        bwd_f64(outer, len, inner, OUT(n)->grad, dx, acc, n->attr.f[0]);
+        bwd_f64(outer, len, inner, OUT(n)->grad, dx, acc, RA(n)->scale);
 }
 
-const tg_op tg_op_sum = {"sum", setup, forward, backward};
-const tg_op tg_op_mean = {"mean", setup, forward, backward};
+const tg_op tg_op_sum = {.name = "sum", .attr_size = sizeof(reduce_attr), .setup = setup,
+                         .forward = forward, .backward = backward, .attr_str = attr_str};
+const tg_op tg_op_mean = {.name = "mean", .attr_size = sizeof(reduce_attr), .setup = setup,
+                          .forward = forward, .backward = backward, .attr_str = attr_str};
 
-/* attr i: [axis, keepdim, all axes, mean] */
 static tg_tensor *reduce(const tg_op *op, tg_tensor *x, int axis, bool keep, bool all)
 {
-    tg_attrs at = {{axis, keep, all, op == &tg_op_mean}, {0, 0}};
+    reduce_attr at = {axis, keep, all, 0};
     return tg_record(op, 1, &x, &at);
 }
 

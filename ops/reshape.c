@@ -1,17 +1,38 @@
-/* reshape: the same elements under a new shape (attr i = rank, sizes...).
+/* reshape: the same elements under a new shape (rank, shape).
  * The output shares the input's data, so forward has nothing to do; the
  * gradient is copied back:  dX = dY (same elements, the input's shape). */
-#include "internal.h"
+#include "op.h"
+
+#include <stdio.h>
+
+typedef struct reshape_attr {
+    int rank;                    /* 0..TG_MAX_RANK, checked by tg_reshape   */
+    int64_t shape[TG_MAX_RANK];  /* as given; -1 for a size above INT64_MAX */
+} reshape_attr;
+TG_ATTR_FITS(reshape_attr);
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    const reshape_attr *a = ATTR(n, reshape_attr);
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < a->rank && at < len; i++) {
+        int w = snprintf(buf + at, len - at, i ? "x%lld" : "shape=%lld", (long long)a->shape[i]);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+}
 
 static int setup(tg_node *n)
 {
     if (tg_need_float(n, 0))
         return TG_ERR;
     tg_tensor *x = IN(n, 0), *y = OUT(n);
-    int rank = (int)n->attr.i[0];
+    int rank = ATTR(n, reshape_attr)->rank;
     size_t size = 1;
     for (int i = 0; i < rank; i++) {
-        int64_t d = n->attr.i[1 + i];
+        int64_t d = ATTR(n, reshape_attr)->shape[i];
         if (d <= 0 || (uint64_t)d > SIZE_MAX / size)
             return tg_fail(n, "size %lld of axis %d is not valid", (long long)d, i);
         y->shape[i] = (size_t)d;
@@ -48,7 +69,8 @@ static void backward(tg_node *n)
     TG_DISPATCH(OUT(n), copy, OUT(n)->size, OUT(n)->grad, dx, acc);
 }
 
-const tg_op tg_op_reshape = {"reshape", setup, forward, backward};
+const tg_op tg_op_reshape = {.name = "reshape", .attr_size = sizeof(reshape_attr), .setup = setup,
+                             .forward = forward, .backward = backward, .attr_str = attr_str};
 
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape)
 {
@@ -56,8 +78,8 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape)
         tg_error(x->tape, "reshape: rank %d outside 0..%d, or shape NULL", rank, TG_MAX_RANK);
         return NULL;
     }
-    tg_attrs at = {{rank, 0, 0, 0, 0, 0}, {0, 0}};
+    reshape_attr at = {rank, {0}};
     for (int i = 0; x && i < rank; i++)
-        at.i[1 + i] = shape[i] > (size_t)INT64_MAX ? -1 : (int64_t)shape[i];
+        at.shape[i] = shape[i] > (size_t)INT64_MAX ? -1 : (int64_t)shape[i];
     return tg_record(&tg_op_reshape, 1, &x, &at);
 }

@@ -1,11 +1,11 @@
-/* scale: y = c·x (c = attr f[0]);  dx = c · dy.   neg: y = −x = scale by −1. */
+/* scale: y = c·x (c: unary_attr);  dx = c · dy.   neg: y = −x = scale by −1. */
 #include "unary.h"
 
-UNARY_OP(scale, c * x, c * g)
+UNARY_OP_C(scale, c * x, c * g)
 
 tg_tensor *tg_scale(tg_tensor *x, double c)
 {
-    tg_attrs at = {{0}, {c, 0}};
+    unary_attr at = {c};
     return tg_record(&tg_op_scale, 1, &x, &at);
 }
 

@@ -2,7 +2,7 @@
  *   softmax:      y = e^(x−m) / Σ e^(x−m), m = max x    dx = y ⊙ (dy − ⟨dy, y⟩)
  *   log_softmax:  y = x − m − log Σ e^(x−m)            dx = dy − softmax(x) · Σ dy
  * Subtracting the max keeps every exponent ≤ 0, so any finite x is safe. */
-#include "internal.h"
+#include "op.h"
 
 #include "vmath.h"
 
@@ -48,7 +48,7 @@ static int setup(tg_node *n)
 KERNELS(float, f32, tg_expf) /* vectorisable */
 KERNELS(double, f64, exp)
 
-#define LOGSM(n) ((n)->attr.i[0] != 0)
+#define LOGSM(n) ((n)->op == &tg_op_log_softmax)
 
 static int forward(tg_node *n)
 {
@@ -67,8 +67,8 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, y->size / d, d, y->data, y->grad, dx, acc, LOGSM(n));
 }
 
-const tg_op tg_op_softmax = {"softmax", setup, forward, backward};
-const tg_op tg_op_log_softmax = {"log_softmax", setup, forward, backward};
+const tg_op tg_op_softmax = {.name = "softmax", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_log_softmax = {.name = "log_softmax", .setup = setup, .forward = forward, .backward = backward};
 
 tg_tensor *tg_softmax(tg_tensor *x)
 {
@@ -77,6 +77,5 @@ tg_tensor *tg_softmax(tg_tensor *x)
 
 tg_tensor *tg_log_softmax(tg_tensor *x)
 {
-    tg_attrs at = {{1, 0, 0, 0}, {0, 0}};
-    return tg_record(&tg_op_log_softmax, 1, &x, &at);
+    return tg_record(&tg_op_log_softmax, 1, &x, NULL);
 }

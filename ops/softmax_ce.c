@@ -35,7 +35,7 @@ static int setup(tg_node *n)
     }
     tg_out_scalar(n, z->dtype);
     n->scratch_bytes = (rows * c + rows) * tg_dtype_size((tg_dtype)z->dtype);
-    return tg_loss_scale(n, (int)n->attr.i[0], 0, rows, rows, &n->attr.f[0]);
+    return tg_loss_scale(n, 0, rows, rows);
 }
 
 #define KERNELS(T, S, EXP)                                                     \
@@ -99,7 +99,7 @@ static int forward(tg_node *n)
     for (size_t i = 0; lab && i < rows; i++)
         if (lab[i] < 0 || (size_t)lab[i] >= c)
             return tg_fail(n, "label %d at row %zu is outside [0, %zu)", (int)lab[i], i, c);
-    double s = n->attr.f[0];
+    double s = LOSS(n)->scale;
     if (y->dtype == TG_F32) {
         float *p = n->scratch;
         *(float *)y->data = (float)(s * fwd_f32(rows, c, z->data, lab, t->data, p, p + rows * c));
@@ -116,7 +116,7 @@ static void backward(tg_node *n)
     size_t rows = z->shape[0], c = z->shape[1];
     const int32_t *lab = LABELS(n) ? t->data : NULL;
     bool f32 = y->dtype == TG_F32;
-    double k = n->attr.f[0] * (f32 ? *(float *)y->grad : *(double *)y->grad);
+    double k = LOSS(n)->scale * (f32 ? *(float *)y->grad : *(double *)y->grad);
     int acc;
     if (tg_wants_grad(z)) {
         void *dz = tg_grad_acc(z, &acc);
@@ -134,17 +134,17 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_softmax_ce = {"softmax_ce", setup, forward, backward};
-const tg_op tg_op_softmax_ce_onehot = {"softmax_ce_onehot", setup, forward, backward};
+const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
+const tg_op tg_op_softmax_ce_onehot = {.name = "softmax_ce_onehot", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags)
 {
-    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    loss_attr at = {flags, 0};
     return tg_record(&tg_op_softmax_ce, 2, (tg_tensor *[]){logits, labels}, &at);
 }
 
 tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets, int flags)
 {
-    tg_attrs at = {{flags, 0, 0, 0, 0, 0}, {0, 0}};
+    loss_attr at = {flags, 0};
     return tg_record(&tg_op_softmax_ce_onehot, 2, (tg_tensor *[]){logits, targets}, &at);
 }

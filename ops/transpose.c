@@ -1,6 +1,6 @@
 /* transpose: swap the last two axes, Y[..., j, i] = X[..., i, j];
  *   dX = transpose(dY) */
-#include "internal.h"
+#include "op.h"
 
 static int setup(tg_node *n)
 {
@@ -47,6 +47,6 @@ static void backward(tg_node *n)
     TG_DISPATCH(x, swap, y->size / (rows * cols), rows, cols, y->grad, dx, acc);
 }
 
-const tg_op tg_op_transpose = {"transpose", setup, forward, backward};
+const tg_op tg_op_transpose = {.name = "transpose", .setup = setup, .forward = forward, .backward = backward};
 
 tg_tensor *tg_transpose(tg_tensor *x) { return tg_record(&tg_op_transpose, 1, &x, NULL); }

@@ -7,3 +7,8 @@ int tg_setup_unary(tg_node *n)
     tg_out_like(n, 0);
     return TG_OK;
 }
+
+void tg_unary_attr_str(const tg_node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "c=%g", ATTR(n, unary_attr)->c);
+}

@@ -1,17 +1,25 @@
 /* Shared shape of the elementwise ops in ops/: one input, output of the same
- * shape.  UNARY_OP(NAME, FX, GX) defines tg_NAME with
- *   forward   y = FX          (in terms of x, and c = attr f[0])
+ * shape.  UNARY_OP(NAME, FX, GX) defines tg_op_NAME with
+ *   forward   y = FX          (in terms of x, and c = the unary_attr constant)
  *   backward  dx = GX         (in terms of x, y, g = dy, and c)
  * for f32 and f64 (<tgmath.h> picks expf or exp after the type). */
 #ifndef TG_UNARY_H
 #define TG_UNARY_H
-#include "internal.h"
+#include "op.h"
 
 #include "vmath.h"
 
 #include <tgmath.h>
 
 int tg_setup_unary(tg_node *n);
+
+/* The attribute of a unary op that has one (scale's c); 0 in the others. */
+typedef struct unary_attr {
+    double c;
+} unary_attr;
+TG_ATTR_FITS(unary_attr);
+/* "c=..." for DOT */
+void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
 
 #define UNARY_KERNELS(NAME, T, S, FX, GX)                                      \
     static void NAME##_fwd_##S(size_t len, const T *xs, T *ys, T c)            \
@@ -34,11 +42,14 @@ int tg_setup_unary(tg_node *n);
         }                                                                      \
     }
 
-#define UNARY_OP(NAME, FX, GX) UNARY_OP_T(NAME, FX, FX, GX)
+#define UNARY_OP(NAME, FX, GX) UNARY_OP_T(NAME, FX, FX, GX, 0, NULL)
+/* A unary op whose FX and GX use the constant c (tg_record with a unary_attr). */
+#define UNARY_OP_C(NAME, FX, GX)                                               \
+    UNARY_OP_T(NAME, FX, FX, GX, sizeof(unary_attr), tg_unary_attr_str)
 
 /* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp).
  * Large tensors are split into element ranges over the thread pool. */
-#define UNARY_OP_T(NAME, FX32, FX64, GX)                                       \
+#define UNARY_OP_T(NAME, FX32, FX64, GX, ASIZE, ASTR)                                  \
     UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
@@ -47,10 +58,10 @@ int tg_setup_unary(tg_node *n);
         tg_tensor *x = IN(n, 0), *y = OUT(n);                                  \
         if (y->dtype == TG_F32)                                                \
             NAME##_fwd_f32(e - b, (const float *)x->data + b,                  \
-                           (float *)y->data + b, (float)n->attr.f[0]);         \
+                           (float *)y->data + b, (float)ATTR(n, unary_attr)->c);         \
         else                                                                   \
             NAME##_fwd_f64(e - b, (const double *)x->data + b,                 \
-                           (double *)y->data + b, n->attr.f[0]);               \
+                           (double *)y->data + b, ATTR(n, unary_attr)->c);     \
     }                                                                          \
     static int NAME##_forward(tg_node *n)                                      \
     {                                                                          \
@@ -66,12 +77,12 @@ int tg_setup_unary(tg_node *n);
             NAME##_bwd_f32(e - b, (const float *)x->data + b,                  \
                            (const float *)y->data + b,                         \
                            (const float *)y->grad + b, (float *)c->dx + b,     \
-                           c->acc, (float)c->n->attr.f[0]);                    \
+                           c->acc, (float)ATTR(c->n, unary_attr)->c);       \
         else                                                                   \
             NAME##_bwd_f64(e - b, (const double *)x->data + b,                 \
                            (const double *)y->data + b,                        \
                            (const double *)y->grad + b, (double *)c->dx + b,   \
-                           c->acc, c->n->attr.f[0]);                           \
+                           c->acc, ATTR(c->n, unary_attr)->c);       \
     }                                                                          \
     static void NAME##_backward(tg_node *n)                                    \
     {                                                                          \
@@ -81,7 +92,9 @@ int tg_setup_unary(tg_node *n);
         c.dx = tg_grad_acc(IN(n, 0), &c.acc);                                  \
         tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_bwd_range, &c);    \
     }                                                                          \
-    const tg_op tg_op_##NAME = {#NAME, tg_setup_unary, NAME##_forward,         \
-                                NAME##_backward};
+    const tg_op tg_op_##NAME = {.name = #NAME, .attr_size = ASIZE,              \
+                                .setup = tg_setup_unary,                       \
+                                .forward = NAME##_forward,                     \
+                                .backward = NAME##_backward, .attr_str = ASTR};
 
 #endif

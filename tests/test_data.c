@@ -4,7 +4,7 @@
  * crash or read out of bounds (the suite also runs under ASan/UBSan). */
 #include "tap.h"
 #include "tapegrad.h"
-#include "internal.h" /* tg_malloc: data sets built here are owned by the library */
+#include "core.h" /* tg_malloc: data sets built here are owned by the library */
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * and review the diff.  With Graphviz installed, every DOT file this test
  * writes is rendered with dot -Tsvg and must produce no warning (tg_dot_render
  * fails on any output of dot's); without it those checks are skipped. */
-#include "internal.h"
+#include "io.h"
 #include "tap.h"
 
 #include <dirent.h>

@@ -12,7 +12,7 @@
  * workspace cannot be allocated, tg_parallel_for, and the public settings.
  * No timing here (see tests/bench/bench_gemm.c).
  */
-#include "internal.h"
+#include "kernels.h"
 #include "tap.h"
 
 #include <float.h>

@@ -3,7 +3,7 @@
  * every error path. */
 #include "tap.h"
 #include "tapegrad.h"
-#include "internal.h" /* grad_gen: prove a stale gradient is never cleared */
+#include "core.h" /* grad_gen: prove a stale gradient is never cleared */
 
 #include <math.h>
 

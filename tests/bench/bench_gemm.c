@@ -16,7 +16,7 @@
  *   gemm m=.. n=.. k=.. ta=.. tb=.. dtype=.. threads=.. gflops=X
  *        [openblas_gflops=Y ratio_vs_openblas=R]
  */
-#include "internal.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -196,6 +196,7 @@ int main(int argc, char **argv)
     if (!t_tg || !t_ob)
         return 1;
     bool interleave = threads == 1;
+    (void)interleave; /* read only with OpenBLAS */
     for (long r = 0; r < reps; r++) {
         t0 = now_s();
         run_tg(&x);

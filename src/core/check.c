@@ -1,6 +1,6 @@
 /* Gradient checks: finite differences on an f64 copy of the graph, and the
  * comparison of any gradient buffer (a hand derivation) with the tape's. */
-#include "internal.h"
+#include "core.h"
 
 #include <float.h>
 #include <math.h>
@@ -54,7 +54,7 @@ static int copy_graph(clone_ctx *cx, tg_tape *src, size_t last)
             if (!(in[j] = map_input(cx, n->in[j])))
                 return TG_ERR;
         cx->dst->scope = n->scope ? tg_intern_scope(cx->dst, n->scope) : NULL;
-        tg_tensor *out = tg_record(n->op, n->n_in, in, &n->attr);
+        tg_tensor *out = tg_record(n->op, n->n_in, in, n->attr.bytes);
         if (!out)
             return TG_ERR;
         if (n->out.name && tg_set_name(out, n->out.name))

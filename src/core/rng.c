@@ -4,7 +4,7 @@
  * variates use Marsaglia's polar method with a logarithm written here from
  * + − × ÷ only, so the stream is bit-identical on every IEEE-754 machine
  * (libm's log may differ in the last bit between platforms). */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 

@@ -5,7 +5,7 @@
  * out, and every block is followed by a poisoned redzone: an access past a
  * tensor's buffer is then reported like one past a malloc'ed block, instead
  * of landing silently in the next tensor of the same chunk. */
-#include "internal.h"
+#include "core.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TG_ARENA_ASAN 1

@@ -12,7 +12,8 @@
  * weight-decay mode and momentum mode, so the loop body has no branches and
  * no calls and the compiler vectorises it (sqrt needs -fno-math-errno, which
  * meson.build passes). */
-#include "internal.h"
+#include "core.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* NumPy broadcasting of two tensors (shapes aligned from the right). */
-#include "internal.h"
+#include "core.h"
 
 int tg_bcast_shape(const tg_tensor *a, const tg_tensor *b, int *rank,
                    size_t *shape)
@@ -41,12 +41,5 @@ void tg_bcast_plan(const tg_tensor *a, const tg_tensor *b, tg_bcast *p)
     strides(a, p->dim, p->sa);
     strides(b, p->dim, p->sb);
     size_t n = p->dim[0] * p->dim[1] * p->dim[2] * p->dim[3];
-    if (a->size == n && b->size == n)
-        p->kind = TG_BC_SAME;
-    else if (b->size == 1 && a->size == n)
-        p->kind = TG_BC_SCALAR_B;
-    else if (a->size == 1 && b->size == n)
-        p->kind = TG_BC_SCALAR_A;
-    else
-        p->kind = TG_BC_GENERAL;
+    p->same = a->size == n && b->size == n;
 }

@@ -1,5 +1,5 @@
 /* Tensor queries, element access, copies and gradient access. */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,42 +56,6 @@ int tg_set_name(tg_tensor *t, const char *name)
         return tg_error(t->tape, "set_name: out of memory");
     t->name = copy;
     return TG_OK;
-}
-
-const char *tg_op_name(const tg_tensor *t)
-{
-    if (!t)
-        return "(null)";
-    if (t->node)
-        return t->node->op->name;
-    switch (t->kind) {
-    case TG_PARAM: return "param";
-    case TG_INPUT: return "input";
-    default: return "const";
-    }
-}
-
-char *tg_shape_str(const tg_tensor *t, char *buf, size_t len)
-{
-    if (!buf || !len)
-        return buf;
-    if (!t) {
-        snprintf(buf, len, "(null)");
-        return buf;
-    }
-    if (t->rank == 0) {
-        snprintf(buf, len, "scalar");
-        return buf;
-    }
-    size_t n = 0;
-    buf[0] = 0;
-    for (int i = 0; i < t->rank && n < len; i++) {
-        int w = snprintf(buf + n, len - n, i ? "x%zu" : "%zu", t->shape[i]);
-        if (w < 0)
-            break;
-        n += (size_t)w;
-    }
-    return buf;
 }
 
 int tg_set_requires_grad(tg_tensor *t, bool requires_grad)

@@ -1,24 +1,28 @@
-/* Internal structures shared by src/ and ops/.  Not installed. */
-#ifndef TG_INTERNAL_H
-#define TG_INTERNAL_H
+/* The core layer (src/core/): tensors, nodes, the tape, errors, recording,
+ * the backward walk, broadcasting.  It uses libc only; every other layer
+ * (kernels, ops, io, train) may use it.  Not installed.  The layers are in
+ * docs/architecture.md. */
+#ifndef TG_CORE_H
+#define TG_CORE_H
 
 #include "tapegrad.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #define TG_MAX_IN 3    /* inputs of one op                               */
 #define TG_ALIGN 64    /* alignment of every data buffer (one cache line) */
 #define TG_MAX_SCOPE 8 /* nesting depth of tg_scope_push                 */
 
-/* ---- allocation (src/alloc.c): every heap allocation goes through here --- */
+/* ---- allocation (src/core/alloc.c): every heap allocation goes through here --- */
 void *tg_malloc(size_t bytes);
 void *tg_realloc(void *p, size_t bytes);
 void tg_free(void *p);
 void *tg_aligned_alloc(size_t bytes); /* TG_ALIGN-aligned, free with tg_free_aligned */
 void tg_free_aligned(void *p);
 
-/* ---- arena (src/arena.c): bump allocation in chunks kept across resets ---- */
+/* ---- arena (src/core/arena.c): bump allocation in chunks kept across resets ---- */
 typedef struct tg_chunk tg_chunk;
 typedef struct tg_arena {
     tg_chunk *first, *cur;
@@ -57,31 +61,39 @@ struct tg_tensor {
     uint8_t temp;          /* lives in the graph arena (dropped by clear) */
 };
 
-/* Small per-node attributes (axis, flags, constants), kept generic so that a
- * node can be re-recorded from (op, inputs, attrs) alone (see check.c). */
-typedef struct tg_attrs {
-    int64_t i[6];
-    double f[2];
-} tg_attrs;
+/* Bytes an op's attribute struct may take in the node (see ops/op.h). */
+#define TG_ATTR_BYTES 64
 
 /*
- * An op: `setup` checks the inputs and fills in the output's dtype, rank and
- * shape (and scratch_bytes / view); `forward` computes the output from the
- * inputs (also on replay: it must not allocate); `backward` adds the output's
- * gradient, through the op, into the gradients of the inputs that are live.
+ * An op (one per entry of ops/ops.def; the contract of these functions is
+ * written down in ops/op.h):
+ *   setup      checks inputs and attributes; sets the output's dtype, rank
+ *              and shape (and scratch_bytes, view).  Runs once, at record.
+ *   forward    computes the output from the inputs; also on every replay,
+ *              so it never allocates.
+ *   backward   adds the output's gradient, through the op, into the
+ *              gradients of the inputs that are live.
+ *   attr_size  bytes of the op's attribute struct (0: none).
+ *   attr_str   writes the attributes as "name=value ..." (for DOT labels);
+ *              NULL when attr_size is 0.
  */
 typedef struct tg_op {
     const char *name;
+    size_t attr_size;
     int (*setup)(tg_node *n);
     int (*forward)(tg_node *n);
     void (*backward)(tg_node *n);
+    void (*attr_str)(const tg_node *n, char *buf, size_t len);
 } tg_op;
 
 struct tg_node {
     const tg_op *op;
     tg_tensor *in[TG_MAX_IN];
     tg_tensor out;
-    tg_attrs attr;
+    union {                 /* the op's attribute struct (ATTR in op.h) */
+        unsigned char bytes[TG_ATTR_BYTES];
+        max_align_t align;
+    } attr;
     void *scratch;        /* op-owned memory sized by setup               */
     size_t scratch_bytes;
     const char *scope;    /* interned scope string or NULL                */
@@ -113,7 +125,7 @@ struct tg_tape {
     char err[512];
 };
 
-/* ---- errors (src/tape.c) ---------------------------------------------- */
+/* ---- errors and messages (src/core/msg.c: the lowest layer) ------------ */
 /* Keep the first error on the tape; always returns TG_ERR. */
 int tg_error(tg_tape *tape, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -130,18 +142,23 @@ int tg_fail(tg_node *n, const char *fmt, ...)
 /* A shape as text by value: usable twice in one printf (C11 6.2.4p8). */
 typedef struct tg_shp { char s[64]; } tg_shp;
 tg_shp tg_shp_of(const tg_tensor *t);
+/* How messages name a tensor: its name, else its op's name (tg_op_name). */
+const char *tg_label(const tg_tensor *t);
 
-/* ---- anomaly mode (src/backward.c) ------------------------------------ */
+/* ---- anomaly mode (src/core/anomaly.c) ------------------------------------ */
 /* With tape->anomaly on: fail (tape error naming the op, its position and
  * the tensors) if node n's output (forward) or the gradient it sent into
  * its live inputs (backward) holds a NaN or Inf. */
 int tg_anomaly_forward(tg_node *n);
 int tg_anomaly_backward(tg_node *n);
 
-/* ---- recording (src/tape.c) ------------------------------------------- */
-tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
-                     const tg_attrs *attr);
-/* Element count of a shape; 0 (and no write) if it overflows or a size is 0. */
+/* ---- recording (src/core/tape.c) ------------------------------------------- */
+/* Record node op(in[0..n_in)) with a copy of op->attr_size bytes of attr
+ * (NULL when the op has none): setup, allocate, forward.  Returns the output,
+ * or NULL with the tape's error set (an input NULL: NULL, error unchanged). */
+tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void *attr);
+/* Element count of a shape into *size: TG_OK, or TG_ERR (and no write) if it
+ * overflows or a size is 0. */
 int tg_shape_size(int rank, const size_t *shape, size_t *size);
 tg_tensor *tg_leaf_new(tg_tape *tape, tg_kind kind, const char *name,
                        tg_dtype dtype, int rank, const size_t *shape,
@@ -150,7 +167,7 @@ tg_tensor *tg_leaf_new(tg_tape *tape, tg_kind kind, const char *name,
 /* The tape's copy of scope string s (kept for the tape's lifetime). */
 const char *tg_intern_scope(tg_tape *tape, const char *s);
 
-/* ---- setup helpers (src/tape.c) --------------------------------------- */
+/* ---- setup helpers (src/core/tape.c) --------------------------------------- */
 int tg_need_float(tg_node *n, int i);       /* input i is f32/f64          */
 int tg_need_i32(tg_node *n, int i);         /* input i is i32              */
 int tg_need_same_dtype(tg_node *n, int i, int j);
@@ -158,7 +175,7 @@ int tg_need_rank(tg_node *n, int i, int rank);
 void tg_out_like(tg_node *n, int i);        /* output: dtype/shape of input i */
 void tg_out_scalar(tg_node *n, int dtype);
 
-/* ---- gradients (src/backward.c) --------------------------------------- */
+/* ---- gradients (src/core/backward.c) --------------------------------------- */
 static inline uint64_t tg_cur_gen(const tg_tensor *t)
 {
     return t->node ? t->tape->pass_gen : t->tape->leaf_gen;
@@ -173,80 +190,16 @@ void *tg_grad_sum(tg_tensor *t);
 /* Ensure t->grad exists (allocated in the arena that owns t). */
 int tg_grad_alloc(tg_tensor *t);
 
-/* ---- broadcasting (src/broadcast.c) ----------------------------------- */
+/* ---- broadcasting (src/core/broadcast.c) ------------------------------ */
 typedef struct tg_bcast {
     size_t dim[TG_MAX_RANK];     /* output sizes, left-padded to 4 axes   */
     size_t sa[TG_MAX_RANK];      /* element strides of a (0: broadcast)   */
     size_t sb[TG_MAX_RANK];      /* element strides of b                  */
-    int kind;                    /* TG_BC_SAME, _SCALAR_B, _SCALAR_A, _ROW_B, _GENERAL */
+    bool same;                   /* a, b and the output have one shape    */
 } tg_bcast;
-enum { TG_BC_SAME, TG_BC_SCALAR_A, TG_BC_SCALAR_B, TG_BC_GENERAL };
 /* Output rank/shape of broadcasting a with b; -1 if incompatible. */
 int tg_bcast_shape(const tg_tensor *a, const tg_tensor *b, int *rank,
                    size_t *shape);
 void tg_bcast_plan(const tg_tensor *a, const tg_tensor *b, tg_bcast *p);
-
-/* ---- kernels (src/gemm.c) --------------------------------------------- */
-/* C[m×n] = alpha·op(A)·op(B) + beta·C, row-major; op(A) is m×k.  beta is 0
- * (C is overwritten, never read) or 1 (accumulate). */
-void tg_gemm_f32(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
-                 const float *a, size_t lda, const float *b, size_t ldb,
-                 float beta, float *c, size_t ldc);
-void tg_gemm_f64(bool ta, bool tb, size_t m, size_t n, size_t k,
-                 double alpha, const double *a, size_t lda, const double *b,
-                 size_t ldb, double beta, double *c, size_t ldc);
-
-/* Call fn_f32 or fn_f64 after the dtype of tensor t. */
-#define TG_DISPATCH(t, fn, ...)                                               \
-    do {                                                                      \
-        if ((t)->dtype == TG_F32)                                             \
-            fn##_f32(__VA_ARGS__);                                            \
-        else                                                                  \
-            fn##_f64(__VA_ARGS__);                                            \
-    } while (0)
-
-/* Shorthand in ops: input i, output, attributes. */
-#define IN(n, i) ((n)->in[(i)])
-#define OUT(n) (&(n)->out)
-
-/* ---- DOT export (src/dot.c) -------------------------------------------- */
-/* What one tg_dot_write did: bytes written and elementary steps (loop
- * iterations), so that a test can check the work is linear without timing. */
-typedef struct tg_dot_stats {
-    uint64_t bytes, steps;
-} tg_dot_stats;
-/* tg_dot_write, filling *stats (which may be NULL). */
-int tg_dot_write_stats(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts,
-                       tg_dot_stats *stats);
-
-/* ---- threads and CPU dispatch (src/threads.c, src/cpu.c) --------------- */
-/* Run fn over [0, n) split into contiguous chunks of >= grain elements, on
- * the thread pool (the caller takes part); returns when all are done.  Runs
- * fn(ctx, 0, n) inline when threads == 1, n < 2·grain, the pool is busy
- * with another caller, or the caller is a pool worker.  Chunk boundaries
- * depend only on n, grain and tg_get_threads(). */
-typedef void (*tg_range_fn)(void *ctx, size_t begin, size_t end);
-void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx);
-
-/* Elements per piece when an elementwise op or an optimizer update is split
- * over the pool (below 2 pieces it runs inline).  Elementwise work never
- * changes a result when split; reductions are split only along axes that
- * are not summed, so they keep their order too. */
-#define TG_ELEM_GRAIN ((size_t)1 << 15)
-
-/* CRC-32C of n bytes, as docs/format.md defines it (src/save.c). */
-uint32_t tg_crc32c(const unsigned char *p, size_t n);
-
-/* What an op's element-range callback needs: the node and, in backward, the
- * input gradient it writes and whether it adds to it (acc) or overwrites. */
-typedef struct tg_elem_ctx {
-    tg_node *n;
-    void *dx;
-    int acc;
-} tg_elem_ctx;
-
-/* The active kernel path (tg_isa()) as a number. */
-enum { TG_ISA_GENERIC = 0, TG_ISA_AVX2 = 1, TG_ISA_AVX512 = 2 };
-int tg_cpu_isa(void);
 
 #endif

@@ -9,7 +9,7 @@
  * the header), verify the magic, version, size, checksum and every record
  * with bounds checks, then match the records with the tensors by name,
  * dtype and shape.  Only when everything is right is any tensor written. */
-#include "internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>

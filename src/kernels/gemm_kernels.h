@@ -20,7 +20,7 @@
 #ifndef TG_GEMM_KERNELS_H
 #define TG_GEMM_KERNELS_H
 
-#include "internal.h"
+#include "kernels.h"
 
 /* One block for the macro-kernel: C[m×n] = alpha·A[m×kc]·B[kc×n] + beta·C.
  * A's sliver s (rows s·MR ..) starts at a + s·a_step; inside it

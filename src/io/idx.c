@@ -9,7 +9,7 @@
  * that size is allocated.  A gzip stream's decompressed size is unknown in
  * advance: it is bounded by the largest ratio deflate can reach, and the
  * buffer grows only as data actually arrives. */
-#include "internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <stdarg.h>

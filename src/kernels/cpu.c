@@ -4,7 +4,7 @@
  * TAPEGRAD_ISA when that names a supported path (anything else is ignored
  * silently).
  */
-#include "internal.h"
+#include "kernels.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

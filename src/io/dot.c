@@ -24,7 +24,7 @@
  * found through the tensor's `aux` link (set here, cleared before
  * returning), op nodes through their tape position, scopes through a small
  * hash table. */
-#include "internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Every heap allocation of the library goes through these functions, so a
  * test can count them (tg_alloc_count) and make them fail (tg_debug_fail_alloc). */
-#include "internal.h"
+#include "core.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

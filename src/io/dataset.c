@@ -1,6 +1,6 @@
 /* Labelled data sets in memory (from IDX files), their preprocessing
  * (normalisation, area-averaging resize, head) and seeded mini-batches. */
-#include "internal.h"
+#include "io.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -21,7 +21,7 @@
  * short while (jobs tend to come in bursts: the GEMMs of one training step),
  * then sleep on a condition variable.
  */
-#include "internal.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <limits.h>

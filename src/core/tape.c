@@ -1,9 +1,7 @@
 /* The tape: creation, errors, scopes, and recording of op nodes. */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
-
-const char *tg_version(void) { return "0.1.0"; }
 
 tg_tape *tg_tape_new(void)
 {
@@ -38,71 +36,6 @@ void tg_tape_clear(tg_tape *tape)
     tape->grads_ready = 0;
     tg_arena_reset(&tape->graph_arena);
     tape->live_dirty = false;
-}
-
-/* ---- errors -------------------------------------------------------------- */
-
-static int verror(tg_tape *tape, const char *prefix, const char *fmt,
-                  va_list ap)
-{
-    if (!tape || tape->has_err)
-        return TG_ERR;
-    size_t n = 0;
-    if (prefix) {
-        int w = snprintf(tape->err, sizeof tape->err, "%s", prefix);
-        n = w > 0 ? (size_t)w : 0;
-        if (n >= sizeof tape->err)
-            n = sizeof tape->err - 1;
-    }
-    vsnprintf(tape->err + n, sizeof tape->err - n, fmt, ap);
-    tape->has_err = true;
-    return TG_ERR;
-}
-
-int tg_error(tg_tape *tape, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    verror(tape, NULL, fmt, ap);
-    va_end(ap);
-    return TG_ERR;
-}
-
-int tg_fail(tg_node *n, const char *fmt, ...)
-{
-    char prefix[96];
-    if (n->index != SIZE_MAX)
-        snprintf(prefix, sizeof prefix, "%s (node %zu): ", n->op->name,
-                 n->index);
-    else
-        snprintf(prefix, sizeof prefix, "%s: ", n->op->name);
-    va_list ap;
-    va_start(ap, fmt);
-    verror(n->out.tape, prefix, fmt, ap);
-    va_end(ap);
-    return TG_ERR;
-}
-
-const char *tg_tape_error(const tg_tape *tape)
-{
-    if (!tape)
-        return "tape is NULL";
-    return tape->has_err ? tape->err : NULL;
-}
-
-void tg_tape_clear_error(tg_tape *tape)
-{
-    if (tape) {
-        tape->has_err = false;
-        tape->err[0] = 0;
-    }
-}
-
-tg_shp tg_shp_of(const tg_tensor *t)
-{
-    tg_shp s;
-    tg_shape_str(t, s.s, sizeof s.s);
-    return s;
 }
 
 /* ---- simple queries ------------------------------------------------------ */
@@ -424,8 +357,7 @@ static int push_node(tg_tape *tape, tg_node *n)
     return TG_OK;
 }
 
-tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
-                     const tg_attrs *attr)
+tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void *attr)
 {
     tg_tape *tape = NULL;
     int missing = -1;
@@ -459,8 +391,8 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in,
     n->index = SIZE_MAX;
     for (int i = 0; i < n_in; i++)
         n->in[i] = in[i];
-    if (attr)
-        n->attr = *attr;
+    if (attr && op->attr_size) /* op->attr_size <= TG_ATTR_BYTES: TG_ATTR_FITS */
+        memcpy(n->attr.bytes, attr, op->attr_size);
     n->out.tape = tape;
     n->out.kind = tape->grad_enabled ? TG_OP : TG_CONST;
     n->out.temp = 1;
