@@ -249,7 +249,7 @@ static void dl_dh1(const net *m, int n, const double *dz, double *g)
 /* ---- the checks -------------------------------------------------------- */
 
 /* ∂h⁽²⁾/∂z⁽²⁾ (the elementwise local derivative): a small tape h = σ(z) on
- * the draw's z⁽²⁾, backward with a seed of ones gives σ'(z) in z's grad. */
+ * the draw's z⁽²⁾, backward with a grad_output of ones gives σ'(z) in z's grad. */
 static int check_local_derivative(dv_table *t, const net *m, int n)
 {
     const double *z2 = tg_data_f64(m->z2), *h2 = tg_data_f64(m->h2);
@@ -260,7 +260,7 @@ static int check_local_derivative(dv_table *t, const net *m, int n)
     tg_tensor *h = tg_sigmoid(z);
     for (int i = 0; i < n * N_OUT; i++)
         ones[i] = 1;
-    if (!h || tg_backward_seed(h, ones)) {
+    if (!h || tg_backward_vjp(h, ones)) {
         int rc = dv_fail(t, tape, "local derivative tape");
         tg_tape_free(tape);
         return rc;

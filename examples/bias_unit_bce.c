@@ -286,10 +286,10 @@ static int backward_from(net *n, tg_tensor *root)
     return tg_backward(root);
 }
 
-static int backward_seeded(net *n, tg_tensor *root, const double *seed)
+static int backward_vjp(net *n, tg_tensor *root, const double *seed)
 {
     tg_zero_grad(n->tape);
-    return tg_backward_seed(root, seed);
+    return tg_backward_vjp(root, seed);
 }
 
 /* Seed of ones on a⁽ˡ⁾ = g(z⁽ˡ⁾): z⁽ˡ⁾'s gradient is then g′(z⁽ˡ⁾) elementwise. */
@@ -298,7 +298,7 @@ static int local_backward(net *n, int l)
     double ones[MAX_S * MAX_M];
     for (int k = 0; k < n->S[l] * n->m; k++)
         ones[k] = 1;
-    return backward_seeded(n, n->a[l], ones);
+    return backward_vjp(n, n->a[l], ones);
 }
 
 /* ---- the document's backpropagation, by hand ------------------------------ */
@@ -451,7 +451,7 @@ static int check_228(dv_table *t, net *n)
             for (int b = 0; b < n->m; b++) {
                 memset(seed, 0, sizeof seed);
                 seed[ix(n, i, b)] = 1;
-                if (backward_seeded(n, n->z[l + 1], seed))
+                if (backward_vjp(n, n->z[l + 1], seed))
                     return dv_fail(t, n->tape, "(2.2.8) backward");
                 memset(g, 0, sizeof g);
                 for (int j = 0; j < cols; j++)
@@ -557,7 +557,7 @@ static int check_jacobian_row(dv_table *t, net *n, int l, int d)
            prod[MAX_S * MAX_M], da[MAX_AUG * MAX_M];
     for (int b = 0; b < n->m; b++)
         seed[ix(n, d, b)] = 1;
-    if (backward_seeded(n, n->z[l + 1], seed))
+    if (backward_vjp(n, n->z[l + 1], seed))
         return dv_fail(t, n->tape, "(2.5.3) backward");
     for (int i = 1; i <= n->S[l]; i++)
         for (int b = 0; b < n->m; b++) {

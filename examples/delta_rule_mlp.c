@@ -17,7 +17,7 @@
  *
  * Local derivatives (∂y/∂z = W, ∂z/∂a = h'(a), ...) are Jacobians; each is
  * compared as one vector-Jacobian product vᵀJ: the tape is seeded at the
- * output with a random v (tg_backward_seed), and the document's Jacobian,
+ * output with a random v (tg_backward_vjp), and the document's Jacobian,
  * contracted with the same v in plain C, must equal the tape's gradient of
  * the input.  A wrong Jacobian gives a different vᵀJ for almost every v.
  *
@@ -221,7 +221,7 @@ static int vjp(tg_tensor *root, tg_rng *rng, double *v)
     for (size_t i = 0; i < tg_size(root); i++)
         v[i] = tg_rng_normal(rng);
     tg_zero_grad(tg_tape_of(root)); /* leaves accumulate: start from 0 */
-    return tg_backward_seed(root, v);
+    return tg_backward_vjp(root, v);
 }
 
 /* ---- the document's formulas, in plain loops -------------------------- */

@@ -390,7 +390,7 @@ static int check_local(dv_table *t, const char *where, const char *formula, tg_t
     tg_tensor *s = tg_sigmoid(y);
     for (int k = 0; k < len; k++)
         ones[k] = 1;
-    if (!s || tg_backward_seed(s, ones)) {
+    if (!s || tg_backward_vjp(s, ones)) {
         dv_fail(t, tp, "sigmoid tape");
         tg_tape_free(tp);
         return -1;
@@ -452,9 +452,9 @@ static int check_sections2to4(dv_table *t, net *nt, const fwd *f, const chain *c
              ch->gz2, true);
     sum_cols(ch->d3, f->M, n, h);
     dv_check(t, "§2 (4)", "∂E/∂bᴹ = ∂E/∂yᴹ → b₃ [Σ over batch]", nt->b3, h, true);
-    if (check_local(t, "§3 (5)", "∂zᴹ/∂yᴹ = zᴹ ⊙ (1 − zᴹ) → z₂ (sigmoid alone, seed 1)", nt->y2,
+    if (check_local(t, "§3 (5)", "∂zᴹ/∂yᴹ = zᴹ ⊙ (1 − zᴹ) → z₂ (sigmoid alone, grad_output 1)", nt->y2,
                     nt->z2) ||
-        check_local(t, "§3 (5), §4", "∂zᴹ/∂yᴹ = zᴹ ⊙ (1 − zᴹ) → z₁ (sigmoid alone, seed 1)",
+        check_local(t, "§3 (5), §4", "∂zᴹ/∂yᴹ = zᴹ ⊙ (1 − zᴹ) → z₁ (sigmoid alone, grad_output 1)",
                     nt->y1, nt->z1))
         return -1;
     sum_outer(ch->d2, f->N, f->z1, f->P, n, h);

@@ -302,7 +302,7 @@ static int check_softmax_local(dv_table *t, const net *nt)
     for (int k = 0; y && k < N_CLS; k++) { /* k plays the document's t */
         seed[k] = 1;
         tg_zero_grad(tape);
-        if (tg_backward_seed(yh, seed))
+        if (tg_backward_vjp(yh, seed))
             break;
         seed[k] = 0;
         for (int j = 0; j < N_CLS; j++) /* ŷₜ(1 − ŷₜ) on the diagonal, −ŷₜŷⱼ off it */
@@ -491,7 +491,7 @@ static int check_dz_dx1(dv_table *t, const net *nt)
     for (int k = 0; z && k < N_CLS; k++) {
         seed[k] = 1;
         tg_zero_grad(tape);
-        if (tg_backward_seed(z, seed))
+        if (tg_backward_vjp(z, seed))
             break;
         seed[k] = 0;
         for (int a = 0; a < N_IN; a++)
@@ -523,7 +523,7 @@ static int check_dx1_dh(dv_table *t, const net *nt)
     }
     tg_tensor *h = tg_leaf_from(tape, TG_PARAM, "h", TG_F64, SHAPE(N_IN, nt->m), hv);
     tg_tensor *x1 = tg_relu(h);
-    if (!x1 || tg_backward_seed(x1, ones))
+    if (!x1 || tg_backward_vjp(x1, ones))
         rc = dv_fail(t, tape, "∂X⁽¹⁾/∂h tape");
     else
         dv_check(t, "② W₁ chain", F_DX1DH, h, hand, true);
@@ -552,7 +552,7 @@ static int check_dh_dw1(dv_table *t, const draw_values *v, int d)
         int b = (37 * d + 101 * r) % N_IN; /* three hidden units per draw */
         seed[b] = 1;
         tg_zero_grad(tape);
-        if (tg_backward_seed(h, seed))
+        if (tg_backward_vjp(h, seed))
             break;
         seed[b] = 0;
         for (int a = 0; a < N_IN; a++)

@@ -771,14 +771,14 @@ static void op_backward(state *st)
     if (twice)
         tg_zero_grad(tape);
     tg_tape_clear_error(tape);
-    int rc = (m & 1) ? tg_backward_seed(root, (m & 8) ? NULL : seed) : tg_backward(root);
+    int rc = (m & 1) ? tg_backward_vjp(root, (m & 8) ? NULL : seed) : tg_backward(root);
     FAILS_WITH_MSG(tape, rc, "backward");
     if (rc == 0 && twice && heavy(st)) {
         /* again from zero: the same gradients */
         snapshot a, b;
         snap_take(st, k, &a, true);
         tg_zero_grad(tape);
-        rc = (m & 1) ? tg_backward_seed(root, seed) : tg_backward(root);
+        rc = (m & 1) ? tg_backward_vjp(root, seed) : tg_backward(root);
         FZ_CHECK(rc == 0, "a backward that passed failed the second time: %s",
                  tg_tape_error(tape));
         snap_take(st, k, &b, true);
@@ -1079,7 +1079,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < n; i++)
                 ((float *)seed)[i] = 1;
         tg_tape_clear_error(t0);
-        rc = tg_backward_seed(root, seed);
+        rc = tg_backward_vjp(root, seed);
         FAILS_WITH_MSG(t0, rc, "final backward");
         free(seed);
         tg_dot_opts o = {true, true, true, true, 0, "final"};

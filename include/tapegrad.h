@@ -372,15 +372,17 @@ int tg_replay(tg_tape *tape);
 int tg_forward(tg_tensor *root);
 
 /**
- * Reverse-mode differentiation from a scalar (one-element) root, seeded
- * with 1.  Gradients are added into the leaves that require them (see
+ * Reverse-mode differentiation from a scalar (one-element) root, starting
+ * from the gradient 1.  Gradients are added into the leaves that require them (see
  * tg_zero_grad) and kept for every op output reached (tg_grad).  Nodes that
  * cannot reach such a leaf are skipped.  The walk is iterative.
  */
 int tg_backward(tg_tensor *root);
-/** Backward from any root with a seed gradient: `seed` holds tg_size(root)
- *  elements of root's dtype (a vector-Jacobian product). */
-int tg_backward_seed(tg_tensor *root, const void *seed);
+/** Backward from any root given the gradient of its output: `grad_output`
+ *  holds tg_size(root) elements of root's dtype, v, and every leaf receives
+ *  the vector-Jacobian product vᵀ·∂root/∂leaf (PyTorch's grad_outputs).
+ *  tg_backward(root) is tg_backward_vjp with v = 1. */
+int tg_backward_vjp(tg_tensor *root, const void *grad_output);
 /** Set the gradients of all leaves to zero (O(1): done lazily). */
 void tg_zero_grad(tg_tape *tape);
 

@@ -9,6 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tapegrad.h"
+
+/* A shape as a compound literal: SHAPE(2, 3) */
+#define SHAPE(...) (size_t[]){__VA_ARGS__}
+
+/* The call failed (call_failed is true) and tape's error contains msg. */
+#define TAPE_FAILS(tape, call_failed, msg)                                     \
+    do {                                                                       \
+        bool f_ = (call_failed);                                               \
+        const char *e_ = tg_tape_error(tape);                                  \
+        ok(f_ && e_ && strstr(e_, msg), "%s -> \"%s\"", #call_failed, e_ ? e_ : "(no error)"); \
+        if (e_ && !strstr(e_, msg))                                            \
+            diag("wanted it to contain \"%s\"", msg);                          \
+        tg_tape_clear_error(tape);                                             \
+    } while (0)
+
 static int tap_count, tap_failed;
 
 #if defined(__GNUC__)
@@ -88,6 +104,17 @@ static inline bool tap_write_file(const char *path, const void *data, size_t n)
     FILE *f = fopen(path, "wb");
     bool good = f && fwrite(data, 1, n, f) == n;
     return f && fclose(f) == 0 && good;
+}
+
+/* Up to cap bytes of the file at path into buf; the count read (0 when it
+ * cannot be opened). */
+static inline size_t tap_slurp(const char *path, void *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap, f) : 0;
+    if (f)
+        fclose(f);
+    return n;
 }
 
 static inline char *tap_read_file(const char *path, size_t *len)

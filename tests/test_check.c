@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 /* y = sigmoid(x·W), E = ½ Σ (y − t)²  (x [4,3], W [3,2]) */
 typedef struct setup {

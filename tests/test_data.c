@@ -15,7 +15,6 @@
 #include <zlib.h>
 #endif
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static char dir[64];
 static char made[256][128]; /* files to remove at the end */
@@ -76,14 +75,6 @@ static const char *write_gz(const char *name, const void *data, size_t len)
     return p;
 }
 
-static size_t slurp(const char *p, unsigned char *buf, size_t cap)
-{
-    FILE *f = fopen(p, "rb");
-    size_t n = f ? fread(buf, 1, cap, f) : 0;
-    if (f)
-        fclose(f);
-    return n;
-}
 #endif
 
 /* rc is -1 and the message contains want */
@@ -278,7 +269,7 @@ static void corrupt_gz(void)
     for (int i = 0; i < 1000; i++)
         data[i] = (unsigned char)(i * 7 + i / 13);
     size_t n = idx(raw, 0x08, 2, (uint32_t[]){10, 100}, data, 1000);
-    size_t len = slurp(write_gz("good.gz", raw, n), gz, sizeof gz);
+    size_t len = tap_slurp(write_gz("good.gz", raw, n), gz, sizeof gz);
     ok(len > 30 && tg_idx_read(path_of("good.gz"), &x, &e) == 0 && x.count == 1000 &&
            !memcmp(x.data, data, 1000), "gzip 10x100 reads back (%zu compressed bytes)", len);
     tg_idx_free(&x);

@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static const char *golden_dir = "golden";
 static bool update_golden;

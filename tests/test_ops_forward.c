@@ -5,7 +5,6 @@
 #include "tapegrad.h"
 #include "vmath.h"
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 #define VALS(...) (double[]){__VA_ARGS__}
 
 static tg_tape *T;

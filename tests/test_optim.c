@@ -7,19 +7,11 @@
 
 #include <math.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static tg_tape *T;
 
-#define FAILS(call_failed, msg)                                                \
-    do {                                                                       \
-        bool f_ = (call_failed);                                               \
-        const char *e_ = tg_tape_error(T);                                     \
-        ok(f_ && e_ && strstr(e_, msg), "%s -> \"%s\"", #call_failed, e_ ? e_ : "(no error)"); \
-        if (e_ && !strstr(e_, msg))                                            \
-            diag("wanted it to contain \"%s\"", msg);                          \
-        tg_tape_clear_error(T);                                                \
-    } while (0)
+/* the call failed and T's error contains msg; then forget it */
+#define FAILS(call_failed, msg) TAPE_FAILS(T, call_failed, msg)
 
 /* Give scalar parameter w the gradient g for this period (as a backward
  * pass would): tg_grad marks the buffer current. */

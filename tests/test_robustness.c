@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static tg_tape *T;  /* the tape most rows use */
 static tg_err E;    /* for functions without a tape */
@@ -320,15 +319,15 @@ static void running(void)
          "label 5 at row 1 is outside [0, 3)", tg_forward(ce) == -1);
     tg_set(lab, 1, 1);
     TROW("tg_backward", "a root with more than one element", "-1",
-         "backward: root 'relu' has 3 elements (3); a non-scalar root needs a seed", tg_backward(y) == -1);
-    TROW("tg_backward / tg_backward_seed", "an i32 root", "-1",
+         "backward: root 'relu' has 3 elements (3); a non-scalar root needs its grad_output", tg_backward(y) == -1);
+    TROW("tg_backward / tg_backward_vjp", "an i32 root", "-1",
          "backward: root 'labels' is i32 and cannot be differentiated", tg_backward(lab) == -1);
     bool was = tg_set_grad_enabled(T, false);
     tg_tensor *c = tg_sum(w);
     tg_set_grad_enabled(T, was);
     TROW("tg_backward", "a result computed with recording off", "-1",
          "backward: root 'const' is a constant (computed with recording off, or made by tg_scalar)", tg_backward(c) == -1);
-    TROW("tg_backward_seed", "seed NULL", "-1", "backward: seed is NULL", tg_backward_seed(y, NULL) == -1);
+    TROW("tg_backward_vjp", "grad_output NULL", "-1", "backward: grad_output is NULL", tg_backward_vjp(y, NULL) == -1);
     tg_zero_grad(NULL);
     VROW("tg_zero_grad", "NULL", "nothing (no-op)", true);
     VROW("tg_set_anomaly", "NULL", "false", !tg_set_anomaly(NULL, true));

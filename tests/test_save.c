@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static char dir[64];
 
@@ -25,15 +24,6 @@ static const char *path_of(const char *name)
     char *s = p[k++ % 8];
     snprintf(s, sizeof p[0], "%s/%s", dir, name);
     return s;
-}
-
-static size_t slurp(const char *p, unsigned char *buf, size_t cap)
-{
-    FILE *f = fopen(p, "rb");
-    size_t n = f ? fread(buf, 1, cap, f) : 0;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 static void spit(const char *p, const void *buf, size_t n)
@@ -218,7 +208,7 @@ static void round_trip(void)
 
     /* the bytes, as docs/format.md says */
     unsigned char f[4096];
-    size_t n = slurp(p, f, sizeof f);
+    size_t n = tap_slurp(p, f, sizeof f);
     size_t want = 24 + (4 + 2 + 2 + 2 * 8 + 48) + (4 + 2 + 2 + 8 + 40) + (4 + 5 + 2 + 8) +
                   (4 + 6 + 2 + 8 + 12) + (4 + strlen("ünï — 名前") + 2 + 32 + 16) + 4;
     ok(n == want, "file size %zu = header 24 + records + checksum 4 (%zu)", n, want);
@@ -270,7 +260,7 @@ static void round_trip(void)
     tg_set(v, 1, -2.0);
     unsigned char ex[128];
     ok(tg_save(t2, path_of("example.tg"), 1, &v) == 0 &&
-           slurp(path_of("example.tg"), ex, sizeof ex) == 59 && !memcmp(ex, example, 59),
+           tap_slurp(path_of("example.tg"), ex, sizeof ex) == 59 && !memcmp(ex, example, 59),
        "saving v = [1, -2] gives the 59 bytes of the example in docs/format.md");
     unlink(path_of("example.tg"));
     tg_tape_free(t);
@@ -291,7 +281,7 @@ static void corruption(void)
     const char *good = path_of("good.tg");
     ok(tg_save(T, good, 2, both) == 0, "save W (f32 2x3) and b (f64 3)");
     unsigned char f[1024], c[1024];
-    size_t n = slurp(good, f, sizeof f);
+    size_t n = tap_slurp(good, f, sizeof f);
     /* now change the tensors, so that a load that wrote anything shows */
     tg_fill(wa, 42);
     tg_fill(wb, -42);
@@ -542,7 +532,7 @@ static void atomic(void)
     ok(tg_save(t, p, 0, NULL) == 0, "save version 1 of the model");
     chmod(p, 0640);
     static unsigned char v1[8192], now[8192];
-    size_t n1 = slurp(p, v1, sizeof v1);
+    size_t n1 = tap_slurp(p, v1, sizeof v1);
     tg_fill(w, 3); /* version 2 differs */
 
     /* allocation failure at every allocation point of tg_save */
@@ -555,7 +545,7 @@ static void atomic(void)
             break;
         points++;
         const char *e = tg_tape_error(t);
-        size_t n = slurp(p, now, sizeof now);
+        size_t n = tap_slurp(p, now, sizeof now);
         if (e && strstr(e, "out of memory") && n == n1 && !memcmp(now, v1, n1) &&
             entries_with(dir, ".tmp-") == 0)
             kept++;
@@ -572,7 +562,7 @@ static void atomic(void)
     tg_tensor *w3 = tg_param(tg_tape_new(), "W", TG_F32, 2, SHAPE(16, 16));
     ok(tg_load(tg_tape_of(w3), p, 1, &w3) == 0 && tg_get(w3, 255) == 3, "... with version 2's values");
     tg_tape_free(tg_tape_of(w3));
-    n1 = slurp(p, v1, sizeof v1);
+    n1 = tap_slurp(p, v1, sizeof v1);
     tg_fill(w, 4);
 
     /* rename fails: the target is a non-empty directory */
@@ -621,7 +611,7 @@ static void atomic(void)
             ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                "an unwritable directory (as uid 65534 in a child): -1, \"Permission denied\"");
     }
-    size_t n = slurp(p, now, sizeof now);
+    size_t n = tap_slurp(p, now, sizeof now);
     ok(n == n1 && !memcmp(now, v1, n1), "after the failed saves the old file is byte-identical");
     ok(entries_with(dir, ".tmp-") == 0, "no temporary file is left in the directory");
     ok(open_fds() == fds, "no file descriptor is leaked (%d open before and after)", fds);

@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static tg_tensor *param_vals(tg_tape *t, const char *name, int rank, const size_t *shape,
                              const double *v)
@@ -65,25 +64,25 @@ static void test_fan_out(void)
     tg_tape_free(t);
 }
 
-/* y = W·x (non-scalar root) with seed s: dW = s xᵀ, dx = Wᵀ s */
-static void test_seed(void)
+/* y = W·x (non-scalar root) with grad_output v: dW = v xᵀ, dx = Wᵀ v */
+static void test_grad_output(void)
 {
     tg_tape *t = tg_tape_new();
     tg_tensor *W = param_vals(t, "W", 2, SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
     tg_tensor *x = param_vals(t, "x", 2, SHAPE(3, 1), (double[]){1, -1, 2});
     tg_tensor *y = tg_matmul(W, x);
-    const double seed[2] = {10, -1};
-    ok(tg_backward_seed(y, seed) == 0, "backward with a seed on a 2x1 root");
-    /* dW = s xᵀ = [[10,-10,20],[-1,1,-2]]; dx = Wᵀ s = [6, 15, 24] */
+    const double grad_output[2] = {10, -1};
+    ok(tg_backward_vjp(y, grad_output) == 0, "backward with a grad_output on a 2x1 root");
+    /* dW = v xᵀ = [[10,-10,20],[-1,1,-2]]; dx = Wᵀ v = [6, 15, 24] */
     const double dW[6] = {10, -10, 20, -1, 1, -2}, dx[3] = {6, 15, 24};
     bool good = true;
     for (int i = 0; i < 6; i++)
         good &= tg_grad_get(W, (size_t)i) == dW[i];
     for (int i = 0; i < 3; i++)
         good &= tg_grad_get(x, (size_t)i) == dx[i];
-    ok(good, "vector-Jacobian product: dW = s xᵀ, dx = Wᵀ s");
-    ok(tg_backward(y) != 0, "backward without a seed refuses a non-scalar root");
-    has_str(tg_tape_error(t), "needs a seed", "and says a seed is needed");
+    ok(good, "vector-Jacobian product: dW = v xᵀ, dx = Wᵀ v");
+    ok(tg_backward(y) != 0, "backward without a grad_output refuses a non-scalar root");
+    has_str(tg_tape_error(t), "needs its grad_output", "and says a grad_output is needed");
     tg_tape_free(t);
 }
 
@@ -98,7 +97,7 @@ static void test_partial_and_skip(void)
     tg_tensor *h = tg_mul(w, e);          /* root of the first pass */
     tg_tensor *later = tg_sum(tg_mul(h, h));
     (void)later;
-    ok(tg_backward_seed(h, (double[]){1, 1}) == 0, "backward from an intermediate root");
+    ok(tg_backward_vjp(h, (double[]){1, 1}) == 0, "backward from an intermediate root");
     near(tg_grad_get(w, 0), exp(1.0), 1e-15, "dh/dw = e^in");
     ok(tg_grad_get(later, 0) == 0, "a node after the root gets no gradient");
     ok(tg_grad_get(e, 0) == 0 && tg_grad_get(in, 0) == 0,
@@ -344,7 +343,7 @@ int main(void)
 {
     test_accumulate_and_zero_grad();
     test_fan_out();
-    test_seed();
+    test_grad_output();
     test_partial_and_skip();
     test_no_grad();
     test_replay();

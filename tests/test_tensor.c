@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 
-#define SHAPE(...) (size_t[]){__VA_ARGS__}
 
 static void leaves(void)
 {

@@ -22,13 +22,10 @@ static char dir[64];
 static char out_buf[65536], err_buf[65536];
 static bool have_dot;
 
+/* The file at path into buf as a string (empty when it cannot be read). */
 static void slurp(const char *path, char *buf, size_t len)
 {
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
+    buf[tap_slurp(path, buf, len - 1)] = 0;
 }
 
 /* Run prog with args (NULL-terminated) in dir; stdout/stderr into out_buf,

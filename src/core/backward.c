@@ -70,21 +70,21 @@ static int check_root(const tg_tensor *root, const char *fn)
         return TG_ERR;
     if (root->dtype == TG_I32)
         return tg_error(root->tape, "%s: root '%s' is i32 and cannot be differentiated",
-                        fn, root->name ? root->name : tg_op_name(root));
+                        fn, tg_label(root));
     if (root->temp && !root->node) /* a no-grad result, or a tg_scalar */
         return tg_error(root->tape, "%s: root '%s' is a constant (computed with recording "
                                     "off, or made by tg_scalar): nothing to differentiate",
-                        fn, root->name ? root->name : tg_op_name(root));
+                        fn, tg_label(root));
     return TG_OK;
 }
 
-int tg_backward_seed(tg_tensor *root, const void *seed)
+int tg_backward_vjp(tg_tensor *root, const void *grad_output)
 {
     if (check_root(root, "backward"))
         return TG_ERR;
     tg_tape *tape = root->tape;
-    if (!seed)
-        return tg_error(tape, "backward: seed is NULL");
+    if (!grad_output)
+        return tg_error(tape, "backward: grad_output is NULL");
     if (root->node && prepare(tape, root->node->index))
         return TG_ERR;
     if (!root->live)
@@ -97,12 +97,12 @@ int tg_backward_seed(tg_tensor *root, const void *seed)
     void *g = tg_grad_acc(root, &acc);
     size_t n = root->size;
     if (root->dtype == TG_F32) {
-        const float *s = seed;
+        const float *s = grad_output;
         float *d = g;
         for (size_t i = 0; i < n; i++)
             d[i] = acc ? d[i] + s[i] : s[i];
     } else {
-        const double *s = seed;
+        const double *s = grad_output;
         double *d = g;
         for (size_t i = 0; i < n; i++)
             d[i] = acc ? d[i] + s[i] : s[i];
@@ -127,12 +127,12 @@ int tg_backward(tg_tensor *root)
     if (root->size != 1)
         return tg_error(root->tape,
                         "backward: root '%s' has %zu elements (%s); a non-scalar "
-                        "root needs a seed (tg_backward_seed)",
-                        root->name ? root->name : tg_op_name(root), root->size,
+                        "root needs its grad_output (tg_backward_vjp)",
+                        tg_label(root), root->size,
                         tg_shp_of(root).s);
     const float one_f = 1;
     const double one_d = 1;
-    return tg_backward_seed(root, root->dtype == TG_F32 ? (const void *)&one_f
+    return tg_backward_vjp(root, root->dtype == TG_F32 ? (const void *)&one_f
                                                         : (const void *)&one_d);
 }
 
