@@ -1,8 +1,8 @@
 /* Every user mistake gets NULL or -1 and a message naming what was wrong;
  * nothing aborts, crashes or reads out of bounds (run under ASan/UBSan). */
-#include "tap.h"
+#define TAP_FAILS_HOOK(err) op_cover_error(err) /* the op an error names */
+#include "oplist.h"
 #include "tapegrad.h"
-
 
 static tg_tape *T;
 
@@ -79,6 +79,7 @@ static void op_errors(void)
     tg_tensor *d = tg_param(T, "d", TG_F64, 2, SHAPE(4, 4));
     tg_tensor *lab = I("lab", 1, SHAPE(4));
     tg_tensor *sq = F("sq", 2, SHAPE(4, 4));
+    tg_tensor *v3 = F("v3", 1, SHAPE(3));
     FAILS(!tg_matmul(x, w), "matmul: inner dimensions differ (128x784 · 512x10)");
     FAILS(!tg_matmul_t(x, w, true, true), "matmul: inner dimensions differ (128x784ᵀ · 512x10ᵀ)");
     FAILS(!tg_matmul(v, w), "matmul: operands must be 2-D (4 · 512x10)");
@@ -90,6 +91,17 @@ static void op_errors(void)
     FAILS(!tg_add(sq, F("c", 2, SHAPE(3, 4))), "add: shapes cannot be broadcast (4x4, 3x4)");
     FAILS(!tg_mul(sq, d), "mul: dtypes differ (f32, f64)");
     FAILS(!tg_sigmoid(lab), "sigmoid: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_relu(lab), "relu: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_tanh(lab), "tanh: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_exp(lab), "exp: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_log(lab), "log: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_neg(lab), "neg: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_scale(lab, 2), "scale: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_sub(sq, v3), "sub: shapes cannot be broadcast (4x4, 3)");
+    FAILS(!tg_div(sq, d), "div: dtypes differ (f32, f64)");
+    FAILS(!tg_log_softmax(tg_scalar(T, TG_F64, 1)), "log_softmax: input must have rank >= 1");
+    FAILS(!tg_bce_logits(sq, F("t2", 2, SHAPE(4, 2)), TG_MEAN),
+          "bce_logits: input 4x4 and target 4x2 differ in shape");
     FAILS(!tg_softmax(tg_scalar(T, TG_F32, 1)), "softmax: input must have rank >= 1");
     FAILS(!tg_sum_axis(sq, 2, false), "sum: axis 2 out of range for 4x4");
     FAILS(!tg_mean_axis(sq, -3, true), "mean: axis -3 out of range for 4x4");
@@ -206,5 +218,6 @@ int main(void)
     running();
     labels_changed_after_forward();
     tg_tape_free(T);
+    ops_all_covered("an error case (bad shape, dtype or attribute) whose message names it");
     return tap_done();
 }

@@ -11,7 +11,7 @@
  * Everything runs under ASan/UBSan in CI, so "no crash, no out-of-bounds
  * access" is checked for every row as well. */
 #define _POSIX_C_SOURCE 200809L
-#include "tap.h"
+#include "oplist.h"
 #include "tapegrad.h"
 
 #include <errno.h>
@@ -256,6 +256,16 @@ static void ops(void)
          "sigmoid: input 0 must be f32 or f64, not i32", !tg_sigmoid(lab));
     TROW("every op with several float inputs", "f32 mixed with f64", "NULL", "mul: dtypes differ (f32, f64)",
          !tg_mul(sq, d));
+    /* each elementwise op names itself (a row each, so that each op of
+     * ops/ops.def has its row: tests/oplist.h) */
+    TROW("tg_relu", "an i32 input", "NULL", "relu: input 0 must be f32 or f64, not i32", !tg_relu(lab));
+    TROW("tg_tanh", "an i32 input", "NULL", "tanh: input 0 must be f32 or f64, not i32", !tg_tanh(lab));
+    TROW("tg_exp", "an i32 input", "NULL", "exp: input 0 must be f32 or f64, not i32", !tg_exp(lab));
+    TROW("tg_log", "an i32 input", "NULL", "log: input 0 must be f32 or f64, not i32", !tg_log(lab));
+    TROW("tg_neg", "an i32 input", "NULL", "neg: input 0 must be f32 or f64, not i32", !tg_neg(lab));
+    TROW("tg_scale", "an i32 input", "NULL", "scale: input 0 must be f32 or f64, not i32",
+         !tg_scale(lab, 2));
+    TROW("tg_div", "f32 divided by f64", "NULL", "div: dtypes differ (f32, f64)", !tg_div(sq, d));
     TROW("tg_matmul / tg_matmul_t", "inner dimensions differ", "NULL",
          "matmul: inner dimensions differ (128x784 · 512x10)", !tg_matmul(a, b));
     TROW("tg_matmul_t", "inner dimensions differ after transposing", "NULL",
@@ -267,10 +277,14 @@ static void ops(void)
     TROW("tg_add_bias", "input not 2-D", "NULL", "add_bias: input 0 must have rank 2, got 4", !tg_add_bias(v, v));
     TROW("tg_add / tg_sub / tg_mul / tg_div", "shapes that do not broadcast", "NULL",
          "sub: shapes cannot be broadcast (4x4, 3x4)", !tg_sub(sq, f32("e", 2, SHAPE(3, 4))));
-    TROW("tg_softmax / tg_log_softmax", "a rank-0 input", "NULL", "log_softmax: input must have rank >= 1",
+    TROW("tg_softmax", "a rank-0 input", "NULL", "softmax: input must have rank >= 1",
+         !tg_softmax(tg_scalar(T, TG_F32, 1)));
+    TROW("tg_log_softmax", "a rank-0 input", "NULL", "log_softmax: input must have rank >= 1",
          !tg_log_softmax(tg_scalar(T, TG_F32, 1)));
-    TROW("tg_sum_axis / tg_mean_axis", "axis out of range", "NULL", "sum: axis 2 out of range for 4x4",
-         !tg_sum_axis(sq, 2, false) && !tg_mean_axis(sq, -3, true));
+    TROW("tg_sum_axis", "axis out of range", "NULL", "sum: axis 2 out of range for 4x4",
+         !tg_sum_axis(sq, 2, false));
+    TROW("tg_mean_axis", "axis out of range (negative)", "NULL", "mean: axis -3 out of range for 4x4",
+         !tg_mean_axis(sq, -3, true));
     TROW("tg_transpose", "rank below 2", "NULL", "transpose: input must have rank >= 2, got 4", !tg_transpose(v));
     TROW("tg_reshape", "another element count", "NULL",
          "reshape: cannot reshape 4x4 (16 elements) to 15 elements", !tg_reshape(sq, 2, SHAPE(3, 5)));
@@ -289,8 +303,10 @@ static void ops(void)
          "gather_rows: index 9 at position 2 is outside [0, 4)", !tg_gather_rows(sq, bad));
     TROW("tg_trace", "not a square matrix", "NULL", "trace: input must be a square matrix, got 2x3",
          !tg_trace(f32("r", 2, SHAPE(2, 3))));
-    TROW("tg_mse / tg_bce / tg_bce_logits", "prediction and target shapes differ", "NULL",
+    TROW("tg_mse", "prediction and target shapes differ", "NULL",
          "mse: prediction 4x4 and target 4 differ in shape", !tg_mse(sq, v, TG_SUM));
+    TROW("tg_bce / tg_bce_logits", "input and target shapes differ", "NULL",
+         "bce_logits: input 4x4 and target 4 differ in shape", !tg_bce_logits(sq, v, TG_MEAN));
     TROW("every loss", "flags not one reduction (| TG_HALF for mse)", "NULL",
          "bce: invalid flags 0x4 (TG_SUM, TG_MEAN or TG_BATCH_MEAN)",
          !tg_bce(sq, sq, TG_HALF) && !tg_mse(sq, sq, 3) && !tg_softmax_ce(sq, lab, 0x40));
@@ -749,6 +765,9 @@ int main(int argc, char **argv)
     if (doc)
         ok(doc_has_table(doc), "%s holds this table (regenerate it with test_robustness --markdown)",
            doc);
+    for (int i = 0; i < n_rows; i++) /* the op each row's message names */
+        op_cover_error(rows[i].msg);
+    ops_all_covered("a row in docs/robustness.md whose message names it");
     printf("# %d rows\n", n_rows);
     for (int i = 0; i < n_rows; i++)
         free(rows[i].msg);
