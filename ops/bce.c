@@ -3,7 +3,9 @@
  *     dp = s (p − t) / max(p(1−p), 1e-12) · dL     dt = s (ln⁺(1−p) − ln⁺p) · dL
  *   bce on logits:         L = s Σ max(z,0) − z·t + ln(1 + e^−|z|)
  *     dz = s (σ(z) − t) · dL                       dt = −s z · dL
- * The clamps (as in PyTorch) keep p = 0 and p = 1 finite. */
+ * The clamps (as in PyTorch) keep p = 0 and p = 1 finite.  A probability
+ * outside [0, 1] (or NaN) is refused by forward, at record and at replay:
+ * it would give a meaningless, even negative, loss. */
 #include "loss.h"
 
 #include <tgmath.h>
@@ -56,9 +58,26 @@ static int setup(tg_node *n)
 KERNELS(float, f32)
 KERNELS(double, f64)
 
+/* The index of the first element of p outside [0, 1] or NaN, else SIZE_MAX. */
+static size_t first_improbable(const tg_tensor *p)
+{
+    for (size_t i = 0; i < p->size; i++) {
+        double v = p->dtype == TG_F32 ? ((const float *)p->data)[i] : ((const double *)p->data)[i];
+        if (!(v >= 0 && v <= 1))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 static int forward(tg_node *n)
 {
     tg_tensor *x = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
+    size_t bad = LOGITS(n) ? SIZE_MAX : first_improbable(x);
+    if (bad != SIZE_MAX)
+        return tg_fail(n, "probability %g at element %zu of %s is outside [0, 1]",
+                       x->dtype == TG_F32 ? (double)((const float *)x->data)[bad]
+                                          : ((const double *)x->data)[bad],
+                       bad, tg_shp_of(x).s);
     if (y->dtype == TG_F32)
         *(float *)y->data = (float)(LOSS(n)->scale * fwd_f32(x->size, x->data, t->data, LOGITS(n)));
     else

@@ -4,7 +4,10 @@
  *                       dZ = s (P − onehot(t)) · dL
  *   targets T [n,c]:    L = s Σ_ij t_ij (lse_i − z_ij)
  *                       dZ = s (P ⊙ Σ_j t_ij − T) · dL,   dT = s (lse − Z) · dL
- * s = 1 (TG_SUM) or 1/n (TG_MEAN, TG_BATCH_MEAN).  Scratch keeps P and lse. */
+ * s = 1 (TG_SUM) or 1/n (TG_MEAN, TG_BATCH_MEAN).  Scratch keeps P and lse
+ * and, with labels, a copy of the labels forward checked: backward uses
+ * those, never labels changed since (out of range until a replay refuses
+ * them), as gather_rows and class_means do. */
 #include "loss.h"
 
 #include "vmath.h"
@@ -34,8 +37,18 @@ static int setup(tg_node *n)
                            tg_shp_of(t).s);
     }
     tg_out_scalar(n, z->dtype);
-    n->scratch_bytes = (rows * c + rows) * tg_dtype_size((tg_dtype)z->dtype);
+    /* P [rows, c], lse [rows], then the labels of the last forward */
+    n->scratch_bytes = (rows * c + rows) * tg_dtype_size((tg_dtype)z->dtype) +
+                       (LABELS(n) ? rows * sizeof(int32_t) : 0);
     return tg_loss_scale(n, 0, rows, rows);
+}
+
+/* The copy of the labels that forward checked, after P and lse in scratch. */
+static int32_t *saved_labels(const tg_node *n)
+{
+    const tg_tensor *z = IN(n, 0);
+    size_t floats = z->shape[0] * z->shape[1] + z->shape[0];
+    return (int32_t *)(void *)((char *)n->scratch + floats * tg_dtype_size((tg_dtype)z->dtype));
 }
 
 #define KERNELS(T, S, EXP)                                                     \
@@ -99,6 +112,8 @@ static int forward(tg_node *n)
     for (size_t i = 0; lab && i < rows; i++)
         if (lab[i] < 0 || (size_t)lab[i] >= c)
             return tg_fail(n, "label %d at row %zu is outside [0, %zu)", (int)lab[i], i, c);
+    if (lab)
+        memcpy(saved_labels(n), lab, rows * sizeof(int32_t));
     double s = LOSS(n)->scale;
     if (y->dtype == TG_F32) {
         float *p = n->scratch;
@@ -114,7 +129,7 @@ static void backward(tg_node *n)
 {
     tg_tensor *z = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
     size_t rows = z->shape[0], c = z->shape[1];
-    const int32_t *lab = LABELS(n) ? t->data : NULL;
+    const int32_t *lab = LABELS(n) ? saved_labels(n) : NULL;
     bool f32 = y->dtype == TG_F32;
     double k = LOSS(n)->scale * (f32 ? *(float *)y->grad : *(double *)y->grad);
     int acc;

@@ -15,5 +15,5 @@ cd "$B" # gcov resolves the objects' paths from the build directory
 cov() { gcovr -r "$ROOT" --filter '.*/src/.*' --filter '.*/ops/.*' "$@" . | tail -n 2; }
 echo "lines:";    cov
 echo "branches:"; cov --branches --exclude-unreachable-branches
-echo "branches outside src/gemm_tmpl.h:"
+echo "branches outside src/kernels/gemm_tmpl.h:"
 cov --branches --exclude-unreachable-branches --exclude '.*/gemm_tmpl.h'

@@ -120,6 +120,21 @@ static void op_errors(void)
     FAILS(!tg_softmax_ce(sq, I("l5", 1, SHAPE(5)), TG_MEAN), "softmax_ce: labels must be [4] for logits 4x4, got 5");
     FAILS(!tg_softmax_ce_onehot(sq, F("t", 2, SHAPE(4, 3)), TG_SUM), "softmax_ce_onehot: targets must be 4x4 like the logits, got 4x3");
     FAILS(!tg_bce(sq, v, TG_SUM), "bce: input 4x4 and target 4 differ in shape");
+    /* probabilities outside [0, 1]: p = 2 would give a negative loss (a tape
+     * of its own, so that the node numbers below stay as they are) */
+    tg_tape *bt = tg_tape_new();
+    tg_tensor *p = tg_leaf_from(bt, TG_PARAM, "p", TG_F64, 1, SHAPE(3), (double[]){0.5, 2, 0});
+    tg_tensor *pt = tg_leaf_from(bt, TG_INPUT, "pt", TG_F64, 1, SHAPE(3), (double[]){1, 0, 0});
+    TAPE_FAILS(bt, !tg_bce(p, pt, TG_SUM), "bce: probability 2 at element 1 of 3 is outside [0, 1]");
+    tg_set(p, 1, NAN);
+    TAPE_FAILS(bt, !tg_bce(p, pt, TG_SUM), "bce: probability nan at element 1 of 3 is outside [0, 1]");
+    tg_set(p, 1, 1);
+    tg_tensor *pl = tg_bce(p, pt, TG_SUM);
+    ok(pl && tg_item(pl) >= 0, "bce: 0 and 1 are valid probabilities (loss %g)", pl ? tg_item(pl) : -1);
+    tg_set(p, 2, -0.25);
+    TAPE_FAILS(bt, tg_replay(bt) != 0,
+               "bce (node 0): probability -0.25 at element 2 of 3 is outside [0, 1]");
+    tg_tape_free(bt);
     FAILS(!tg_l2(sq, INFINITY), "l2: lambda inf is not finite");
 
     /* labels and indices out of range: at record time and at replay */
@@ -188,7 +203,8 @@ static void labels_changed_after_forward(void)
     tg_tensor *lab = tg_leaf_from(T, TG_INPUT, "glab", TG_I32, 1, SHAPE(4), (int32_t[]){0, 1, 1, 0});
     tg_tensor *g = tg_sum(tg_gather_rows(x, idx));
     tg_tensor *m = tg_sum(tg_class_means(x, lab, 2));
-    ok(g && m, "gather_rows and class_means recorded");
+    tg_tensor *ce = tg_softmax_ce(x, lab, TG_SUM);
+    ok(g && m && ce, "gather_rows, class_means and softmax_ce recorded");
     tg_set(idx, 0, 1000000);
     tg_set(idx, 2, -7);
     tg_set(lab, 1, INT32_MIN);
@@ -201,6 +217,18 @@ static void labels_changed_after_forward(void)
     ok(tg_backward(m) == 0, "backward through class_means after its labels changed");
     ok(tg_grad_get(x, 0) == 0.5 && tg_grad_get(x, 3) == 0.5,
        "it uses the labels and counts of the forward (2 per class)");
+    /* softmax_ce: dZ = P − onehot(labels of the forward 0, 1, 1, 0); row i
+     * of x is (2i+1, 2i+2), so P = (1 − σ(1), σ(1)) on every row */
+    tg_zero_grad(T);
+    ok(tg_backward(ce) == 0, "backward through softmax_ce after its labels changed");
+    double s1 = 1 / (1 + exp(-1.0));
+    bool same = true;
+    for (int i = 0; i < 4; i++) {
+        int l = i == 1 || i == 2; /* the labels forward saw */
+        same &= fabs(tg_grad_get(x, (size_t)(2 * i)) - ((1 - s1) - (l == 0))) < 1e-15 &&
+                fabs(tg_grad_get(x, (size_t)(2 * i + 1)) - (s1 - (l == 1))) < 1e-15;
+    }
+    ok(same, "it uses the labels of the forward (0, 1, 1, 0), not INT32_MIN or 2");
     FAILS(tg_replay(T) != 0, "gather_rows (node 0): index 1000000 at position 0 is outside [0, 4)");
     tg_set(idx, 0, 3);
     tg_set(idx, 2, 3);

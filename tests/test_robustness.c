@@ -307,6 +307,9 @@ static void ops(void)
          "mse: prediction 4x4 and target 4 differ in shape", !tg_mse(sq, v, TG_SUM));
     TROW("tg_bce / tg_bce_logits", "input and target shapes differ", "NULL",
          "bce_logits: input 4x4 and target 4 differ in shape", !tg_bce_logits(sq, v, TG_MEAN));
+    tg_tensor *prob = tg_leaf_from(T, TG_PARAM, "prob", TG_F32, 1, SHAPE(2), (float[]){0.5f, 2});
+    TROW("tg_bce", "a probability outside [0, 1] or NaN (also at replay)", "NULL",
+         "bce: probability 2 at element 1 of 2 is outside [0, 1]", !tg_bce(prob, prob, TG_MEAN));
     TROW("every loss", "flags not one reduction (| TG_HALF for mse)", "NULL",
          "bce: invalid flags 0x4 (TG_SUM, TG_MEAN or TG_BATCH_MEAN)",
          !tg_bce(sq, sq, TG_HALF) && !tg_mse(sq, sq, 3) && !tg_softmax_ce(sq, lab, 0x40));
