@@ -3,9 +3,11 @@
  * bytes.  Run from the source directory after building with -Dfuzz=true:
  *     BUILD/fuzz/fuzz_corpus fuzz/corpus
  * The input formats are described at the top of each fuzz_*.c. */
+#include "ops.h" /* TG_OP_<name>: the op ids of ops/ops.def */
 #include "tapegrad.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,20 +244,18 @@ static void corpus_load(void)
 
 /* ---- graph programs (fuzz_graph) -------------------------------------------- */
 
-/* Opcodes and argument encodings of fuzz_graph.c. */
-enum { OP_LEAF = 0, OP_SCALAR = 2, OP_UNARY = 3, OP_BINARY = 6, OP_SET = 9, OP_REPLAY = 10,
-       OP_BACKWARD = 11, OP_CHECK = 12, OP_OPTIM = 13, OP_DOT = 0x1D, OP_REQ = 14,
-       OP_QUERY = 0x1E, OP_MODES = 15, OP_SCOPE = 0x1F };
-enum { U_SIGMOID, U_RELU, U_TANH, U_EXP, U_LOG, U_SOFTMAX, U_LOG_SOFTMAX, U_NEG, U_SCALE,
-       U_TRANSPOSE, U_SUM, U_MEAN, U_SUM_AXIS, U_MEAN_AXIS, U_TRACE, U_L2, U_RESHAPE };
-enum { B_MATMUL, B_ADD_BIAS, B_ADD, B_SUB, B_MUL, B_DIV, B_MSE, B_SOFTMAX_CE,
-       B_SOFTMAX_CE_ONEHOT, B_BCE, B_BCE_LOGITS, B_CLASS_MEANS, B_GATHER_ROWS };
+/* Opcodes and argument encodings of fuzz_graph.c; an op is applied with
+ * OP_APPLY, its id (TG_OP_<name>, ops/ops.h), then what its builder reads. */
+enum { OP_LEAF = 0, OP_SCALAR = 2, OP_APPLY = 3, OP_SET = 9, OP_REPLAY = 10, OP_BACKWARD = 11,
+       OP_CHECK = 12, OP_OPTIM = 13, OP_DOT = 0x1D, OP_REQ = 14, OP_QUERY = 0x1E,
+       OP_MODES = 15, OP_SCOPE = 0x1F };
 enum { K_PARAM = 0x00, K_INPUT = 0x30, K_CONST = 0x58, K_TAPE1 = 0x07 };
 enum { D_F32 = 0, D_F64 = 7, D_I32 = 12 };
 enum { N_NONE = 0, N_W = 1, N_X = 2, N_LABELS = 3, N_W1 = 4, N_B = 5, N_LOSS = 6, N_QUOTE = 8 };
 
 /* a float value byte: (b - 96) / 16 for b < 192 */
-static unsigned fv(double v) { return (unsigned)(v * 16 + 96); }
+#define FV(v) ((v) * 16 + 96)
+static unsigned fv(double v) { return (unsigned)FV(v); }
 
 /* A leaf with values: n dims (1..8 each), values taken cyclically. */
 static void leaf(buf *f, unsigned kind, unsigned dtype, int rank, const int *dims,
@@ -280,10 +280,84 @@ static void leaf(buf *f, unsigned kind, unsigned dtype, int rank, const int *dim
         byte(f, dtype == D_I32 ? (unsigned)vals[i % n_vals] : fv(vals[i % n_vals]));
 }
 
-static void unary(buf *f, unsigned which, unsigned slot) { byte(f, OP_UNARY), byte(f, which), byte(f, slot); }
-static void binary(buf *f, unsigned which, unsigned a, unsigned b, unsigned arg)
+/* An op of one input (its attributes, if any, follow) and of two (arg:
+ * flags, transposes or classes). */
+static void unary(buf *f, tg_op_id op, unsigned slot)
 {
-    byte(f, OP_BINARY), byte(f, which), byte(f, a), byte(f, b), byte(f, arg);
+    byte(f, OP_APPLY), byte(f, op), byte(f, slot);
+}
+static void binary(buf *f, tg_op_id op, unsigned a, unsigned b, unsigned arg)
+{
+    byte(f, OP_APPLY), byte(f, op), byte(f, a), byte(f, b), byte(f, arg);
+}
+
+/* The leaves of the every_op program (slots) and each op's arguments
+ * there: the bytes after its id, slots then attributes, as its builder in
+ * fuzz_graph.c reads them; valid, so that the op's forward and backward
+ * run.  An op without an entry gets one input, X. */
+enum { S_X, S_P, S_L, S_B, S_Q, N_LEAVES };
+static const struct {
+    unsigned char n, b[7];
+} every_op_args[TG_OP_COUNT] = {
+    [TG_OP_matmul] = {3, {S_X, S_X, 2}},          /* X·Xᵀ */
+    [TG_OP_add_bias] = {3, {S_X, S_B, 0}},
+    [TG_OP_add] = {3, {S_X, S_P, 0}},
+    [TG_OP_sub] = {3, {S_X, S_P, 0}},
+    [TG_OP_mul] = {3, {S_X, S_P, 0}},
+    [TG_OP_div] = {3, {S_X, S_P, 0}},
+    [TG_OP_scale] = {2, {S_X, FV(1.5)}},
+    [TG_OP_log] = {1, {S_P}},
+    [TG_OP_sum] = {3, {S_X, 1, 20}},              /* axis 1, keepdim */
+    [TG_OP_mean] = {3, {S_X, 1, 5}},              /* axis -1 */
+    [TG_OP_reshape] = {5, {S_X, 0x0B, 1, 2, 0}},  /* [2,3,1] */
+    [TG_OP_class_means] = {3, {S_X, S_L, 2}},     /* 3 classes */
+    [TG_OP_gather_rows] = {3, {S_X, S_L, 0}},
+    [TG_OP_trace] = {1, {S_Q}},
+    [TG_OP_mse] = {3, {S_X, S_P, 4}},             /* TG_MEAN | TG_HALF */
+    [TG_OP_softmax_ce] = {3, {S_X, S_L, 1}},      /* TG_MEAN */
+    [TG_OP_softmax_ce_onehot] = {3, {S_X, S_P, 2}}, /* TG_BATCH_MEAN */
+    [TG_OP_bce] = {3, {S_P, S_P, 0}},
+    [TG_OP_bce_logits] = {3, {S_X, S_P, 1}},
+    [TG_OP_l2] = {2, {S_X, FV(0.5)}},
+};
+
+/* Every op of ops/ops.def on valid inputs, 8 at a time: each result summed
+ * into one loss, backward from it twice, replay with 1 and 2 threads, then
+ * the tape cleared (the leaves stay) for the next 8; the last 8 are left to
+ * the final replay, backward and DOT. */
+static void every_op(buf *f)
+{
+    static const double x[] = {0.5, -0.25, 1, -1, 0.75, 0.125};
+    static const double p[] = {0.25, 0.5, 0.75, 0.125, 0.625, 0.875};
+    byte(f, 1); /* generic kernels, 1 thread */
+    leaf(f, K_PARAM, D_F64, 2, (int[]){2, 3}, N_X, x, 6);                /* X */
+    leaf(f, K_PARAM, D_F64, 2, (int[]){2, 3}, N_W, p, 6);                /* P in (0,1) */
+    leaf(f, K_INPUT, D_I32, 1, (int[]){2}, N_LABELS, (double[]){1, 0}, 2); /* L */
+    leaf(f, K_PARAM, D_F64, 1, (int[]){3}, N_B, x + 1, 3);               /* B */
+    leaf(f, K_PARAM, D_F64, 2, (int[]){2, 2}, N_W1, p + 1, 4);           /* Q */
+    unsigned n = N_LEAVES, loss = 0;
+    for (int id = 0; id < TG_OP_COUNT; id++) {
+        byte(f, OP_APPLY), byte(f, (unsigned)id);
+        if (every_op_args[id].n)
+            put(f, every_op_args[id].b, every_op_args[id].n);
+        else
+            byte(f, S_X);
+        unsigned r = n++;
+        unary(f, TG_OP_sum, r), byte(f, 0); /* of all elements */
+        unsigned s = n++;
+        if (id % 8 == 0) {
+            loss = s;
+        } else {
+            binary(f, TG_OP_add, loss, s, 0);
+            loss = n++;
+        }
+        if (id % 8 == 7 && id < TG_OP_COUNT - 1) {
+            byte(f, OP_BACKWARD), byte(f, 6), byte(f, loss); /* twice */
+            byte(f, OP_REPLAY), byte(f, 0);                  /* 1 vs 2 threads */
+            byte(f, OP_MODES), byte(f, 0x06);                /* clear tape 0 */
+            n = N_LEAVES;
+        }
+    }
 }
 
 static void corpus_graph(void)
@@ -300,11 +374,11 @@ static void corpus_graph(void)
     leaf(&f, K_PARAM, D_F32, 1, (int[]){5}, N_B, w + 2, 3);        /* 2 b1     */
     leaf(&f, K_PARAM, D_F32, 2, (int[]){5, 3}, N_W, w + 3, 5);     /* 3 W2     */
     leaf(&f, K_INPUT, D_I32, 1, (int[]){4}, N_LABELS, (double[]){0, 2, 1, 2}, 4); /* 4 */
-    binary(&f, B_MATMUL, 0, 1, 0);                                  /* 5 x·W1   */
-    binary(&f, B_ADD_BIAS, 5, 2, 0);                                /* 6        */
-    unary(&f, U_RELU, 6);                                           /* 7        */
-    binary(&f, B_MATMUL, 7, 3, 0);                                  /* 8        */
-    binary(&f, B_SOFTMAX_CE, 8, 4, 1);                              /* 9 loss   */
+    binary(&f, TG_OP_matmul, 0, 1, 0);                              /* 5 x·W1   */
+    binary(&f, TG_OP_add_bias, 5, 2, 0);                            /* 6        */
+    unary(&f, TG_OP_relu, 6);                                       /* 7        */
+    binary(&f, TG_OP_matmul, 7, 3, 0);                              /* 8        */
+    binary(&f, TG_OP_softmax_ce, 8, 4, 1);                          /* 9 loss   */
     byte(&f, OP_BACKWARD), byte(&f, 0), byte(&f, 9);
     byte(&f, OP_REPLAY), byte(&f, 0);                               /* 1 vs 2 threads */
     byte(&f, OP_SET), byte(&f, 4), byte(&f, 0), byte(&f, 1), byte(&f, 230); /* label 1000 */
@@ -313,24 +387,34 @@ static void corpus_graph(void)
     byte(&f, OP_DOT), byte(&f, 0), byte(&f, 0x0F), byte(&f, N_LOSS);
     save("graph", "mlp", &f);
 
-    /* 2: f64, every unary op on one parameter, a non-scalar seed, checks */
+    /* 2: f64, every op of one input on one parameter, a non-scalar seed,
+     * checks */
     f.n = 0;
     byte(&f, 1); /* generic kernels */
     leaf(&f, K_PARAM, D_F64, 2, (int[]){2, 3}, N_W, w, 8);          /* 0 */
-    for (unsigned u = U_SIGMOID; u <= U_L2; u++) {
-        unary(&f, u, 0);
-        if (u == U_SCALE || u == U_L2)
+    static const tg_op_id un[] = {TG_OP_sigmoid, TG_OP_relu,  TG_OP_tanh,  TG_OP_exp,
+                                  TG_OP_log,     TG_OP_softmax, TG_OP_log_softmax,
+                                  TG_OP_neg,     TG_OP_scale, TG_OP_transpose,
+                                  TG_OP_sum,     TG_OP_mean,  TG_OP_sum,   TG_OP_mean,
+                                  TG_OP_trace,   TG_OP_l2};
+    for (size_t i = 0; i < sizeof un / sizeof un[0]; i++) {        /* 1..16 */
+        unary(&f, un[i], 0);
+        if (un[i] == TG_OP_scale || un[i] == TG_OP_l2)
             byte(&f, fv(1.5));
-        if (u == U_SUM_AXIS || u == U_MEAN_AXIS)
-            byte(&f, u == U_SUM_AXIS ? 7 : 18); /* axis 1, axis -1 keepdim */
+        if (un[i] == TG_OP_sum || un[i] == TG_OP_mean) {
+            bool axis = i >= 12; /* all elements, then axis 1 / axis -1 keepdim */
+            byte(&f, axis);
+            if (axis)
+                byte(&f, un[i] == TG_OP_sum ? 7 : 18);
+        }
     }
-    byte(&f, OP_UNARY), byte(&f, U_RESHAPE), byte(&f, 0), byte(&f, 0x0B), byte(&f, 1),
-        byte(&f, 0), byte(&f, 0); /* reshape to a factorisation, rank 3 */
+    unary(&f, TG_OP_reshape, 0), byte(&f, 0x0B), byte(&f, 1), byte(&f, 0),
+        byte(&f, 0); /* reshape to a factorisation, rank 3 */
     byte(&f, OP_BACKWARD), byte(&f, 0x07), byte(&f, 1);             /* seeded, twice */
     for (int i = 0; i < 6; i++)
         byte(&f, fv(0.5 * i));
     byte(&f, OP_CHECK), byte(&f, 1), byte(&f, 0);                   /* check_grad self */
-    binary(&f, B_MSE, 1, 3, 4);                                     /* mse ½ */
+    binary(&f, TG_OP_mse, 1, 3, 4);                                 /* mse ½ */
     byte(&f, OP_BACKWARD), byte(&f, 0), byte(&f, 0xFF);             /* NULL root */
     byte(&f, OP_CHECK), byte(&f, 0x02), byte(&f, 17), byte(&f, 0);  /* check_fd of the mse wrt W */
     save("graph", "unary_f64", &f);
@@ -344,18 +428,18 @@ static void corpus_graph(void)
     leaf(&f, K_PARAM | K_TAPE1, D_F32, 2, (int[]){3, 2}, N_W1, w, 3); /* 2, tape 1 */
     byte(&f, OP_LEAF), byte(&f, K_PARAM), byte(&f, D_F64 | 2 << 4), byte(&f, 213),
         byte(&f, 211), byte(&f, N_W), byte(&f, 0);                  /* SIZE_MAX x 2^62 */
-    binary(&f, B_MATMUL, 0, 0, 0);                                  /* inner differ */
-    binary(&f, B_MATMUL, 0, 2, 0);                                  /* two tapes */
-    binary(&f, B_ADD, 1, 0, 0);                                     /* i32 */
-    binary(&f, B_SOFTMAX_CE, 0, 1, 3);                              /* bad flags */
-    binary(&f, B_SOFTMAX_CE, 0, 1, 1);                              /* label 9 */
-    binary(&f, B_GATHER_ROWS, 0, 1, 0);                             /* index 9 */
-    binary(&f, B_CLASS_MEANS, 0, 1, 8);                             /* classes -1 */
-    binary(&f, B_BCE, 0, 0xFF, 0);                                  /* NULL */
-    unary(&f, U_TRACE, 0);                                          /* not square */
-    byte(&f, OP_UNARY), byte(&f, U_SUM_AXIS), byte(&f, 0), byte(&f, 250); /* INT_MIN */
-    byte(&f, OP_UNARY), byte(&f, U_RESHAPE), byte(&f, 0), byte(&f, 0x03), byte(&f, 212),
-        byte(&f, 212), byte(&f, 0), byte(&f, 0), byte(&f, 0);       /* overflowing shape */
+    binary(&f, TG_OP_matmul, 0, 0, 0);                              /* inner differ */
+    binary(&f, TG_OP_matmul, 0, 2, 0);                              /* two tapes */
+    binary(&f, TG_OP_add, 1, 0, 0);                                 /* i32 */
+    binary(&f, TG_OP_softmax_ce, 0, 1, 3);                          /* bad flags */
+    binary(&f, TG_OP_softmax_ce, 0, 1, 1);                          /* label 9 */
+    binary(&f, TG_OP_gather_rows, 0, 1, 0);                         /* index 9 */
+    binary(&f, TG_OP_class_means, 0, 1, 8);                         /* classes -1 */
+    binary(&f, TG_OP_bce, 0, 0xFF, 0);                              /* NULL */
+    unary(&f, TG_OP_trace, 0);                                      /* not square */
+    unary(&f, TG_OP_sum, 0), byte(&f, 1), byte(&f, 250);            /* axis INT_MIN */
+    unary(&f, TG_OP_reshape, 0), byte(&f, 0x03), byte(&f, 212), byte(&f, 212), byte(&f, 0),
+        byte(&f, 0), byte(&f, 0);                                   /* overflowing shape */
     byte(&f, OP_SET), byte(&f, 1), byte(&f, 0x84), byte(&f, 0), byte(&f, 100); /* 0.25 in i32 */
     byte(&f, OP_REQ), byte(&f, 1), byte(&f, 1);                     /* i32 requires grad */
     save("graph", "mistakes", &f);
@@ -367,29 +451,36 @@ static void corpus_graph(void)
     leaf(&f, K_PARAM, D_F32, 2, (int[]){4, 2}, N_W, w, 8);          /* 0 */
     leaf(&f, K_INPUT, D_I32, 1, (int[]){4}, N_LABELS, (double[]){0, 1, 1, 2}, 4); /* 1 */
     byte(&f, OP_SCOPE), byte(&f, 0), byte(&f, N_QUOTE);
-    binary(&f, B_CLASS_MEANS, 0, 1, 2);                             /* 2: 3 classes */
-    binary(&f, B_GATHER_ROWS, 0, 1, 0);                             /* 3 */
+    binary(&f, TG_OP_class_means, 0, 1, 2);                         /* 2: 3 classes */
+    binary(&f, TG_OP_gather_rows, 0, 1, 0);                         /* 3 */
     byte(&f, OP_SCOPE), byte(&f, 2);                                /* pop */
-    binary(&f, B_MUL, 2, 2, 0);                                     /* 4 */
-    unary(&f, U_SUM, 4);                                            /* 5 */
-    unary(&f, U_SUM, 3);                                            /* 6 */
-    binary(&f, B_ADD, 5, 6, 0);                                     /* 7 */
+    binary(&f, TG_OP_mul, 2, 2, 0);                                 /* 4 */
+    unary(&f, TG_OP_sum, 4), byte(&f, 0);                           /* 5 */
+    unary(&f, TG_OP_sum, 3), byte(&f, 0);                           /* 6 */
+    binary(&f, TG_OP_add, 5, 6, 0);                                 /* 7 */
     byte(&f, OP_BACKWARD), byte(&f, 0), byte(&f, 7);
     byte(&f, OP_OPTIM), byte(&f, 0x14), byte(&f, fv(0.125)), byte(&f, fv(0)), byte(&f, fv(0)),
         byte(&f, fv(0)), byte(&f, fv(0)), byte(&f, 0), byte(&f, 1), /* Adam, 2 steps */
-        byte(&f, fv(0.125)), byte(&f, fv(0.0625));                  /* and their lr */
+        byte(&f, fv(0.125)), byte(&f, fv(0.0625)),                  /* and their lr */
+        byte(&f, 3), byte(&f, 2), byte(&f, fv(0.5)), byte(&f, fv(0.25)); /* schedules */
     byte(&f, OP_OPTIM), byte(&f, 0x28), byte(&f, fv(1));            /* clip to norm 1 */
     byte(&f, OP_MODES), byte(&f, 0x0A);                             /* anomaly on */
-    unary(&f, U_LOG, 0);                                            /* NaN: refused */
+    unary(&f, TG_OP_log, 0);                                        /* NaN: refused */
     byte(&f, OP_MODES), byte(&f, 0x00);                             /* recording off */
-    unary(&f, U_EXP, 0);                                            /* a constant */
+    unary(&f, TG_OP_exp, 0);                                        /* a constant */
     byte(&f, OP_MODES), byte(&f, 0x08);                             /* recording on */
     byte(&f, OP_QUERY), byte(&f, 0x04), byte(&f, 7), byte(&f, 5), byte(&f, 1), byte(&f, 0),
-        byte(&f, 0), byte(&f, N_LOSS), byte(&f, 0), byte(&f, 0), byte(&f, N_W);
+        byte(&f, 0), byte(&f, N_LOSS), byte(&f, 0), byte(&f, 0), byte(&f, 0), byte(&f, 0),
+        byte(&f, N_W);                                              /* set_name, find */
     byte(&f, OP_MODES), byte(&f, 0x06);                             /* clear */
-    binary(&f, B_CLASS_MEANS, 0, 1, 2);
+    binary(&f, TG_OP_class_means, 0, 1, 2);
     byte(&f, OP_DOT), byte(&f, 0), byte(&f, 0x1F), byte(&f, N_QUOTE);
     save("graph", "modes", &f);
+
+    /* 5: every op of the list (generated from it: a new op is in it) */
+    f.n = 0;
+    every_op(&f);
+    save("graph", "every_op", &f);
 }
 
 int main(int argc, char **argv)

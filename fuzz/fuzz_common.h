@@ -1,6 +1,8 @@
 /* Shared by the libFuzzer targets: files for readers that take a path, a
- * byte reader over the input, CRC-32C, and the check that aborts (libFuzzer
- * then saves the input as a crash). */
+ * byte reader over the input, and the check that aborts (libFuzzer then
+ * saves the input as a crash).  (fuzz_load repairs checksums with the
+ * library's own tg_crc32c, from src/io/io.h.)  The targets also build with
+ * gcc, without libFuzzer, for the replay test (fuzz/replay.c). */
 #ifndef TG_FUZZ_COMMON_H
 #define TG_FUZZ_COMMON_H
 
@@ -124,5 +126,10 @@ static inline uint64_t fz_u64(fz_in *in)
     return lo | (uint64_t)fz_u32(in) << 32;
 }
 static inline int fz_more(const fz_in *in) { return in->at < in->n; }
+
+/* fuzz_graph.c: how many times the op of id `id` (enum tg_op_id, ops/ops.h)
+ * returned a tensor since the process started; fuzz/replay.c checks that
+ * its corpus reaches every op of ops/ops.def. */
+size_t fz_graph_reached(int id);
 
 #endif

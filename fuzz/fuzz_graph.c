@@ -4,28 +4,38 @@
  * byte is 0).  A pool of up to 64 tensor slots holds what the program made:
  * leaves with random (also wrong, zero, huge and overflowing) shapes, dtypes
  * (f32, f64, i32 and invalid values) and kinds, on one of two tapes, and
- * the outputs of every op of the public API applied to random earlier slots
+ * the outputs of every op of ops/ops.def applied to random earlier slots
  * (NULL and wrong dtypes included).  Between ops the program sets values
  * (labels out of range too), replays, runs backward from scalar and seeded
  * non-scalar roots, zeroes gradients, clears a tape, turns recording and
  * anomaly mode on and off, checks gradients, writes DOT to /dev/null, runs
  * the optimizers and gradient clipping, and queries everything.
  *
+ * Input: byte 0 picks the ISA (byte % 5: best, generic, avx2, avx512, an
+ * unknown name) and bit 3 the threads (1 or 2); then each step is an opcode
+ * byte (byte % 16, see LLVMFuzzerTestOneInput) followed by its arguments.
+ * Opcodes 3..8 apply an op: the next byte % TG_OP_COUNT is its id in
+ * ops/ops.def, and the op's builder (fz_<name>, in a table generated from
+ * the list, so every op of the list has one) reads its inputs (one byte
+ * per slot) and attributes; fuzz/corpus.c writes programs in this encoding.
+ *
  * Checked on every step (a failure aborts, so libFuzzer keeps the input):
  *  - an op that returns NULL for non-NULL inputs leaves an error on the tape
  *    (a silent NULL is a bug); an int function that fails does too;
  *  - an op that succeeds returns a consistent tensor (rank, size = product
- *    of the shape, recorded at the end of the tape unless recording is off);
+ *    of the shape, recorded as that op at the end of the tape unless
+ *    recording is off);
  *  - a leaf with valid arguments is created;
  *  - replaying twice, with 1 and then 2 threads, gives the same values;
  *  - backward twice (zero_grad between) gives the same gradients;
  *  - tg_check_grad of a tensor's own gradient finds no difference.
  * Sizes are capped so that one input runs in milliseconds: a leaf above
  * LEAF_CAP elements is refused here before it is created, unless its shape
- * overflows (then the library must refuse it without allocating); binary
- * ops whose operand sizes multiply above PAIR_CAP are skipped; a tape whose
+ * overflows (then the library must refuse it without allocating); ops of
+ * two inputs whose work bound passes PAIR_CAP are skipped; a tape whose
  * recorded work passes WORK_CAP takes no more ops until it is cleared. */
 #include "fuzz_common.h"
+#include "ops.h" /* the op list: enum tg_op_id, tg_ops[] */
 #include "tapegrad.h"
 
 #include <float.h>
@@ -240,6 +250,7 @@ static void check_result(state *st, const char *op, tg_tensor *r, tg_tensor *a, 
              (int)tg_dtype_of(r));
     if (st->grad_on[k]) {
         FZ_CHECK(tg_kind_of(r) == TG_OP, "%s: kind %d while recording", op, (int)tg_kind_of(r));
+        FZ_CHECK(!strcmp(tg_op_name(r), op), "%s recorded as %s", op, tg_op_name(r));
         FZ_CHECK(tg_node_index(r) == (long)tg_tape_nodes(tape) - 1, "%s: node %ld of %zu", op,
                  tg_node_index(r), tg_tape_nodes(tape));
     } else {
@@ -401,84 +412,50 @@ static const int flag_table[] = {TG_SUM, TG_MEAN, TG_BATCH_MEAN, TG_HALF, TG_MEA
                                  TG_BATCH_MEAN | TG_HALF, 3, 8, -1, INT_MIN, 0x100, 7};
 #define N_FLAGS (int)(sizeof flag_table / sizeof flag_table[0])
 
-enum {
-    U_SIGMOID, U_RELU, U_TANH, U_EXP, U_LOG, U_SOFTMAX, U_LOG_SOFTMAX, U_NEG, U_SCALE,
-    U_TRANSPOSE, U_SUM, U_MEAN, U_SUM_AXIS, U_MEAN_AXIS, U_TRACE, U_L2, U_RESHAPE, N_UNARY
-};
+/* One application of an op: what its builder read and what it costs. */
+typedef struct call {
+    tg_tensor *a, *b; /* the inputs (b NULL for an op of one input) */
+    uint8_t arg;      /* the attribute byte of an op of two inputs */
+    double cost;      /* an upper bound of the work and the output size */
+    bool skipped;     /* over a cap: the op was not called */
+} call;
 
-static void op_unary(state *st)
+/* One input; cost 4·|x| + 1 within the tape's budget, else skipped.  The
+ * attributes are read after this (only when the op is called). */
+static bool one(state *st, call *c)
 {
-    int which = u8(st) % N_UNARY;
-    tg_tensor *x = pick(st);
-    double cost = 4.0 * (double)size_of(x) + 1;
-    if (x && !budget(st, x, cost))
-        return;
+    c->a = pick(st);
+    c->cost = 4.0 * (double)size_of(c->a) + 1;
+    if (c->a && !budget(st, c->a, c->cost)) {
+        c->skipped = true;
+        return false;
+    }
     clear_errors(st);
-    tg_tensor *r = NULL;
-    const char *nm = "?";
-    switch (which) {
-    case U_SIGMOID: nm = "sigmoid", r = tg_sigmoid(x); break;
-    case U_RELU: nm = "relu", r = tg_relu(x); break;
-    case U_TANH: nm = "tanh", r = tg_tanh(x); break;
-    case U_EXP: nm = "exp", r = tg_exp(x); break;
-    case U_LOG: nm = "log", r = tg_log(x); break;
-    case U_SOFTMAX: nm = "softmax", r = tg_softmax(x); break;
-    case U_LOG_SOFTMAX: nm = "log_softmax", r = tg_log_softmax(x); break;
-    case U_NEG: nm = "neg", r = tg_neg(x); break;
-    case U_SCALE: nm = "scale", r = tg_scale(x, value(st)); break;
-    case U_TRANSPOSE: nm = "transpose", r = tg_transpose(x); break;
-    case U_SUM: nm = "sum", r = tg_sum(x); break;
-    case U_MEAN: nm = "mean", r = tg_mean(x); break;
-    case U_SUM_AXIS:
-    case U_MEAN_AXIS: {
-        uint8_t a = u8(st);
-        int axis = (int)(a % 13) - 6; /* -6..6: some out of range */
-        if (a >= 250)
-            axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
-        bool keep = (a >> 4) & 1;
-        if (which == U_SUM_AXIS)
-            nm = "sum_axis", r = tg_sum_axis(x, axis, keep);
-        else
-            nm = "mean_axis", r = tg_mean_axis(x, axis, keep);
-        break;
-    }
-    case U_TRACE: nm = "trace", r = tg_trace(x); break;
-    case U_L2: nm = "l2", r = tg_l2(x, value(st)); break;
-    case U_RESHAPE: {
-        uint8_t m = u8(st);
-        int rank = m % 7 - 1; /* -1..5 */
-        size_t shape[5] = {1, 1, 1, 1, 1};
-        size_t n = size_of(x);
-        if ((m >> 3) & 1) {
-            /* a factorisation of the size: valid */
-            for (int i = 0; i < rank && i < 5; i++) {
-                size_t f = 1 + u8(st) % 4;
-                if (i == rank - 1 || n % f) {
-                    shape[i] = i == rank - 1 ? (n ? n : 1) : 1;
-                } else {
-                    shape[i] = f;
-                    n /= f;
-                }
-            }
-        } else {
-            for (int i = 0; i < 5; i++)
-                shape[i] = dim(st);
-        }
-        nm = "reshape";
-        r = tg_reshape(x, rank, (m & 0x80) ? NULL : shape);
-        break;
-    }
-    }
-    check_result(st, nm, r, x, NULL);
-    charge(st, r, cost);
-    if (r)
-        add(st, r, tape_of_slot(st, r), true);
+    return true;
 }
 
-enum {
-    B_MATMUL, B_ADD_BIAS, B_ADD, B_SUB, B_MUL, B_DIV, B_MSE, B_SOFTMAX_CE, B_SOFTMAX_CE_ONEHOT,
-    B_BCE, B_BCE_LOGITS, B_CLASS_MEANS, B_GATHER_ROWS, N_BINARY
-};
+/* Two inputs and the attribute byte (flags, transposes, classes). */
+static void two(state *st, call *c)
+{
+    c->a = pick(st);
+    c->b = pick(st);
+    c->arg = u8(st);
+}
+
+/* The cost of an op of two inputs: within PAIR_CAP and the budget of the
+ * tape of its first input, else skipped. */
+static bool two_fit(state *st, call *c, double cost)
+{
+    c->cost = cost;
+    if (cost > PAIR_CAP || ((c->a || c->b) && !budget(st, c->a ? c->a : c->b, cost))) {
+        c->skipped = true;
+        return false;
+    }
+    clear_errors(st);
+    return true;
+}
+
+static int flags_of(const call *c) { return flag_table[c->arg % N_FLAGS]; }
 
 /* Elements of the broadcast of a with b (sa + sb when they do not broadcast). */
 static double bcast_size(const tg_tensor *a, const tg_tensor *b)
@@ -494,71 +471,195 @@ static double bcast_size(const tg_tensor *a, const tg_tensor *b)
     return n;
 }
 
-/* An upper bound of the work (and output size) of a binary op. */
-static double binary_cost(int which, const tg_tensor *a, const tg_tensor *b, int classes,
-                          uint8_t arg)
+/* Upper bounds of the work (and output size) of the ops of two inputs: the
+ * inputs, plus what the op adds when both are there. */
+static double base_cost(const call *c)
 {
-    double sa = (double)size_of(a), sb = (double)size_of(b), base = sa + sb + 1;
-    if (!a || !b)
-        return base;
-    switch (which) {
-    case B_MATMUL: {
-        if (tg_rank(a) != 2 || tg_rank(b) != 2)
-            return base;
-        bool ta = arg & 1, tb = arg & 2;
-        double m = (double)tg_dim(a, ta ? 1 : 0), k = (double)tg_dim(a, ta ? 0 : 1);
-        double kb = (double)tg_dim(b, tb ? 1 : 0), n = (double)tg_dim(b, tb ? 0 : 1);
-        return base + m * n * (k > kb ? k : kb) + m * n;
-    }
-    case B_CLASS_MEANS:
-        return base + (classes > 0 && tg_rank(a) == 2 ? (double)classes * (double)tg_dim(a, 1)
-                                                       : 0);
-    case B_GATHER_ROWS:
-        return base + (tg_rank(a) >= 1 ? sb * (sa / (double)tg_dim(a, 0)) : 0);
-    case B_ADD_BIAS:
-    case B_SOFTMAX_CE:
-        return base + sa;
-    default: /* elementwise with broadcasting, and the losses */
-        return base + 2 * bcast_size(a, b);
-    }
+    return (double)size_of(c->a) + (double)size_of(c->b) + 1;
 }
 
-static void op_binary(state *st)
+/* elementwise with broadcasting, and the losses */
+static double bcast_cost(const call *c)
 {
-    int which = u8(st) % N_BINARY;
-    tg_tensor *a = pick(st), *b = pick(st);
-    uint8_t arg = u8(st);
-    int classes = 0;
-    if (which == B_CLASS_MEANS) {
-        static const int ctab[] = {1, 2, 3, 4, 5, 8, 10, 0, -1, -5, INT_MIN, INT_MAX, 100, 1000};
-        classes = ctab[arg % (sizeof ctab / sizeof ctab[0])];
+    return base_cost(c) + (c->a && c->b ? 2 * bcast_size(c->a, c->b) : 0);
+}
+
+/* a row per row of a (add_bias, softmax_ce) */
+static double rows_cost(const call *c)
+{
+    return base_cost(c) + (c->a && c->b ? (double)size_of(c->a) : 0);
+}
+
+/* ---- the builders, one per op of ops/ops.def ---- */
+
+#define UNARY(name, call_expr)                                                 \
+    static tg_tensor *fz_##name(state *st, call *c)                            \
+    {                                                                          \
+        if (!one(st, c))                                                       \
+            return NULL;                                                       \
+        tg_tensor *x = c->a;                                                   \
+        return call_expr;                                                      \
     }
-    double cost = binary_cost(which, a, b, classes, arg);
-    if (cost > PAIR_CAP || ((a || b) && !budget(st, a ? a : b, cost)))
+UNARY(sigmoid, tg_sigmoid(x))
+UNARY(relu, tg_relu(x))
+UNARY(tanh, tg_tanh(x))
+UNARY(exp, tg_exp(x))
+UNARY(log, tg_log(x))
+UNARY(softmax, tg_softmax(x))
+UNARY(log_softmax, tg_log_softmax(x))
+UNARY(neg, tg_neg(x))
+UNARY(scale, tg_scale(x, value(st)))
+UNARY(transpose, tg_transpose(x))
+UNARY(trace, tg_trace(x))
+UNARY(l2, tg_l2(x, value(st)))
+#undef UNARY
+
+/* Elementwise and losses: the cost of the broadcast. */
+#define BINARY(name, call_expr)                                                \
+    static tg_tensor *fz_##name(state *st, call *c)                            \
+    {                                                                          \
+        two(st, c);                                                            \
+        if (!two_fit(st, c, bcast_cost(c)))                                    \
+            return NULL;                                                       \
+        tg_tensor *a = c->a, *b = c->b;                                        \
+        return call_expr;                                                      \
+    }
+BINARY(add, tg_add(a, b))
+BINARY(sub, tg_sub(a, b))
+BINARY(mul, tg_mul(a, b))
+BINARY(div, tg_div(a, b))
+BINARY(mse, tg_mse(a, b, flags_of(c)))
+BINARY(softmax_ce_onehot, tg_softmax_ce_onehot(a, b, flags_of(c)))
+BINARY(bce, tg_bce(a, b, flags_of(c)))
+BINARY(bce_logits, tg_bce_logits(a, b, flags_of(c)))
+#undef BINARY
+
+/* sum and mean: byte & 1 chooses all elements or one axis; the axis byte
+ * gives -6..6 (some out of range) or an extreme, and keepdim. */
+static tg_tensor *reduce_op(state *st, call *c, bool mean)
+{
+    if (!one(st, c))
+        return NULL;
+    if (!(u8(st) & 1))
+        return mean ? tg_mean(c->a) : tg_sum(c->a);
+    uint8_t a = u8(st);
+    int axis = (int)(a % 13) - 6;
+    if (a >= 250)
+        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    bool keep = (a >> 4) & 1;
+    return mean ? tg_mean_axis(c->a, axis, keep) : tg_sum_axis(c->a, axis, keep);
+}
+
+static tg_tensor *fz_sum(state *st, call *c) { return reduce_op(st, c, false); }
+static tg_tensor *fz_mean(state *st, call *c) { return reduce_op(st, c, true); }
+
+/* A rank of -1..5; with bit 3 of the byte a factorisation of the size
+ * (valid), otherwise any dims; bit 7 passes a NULL shape. */
+static tg_tensor *fz_reshape(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    uint8_t m = u8(st);
+    int rank = m % 7 - 1;
+    size_t shape[5] = {1, 1, 1, 1, 1};
+    size_t n = size_of(c->a);
+    if ((m >> 3) & 1) {
+        for (int i = 0; i < rank && i < 5; i++) {
+            size_t f = 1 + u8(st) % 4;
+            if (i == rank - 1 || n % f) {
+                shape[i] = i == rank - 1 ? (n ? n : 1) : 1;
+            } else {
+                shape[i] = f;
+                n /= f;
+            }
+        }
+    } else {
+        for (int i = 0; i < 5; i++)
+            shape[i] = dim(st);
+    }
+    return tg_reshape(c->a, rank, (m & 0x80) ? NULL : shape);
+}
+
+/* arg bits 0 and 1 transpose a and b; the cost is that of the product. */
+static tg_tensor *fz_matmul(state *st, call *c)
+{
+    two(st, c);
+    bool ta = c->arg & 1, tb = c->arg & 2;
+    double cost = base_cost(c);
+    if (c->a && c->b && tg_rank(c->a) == 2 && tg_rank(c->b) == 2) {
+        double m = (double)tg_dim(c->a, ta ? 1 : 0), k = (double)tg_dim(c->a, ta ? 0 : 1);
+        double kb = (double)tg_dim(c->b, tb ? 1 : 0), n = (double)tg_dim(c->b, tb ? 0 : 1);
+        cost += m * n * (k > kb ? k : kb) + m * n;
+    }
+    return two_fit(st, c, cost) ? tg_matmul_t(c->a, c->b, ta, tb) : NULL;
+}
+
+static tg_tensor *fz_add_bias(state *st, call *c)
+{
+    two(st, c);
+    return two_fit(st, c, rows_cost(c)) ? tg_add_bias(c->a, c->b) : NULL;
+}
+
+static tg_tensor *fz_softmax_ce(state *st, call *c)
+{
+    two(st, c);
+    return two_fit(st, c, rows_cost(c)) ? tg_softmax_ce(c->a, c->b, flags_of(c)) : NULL;
+}
+
+/* The number of classes from arg: valid ones, 0, negative and extreme. */
+static tg_tensor *fz_class_means(state *st, call *c)
+{
+    static const int ctab[] = {1, 2, 3, 4, 5, 8, 10, 0, -1, -5, INT_MIN, INT_MAX, 100, 1000};
+    two(st, c);
+    int classes = ctab[c->arg % (sizeof ctab / sizeof ctab[0])];
+    double cost = base_cost(c);
+    if (c->a && c->b && classes > 0 && tg_rank(c->a) == 2)
+        cost += (double)classes * (double)tg_dim(c->a, 1);
+    return two_fit(st, c, cost) ? tg_class_means(c->a, c->b, classes) : NULL;
+}
+
+/* a row of a per index */
+static tg_tensor *fz_gather_rows(state *st, call *c)
+{
+    two(st, c);
+    double cost = base_cost(c);
+    if (c->a && c->b && tg_rank(c->a) >= 1)
+        cost += (double)size_of(c->b) * ((double)size_of(c->a) / (double)tg_dim(c->a, 0));
+    return two_fit(st, c, cost) ? tg_gather_rows(c->a, c->b) : NULL;
+}
+
+/* The builders by op id, generated from the list: an op of ops/ops.def
+ * without its fz_<name> above does not compile. */
+typedef tg_tensor *fz_builder(state *st, call *c);
+static fz_builder *const fz_build[TG_OP_COUNT] = {
+#define OP(name) [TG_OP_##name] = fz_##name,
+#include "ops.def"
+#undef OP
+};
+
+/* Non-NULL results per op id (fz_graph_reached: the replay test's check
+ * that the corpus reaches every op). */
+static size_t reached[TG_OP_COUNT];
+
+size_t fz_graph_reached(int id) { return id >= 0 && id < TG_OP_COUNT ? reached[id] : 0; }
+
+/* Apply the op `byte % TG_OP_COUNT` of the list to slots of the pool. */
+static void op_apply(state *st)
+{
+    int id = u8(st) % TG_OP_COUNT;
+    const char *nm = tg_ops[id]->name;
+    call c = {NULL, NULL, 0, 0, false};
+    tg_tensor *r = fz_build[id](st, &c);
+    if (trace)
+        fprintf(stderr, "  op %s%s\n", nm, c.skipped ? ": skipped (over a cap)" : "");
+    if (c.skipped)
         return;
-    clear_errors(st);
-    tg_tensor *r = NULL;
-    const char *nm = "?";
-    int flags = flag_table[arg % N_FLAGS];
-    switch (which) {
-    case B_MATMUL: nm = "matmul", r = tg_matmul_t(a, b, arg & 1, arg & 2); break;
-    case B_ADD_BIAS: nm = "add_bias", r = tg_add_bias(a, b); break;
-    case B_ADD: nm = "add", r = tg_add(a, b); break;
-    case B_SUB: nm = "sub", r = tg_sub(a, b); break;
-    case B_MUL: nm = "mul", r = tg_mul(a, b); break;
-    case B_DIV: nm = "div", r = tg_div(a, b); break;
-    case B_MSE: nm = "mse", r = tg_mse(a, b, flags); break;
-    case B_SOFTMAX_CE: nm = "softmax_ce", r = tg_softmax_ce(a, b, flags); break;
-    case B_SOFTMAX_CE_ONEHOT: nm = "softmax_ce_onehot", r = tg_softmax_ce_onehot(a, b, flags); break;
-    case B_BCE: nm = "bce", r = tg_bce(a, b, flags); break;
-    case B_BCE_LOGITS: nm = "bce_logits", r = tg_bce_logits(a, b, flags); break;
-    case B_CLASS_MEANS: nm = "class_means", r = tg_class_means(a, b, classes); break;
-    case B_GATHER_ROWS: nm = "gather_rows", r = tg_gather_rows(a, b); break;
-    }
-    check_result(st, nm, r, a, b);
-    charge(st, r, cost);
-    if (r)
+    check_result(st, nm, r, c.a, c.b);
+    charge(st, r, c.cost);
+    if (r) {
+        reached[id]++;
         add(st, r, tape_of_slot(st, r), true);
+    }
 }
 
 /* ---- values ---------------------------------------------------------------- */
@@ -773,6 +874,9 @@ static void op_backward(state *st)
     tg_tape_clear_error(tape);
     int rc = (m & 1) ? tg_backward_vjp(root, (m & 8) ? NULL : seed) : tg_backward(root);
     FAILS_WITH_MSG(tape, rc, "backward");
+    if (trace)
+        fprintf(stderr, "  backward from %s: %s\n", tg_op_name(root),
+                rc ? tg_tape_error(tape) : "done");
     if (rc == 0 && twice && heavy(st)) {
         /* again from zero: the same gradients */
         snapshot a, b;
@@ -1032,10 +1136,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2: op_scalar(&st); break;
         case 3:
         case 4:
-        case 5: op_unary(&st); break;
+        case 5:
         case 6:
         case 7:
-        case 8: op_binary(&st); break;
+        case 8: op_apply(&st); break;
         case 9: op_set(&st); break;
         case 10: op_replay(&st); break;
         case 11: op_backward(&st); break;
