@@ -28,9 +28,25 @@ extern "C" {
 
 #include "tapegrad_version.h" /* TG_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
 
+/*
+ * TG_API marks the functions the library exports.  The library is compiled
+ * with TG_BUILDING_LIB and hidden visibility by default (meson.build), so
+ * libtapegrad.so exports these functions and nothing else (tests/exports.sh
+ * checks it).  For a program that includes this header, linked with the
+ * static or the shared library, TG_API is empty.  A build that needs another
+ * marker (e.g. __declspec(dllexport) for a Windows DLL) defines TG_API itself.
+ */
+#ifndef TG_API
+#if defined(TG_BUILDING_LIB) && defined(__GNUC__)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+#endif
+
 /** The library's version as "MAJOR.MINOR.PATCH" (TG_VERSION_STRING of the
  *  library that was built, which may differ from the header's). */
-const char *tg_version(void);
+TG_API const char *tg_version(void);
 
 #define TG_OK 0
 #define TG_ERR (-1)
@@ -59,19 +75,19 @@ typedef struct tg_tape tg_tape;     /* a tape: leaves + recorded nodes */
 typedef struct tg_tensor tg_tensor; /* a leaf or an op's output        */
 
 /** Name of a dtype: "f32", "f64", "i32" (or "?" for an invalid value). */
-const char *tg_dtype_name(tg_dtype dtype);
+TG_API const char *tg_dtype_name(tg_dtype dtype);
 /** Size in bytes of one element of dtype (0 for an invalid value). */
-size_t tg_dtype_size(tg_dtype dtype);
+TG_API size_t tg_dtype_size(tg_dtype dtype);
 
 /* ======================================================================== */
 /* Tapes                                                                    */
 /* ======================================================================== */
 
 /** A new empty tape, or NULL when out of memory. */
-tg_tape *tg_tape_new(void);
+TG_API tg_tape *tg_tape_new(void);
 
 /** Free the tape and everything on it (leaves included).  NULL is a no-op. */
-void tg_tape_free(tg_tape *tape);
+TG_API void tg_tape_free(tg_tape *tape);
 
 /**
  * Drop every recorded node, every op output and every intermediate gradient
@@ -79,28 +95,38 @@ void tg_tape_free(tg_tape *tape);
  * reuse, so a program that rebuilds its graph every step stops allocating
  * after the first one.  Tensors returned by ops are invalid afterwards.
  */
-void tg_tape_clear(tg_tape *tape);
+TG_API void tg_tape_clear(tg_tape *tape);
 
 /** The first error recorded on the tape, or NULL when there is none. */
-const char *tg_tape_error(const tg_tape *tape);
+TG_API const char *tg_tape_error(const tg_tape *tape);
 
-/** Forget the recorded error so that the next one is kept. */
-void tg_tape_clear_error(tg_tape *tape);
+/** Forget the recorded error (and the last query error) so that the next
+ *  one is kept. */
+TG_API void tg_tape_clear_error(tg_tape *tape);
+
+/**
+ * The message of the last query on this tape that failed, or NULL.  Queries
+ * (tg_item, tg_data_f32 / _f64 / _i32, tg_grad) answer a failure with NULL
+ * or NaN to their caller and leave the message here, never in
+ * tg_tape_error: a harmless query on the wrong tensor must not hide the
+ * first error of an op.  Each failing query overwrites it.
+ */
+TG_API const char *tg_query_error(const tg_tape *tape);
 
 /** Number of op nodes currently recorded on the tape. */
-size_t tg_tape_nodes(const tg_tape *tape);
+TG_API size_t tg_tape_nodes(const tg_tape *tape);
 
 /** Number of leaves (params, inputs, constants) on the tape. */
-size_t tg_tape_leaves(const tg_tape *tape);
+TG_API size_t tg_tape_leaves(const tg_tape *tape);
 
 /** The i-th leaf in creation order (NULL when out of range). */
-tg_tensor *tg_tape_leaf(const tg_tape *tape, size_t i);
+TG_API tg_tensor *tg_tape_leaf(const tg_tape *tape, size_t i);
 
 /** The leaf whose name is `name` (the first one created), or NULL. */
-tg_tensor *tg_tape_find(const tg_tape *tape, const char *name);
+TG_API tg_tensor *tg_tape_find(const tg_tape *tape, const char *name);
 
 /** The output of the i-th recorded node (NULL when out of range). */
-tg_tensor *tg_tape_node_output(const tg_tape *tape, size_t i);
+TG_API tg_tensor *tg_tape_node_output(const tg_tape *tape, size_t i);
 
 /** Memory statistics of a tape, see tg_tape_stats(). */
 typedef struct tg_tape_stats {
@@ -112,7 +138,7 @@ typedef struct tg_tape_stats {
 } tg_tape_stats;
 
 /** Fill *out with the tape's memory statistics. */
-void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
+TG_API void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
 
 /**
  * Turn gradient recording off (enabled = false) or back on.  While it is off
@@ -120,16 +146,16 @@ void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
  * constants that replay does not recompute and backward does not cross.
  * Returns the previous setting.
  */
-bool tg_set_grad_enabled(tg_tape *tape, bool enabled);
+TG_API bool tg_set_grad_enabled(tg_tape *tape, bool enabled);
 
 /**
  * Scopes group nodes (for the DOT view, e.g. "layer1").  Nodes recorded
  * between push and pop carry the scope name; scopes nest as "a/b".
  * Returns 0, or -1 when the name is NULL/empty or scopes nest deeper than 8.
  */
-int tg_scope_push(tg_tape *tape, const char *name);
+TG_API int tg_scope_push(tg_tape *tape, const char *name);
 /** Leave the innermost scope (no-op when none is open). */
-void tg_scope_pop(tg_tape *tape);
+TG_API void tg_scope_pop(tg_tape *tape);
 
 /* ======================================================================== */
 /* Leaves and tensor access                                                 */
@@ -141,95 +167,113 @@ void tg_scope_pop(tg_tape *tape);
  * size must be >= 1.  `name` may be NULL; it is copied.  Leaves live until
  * tg_tape_free.  A TG_PARAM leaf must be f32 or f64.
  */
-tg_tensor *tg_leaf(tg_tape *tape, tg_kind kind, const char *name,
-                   tg_dtype dtype, int rank, const size_t *shape);
+TG_API tg_tensor *tg_leaf(tg_tape *tape, tg_kind kind, const char *name,
+                          tg_dtype dtype, int rank, const size_t *shape);
 /** tg_leaf(tape, TG_PARAM, ...): a leaf that requires a gradient. */
-tg_tensor *tg_param(tg_tape *tape, const char *name, tg_dtype dtype,
-                    int rank, const size_t *shape);
+TG_API tg_tensor *tg_param(tg_tape *tape, const char *name, tg_dtype dtype,
+                           int rank, const size_t *shape);
 /** tg_leaf(tape, TG_INPUT, ...): a leaf for data that changes per step. */
-tg_tensor *tg_input(tg_tape *tape, const char *name, tg_dtype dtype,
-                    int rank, const size_t *shape);
+TG_API tg_tensor *tg_input(tg_tape *tape, const char *name, tg_dtype dtype,
+                           int rank, const size_t *shape);
 /** tg_leaf(tape, TG_CONST, ...): a leaf for fixed values. */
-tg_tensor *tg_const(tg_tape *tape, const char *name, tg_dtype dtype,
-                    int rank, const size_t *shape);
+TG_API tg_tensor *tg_const(tg_tape *tape, const char *name, tg_dtype dtype,
+                           int rank, const size_t *shape);
 
 /**
  * A leaf created from a caller's buffer: like tg_leaf, then the values are
  * copied from `data`, which holds tg_size() elements of `dtype`.
  */
-tg_tensor *tg_leaf_from(tg_tape *tape, tg_kind kind, const char *name,
-                        tg_dtype dtype, int rank, const size_t *shape,
-                        const void *data);
+TG_API tg_tensor *tg_leaf_from(tg_tape *tape, tg_kind kind, const char *name,
+                               tg_dtype dtype, int rank, const size_t *shape,
+                               const void *data);
 
 /**
  * A rank-0 constant holding `value`, belonging to the current graph: unlike
  * leaves it is dropped by tg_tape_clear.  Handy for broadcasting ops.
  */
-tg_tensor *tg_scalar(tg_tape *tape, tg_dtype dtype, double value);
+TG_API tg_tensor *tg_scalar(tg_tape *tape, tg_dtype dtype, double value);
 
 /** Whether a leaf takes part in backward.  Params start true, others false.
  *  Only leaves may change it (f32/f64 only).  Returns 0 or -1. */
-int tg_set_requires_grad(tg_tensor *t, bool requires_grad);
+TG_API int tg_set_requires_grad(tg_tensor *t, bool requires_grad);
 /** Whether t is a leaf that requires a gradient. */
-bool tg_requires_grad(const tg_tensor *t);
+TG_API bool tg_requires_grad(const tg_tensor *t);
 
-tg_tape *tg_tape_of(const tg_tensor *t); /* the tape t belongs to       */
-tg_dtype tg_dtype_of(const tg_tensor *t);/* its dtype (0 for NULL)       */
-tg_kind tg_kind_of(const tg_tensor *t);  /* its kind (0 for NULL)        */
-int tg_rank(const tg_tensor *t);         /* its rank (-1 for NULL)       */
+TG_API tg_tape *tg_tape_of(const tg_tensor *t); /* the tape t belongs to       */
+TG_API tg_dtype tg_dtype_of(const tg_tensor *t);/* its dtype (0 for NULL)       */
+TG_API tg_kind tg_kind_of(const tg_tensor *t);  /* its kind (0 for NULL)        */
+TG_API int tg_rank(const tg_tensor *t);         /* its rank (-1 for NULL)       */
 /** Size of axis `axis` (negative counts from the end); 0 when out of range. */
-size_t tg_dim(const tg_tensor *t, int axis);
+TG_API size_t tg_dim(const tg_tensor *t, int axis);
 /** Number of elements (1 for rank 0; 0 for NULL). */
-size_t tg_size(const tg_tensor *t);
+TG_API size_t tg_size(const tg_tensor *t);
 /** The tensor's name, or NULL when it has none. */
-const char *tg_name(const tg_tensor *t);
+TG_API const char *tg_name(const tg_tensor *t);
 /** Name a tensor (copied; NULL removes the name).  Returns 0 or -1. */
-int tg_set_name(tg_tensor *t, const char *name);
+TG_API int tg_set_name(tg_tensor *t, const char *name);
 /** The name of the op that produced t ("matmul", ...) or its kind for a
  *  leaf ("param", "input", "const"). */
-const char *tg_op_name(const tg_tensor *t);
+TG_API const char *tg_op_name(const tg_tensor *t);
 /** Position of t's node on the tape, or -1 for a leaf/constant. */
-long tg_node_index(const tg_tensor *t);
+TG_API long tg_node_index(const tg_tensor *t);
 /** Write "128x784" (or "scalar") into buf; returns buf. */
-char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+TG_API char *tg_shape_str(const tg_tensor *t, char *buf, size_t len);
+
+/**
+ * Writing values.  Only leaves hold values of their own: tg_copy_in,
+ * tg_fill, tg_set and the initialisers refuse an op's output (its values are
+ * what its forward computed).  A write through these calls (or an optimizer
+ * step, tg_load) after a forward makes a later backward that reads the
+ * leaf refuse until a replay (tg_replay, tg_forward): a gradient would mix
+ * the values of two states.  Writes through a tg_data pointer are not seen:
+ * make them before replaying.
+ */
 
 /** Pointer to the tensor's elements (row-major, tg_size() of them). */
-void *tg_data(tg_tensor *t);
-/** Typed access: NULL (and a tape error) when the dtype differs. */
-float *tg_data_f32(tg_tensor *t);
-double *tg_data_f64(tg_tensor *t);
-int32_t *tg_data_i32(tg_tensor *t);
+TG_API void *tg_data(tg_tensor *t);
+/** Typed access: NULL when the dtype differs (a query: the message is in
+ *  tg_query_error). */
+TG_API float *tg_data_f32(tg_tensor *t);
+TG_API double *tg_data_f64(tg_tensor *t);
+TG_API int32_t *tg_data_i32(tg_tensor *t);
 
 /**
  * Copy `count` elements of `src_dtype` into t, converting to t's dtype.
  * count must equal tg_size(t).  Values copied into an i32 tensor must be
  * integers representable as int32.  Returns 0 or -1.
  */
-int tg_copy_in(tg_tensor *t, const void *src, tg_dtype src_dtype,
-               size_t count);
+TG_API int tg_copy_in(tg_tensor *t, const void *src, tg_dtype src_dtype,
+                      size_t count);
 /** Copy t's elements out to dst as `dst_dtype` (count = tg_size(t)). */
-int tg_copy_out(const tg_tensor *t, void *dst, tg_dtype dst_dtype,
-                size_t count);
+TG_API int tg_copy_out(const tg_tensor *t, void *dst, tg_dtype dst_dtype,
+                       size_t count);
 /** Set every element to value.  Returns 0 or -1. */
-int tg_fill(tg_tensor *t, double value);
+TG_API int tg_fill(tg_tensor *t, double value);
 /** Element i (flat row-major index) as a double; NaN when out of range. */
-double tg_get(const tg_tensor *t, size_t i);
+TG_API double tg_get(const tg_tensor *t, size_t i);
 /** Set element i (flat index).  Returns 0 or -1. */
-int tg_set(tg_tensor *t, size_t i, double value);
-/** The value of a one-element tensor; NaN (and a tape error) otherwise. */
-double tg_item(const tg_tensor *t);
+TG_API int tg_set(tg_tensor *t, size_t i, double value);
+/** The value of a one-element tensor; NaN otherwise (a query: the message
+ *  is in tg_query_error). */
+TG_API double tg_item(const tg_tensor *t);
 
 /**
  * The gradient of the last backward with respect to t, as a buffer of t's
  * dtype and size: for a leaf, the sum since the last tg_zero_grad; for an op
  * output, from the last backward pass (zeros if that pass did not reach t).
- * NULL for i32 tensors or when out of memory.
+ * NULL for i32 tensors (a query: tg_query_error) or when out of memory.
+ * The pointer stays valid while t lives (a leaf: until tg_tape_free; an op
+ * output: until tg_tape_clear) and shows t's gradient after every backward
+ * (a leaf that a backward did not reach shows zeros once it has been zeroed
+ * by tg_zero_grad).  Between tg_zero_grad and the next backward it still
+ * shows the old values: call tg_grad again (O(1)) or tg_grad_get to read
+ * zeros there.
  */
-void *tg_grad(tg_tensor *t);
+TG_API void *tg_grad(tg_tensor *t);
 /** Copy the gradient out as `dst_dtype` (count = tg_size(t)). */
-int tg_grad_out(tg_tensor *t, void *dst, tg_dtype dst_dtype, size_t count);
+TG_API int tg_grad_out(tg_tensor *t, void *dst, tg_dtype dst_dtype, size_t count);
 /** Element i of the gradient as a double (NaN when out of range). */
-double tg_grad_get(tg_tensor *t, size_t i);
+TG_API double tg_grad_get(tg_tensor *t, size_t i);
 
 /* ======================================================================== */
 /* Random initialisation                                                    */
@@ -245,26 +289,26 @@ typedef struct tg_rng {
 } tg_rng;
 
 /* A NULL rng is ignored by tg_rng_seed and makes the others return 0. */
-void tg_rng_seed(tg_rng *rng, uint64_t seed);
-uint64_t tg_rng_next(tg_rng *rng);      /* 64 random bits                */
-double tg_rng_uniform(tg_rng *rng);     /* uniform in [0, 1), 53 bits    */
-double tg_rng_normal(tg_rng *rng);      /* standard normal (polar method) */
+TG_API void tg_rng_seed(tg_rng *rng, uint64_t seed);
+TG_API uint64_t tg_rng_next(tg_rng *rng);      /* 64 random bits                */
+TG_API double tg_rng_uniform(tg_rng *rng);     /* uniform in [0, 1), 53 bits    */
+TG_API double tg_rng_normal(tg_rng *rng);      /* standard normal (polar method) */
 /** Uniform integer in [0, n) without modulo bias (0 when n == 0). */
-uint64_t tg_rng_below(tg_rng *rng, uint64_t n);
+TG_API uint64_t tg_rng_below(tg_rng *rng, uint64_t n);
 
 /** Fill t (f32/f64) uniformly from [lo, hi).  Returns 0 or -1. */
-int tg_init_uniform(tg_tensor *t, tg_rng *rng, double lo, double hi);
+TG_API int tg_init_uniform(tg_tensor *t, tg_rng *rng, double lo, double hi);
 /** Fill t (f32/f64) from a normal distribution.  Returns 0 or -1. */
-int tg_init_normal(tg_tensor *t, tg_rng *rng, double mean, double stddev);
+TG_API int tg_init_normal(tg_tensor *t, tg_rng *rng, double mean, double stddev);
 /**
  * Xavier/Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
  * Fans: a rank-2 tensor [rows, cols] is used as X·W, so fan_in = rows and
  * fan_out = cols; rank 1: both = size; rank 3/4: fan_in = dim0 * receptive
  * field, fan_out = dim1 * receptive field (receptive = product of the rest).
  */
-int tg_init_xavier(tg_tensor *t, tg_rng *rng);
+TG_API int tg_init_xavier(tg_tensor *t, tg_rng *rng);
 /** He/Kaiming normal: N(0, 2 / fan_in), fans as for tg_init_xavier. */
-int tg_init_he(tg_tensor *t, tg_rng *rng);
+TG_API int tg_init_he(tg_tensor *t, tg_rng *rng);
 
 /* ======================================================================== */
 /* Ops                                                                      */
@@ -277,59 +321,59 @@ int tg_init_he(tg_tensor *t, tg_rng *rng);
  */
 
 /** C = A·B for 2-D A [m,k], B [k,n]. */
-tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /** C = op(A)·op(B) where op transposes when the flag is set:
  *  tg_matmul_t(a, b, true, false) is Aᵀ·B. */
-tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a,
-                       bool trans_b);
+TG_API tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a,
+                              bool trans_b);
 /** Y = X + 1·bᵀ: X [n,d] plus the row vector b ([d] or [1,d]) on every row. */
-tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b);
+TG_API tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b);
 
 /** Elementwise with NumPy broadcasting (shapes aligned from the right;
  *  sizes must match or be 1).  Backward sums over the broadcast axes. */
-tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
 
-tg_tensor *tg_scale(tg_tensor *x, double c); /* c·x */
-tg_tensor *tg_neg(tg_tensor *x);             /* −x  */
+TG_API tg_tensor *tg_scale(tg_tensor *x, double c); /* c·x */
+TG_API tg_tensor *tg_neg(tg_tensor *x);             /* −x  */
 
-tg_tensor *tg_sigmoid(tg_tensor *x); /* 1 / (1 + e^−x)      */
-tg_tensor *tg_relu(tg_tensor *x);    /* max(x, 0); 0 slope at 0 */
-tg_tensor *tg_tanh(tg_tensor *x);
-tg_tensor *tg_exp(tg_tensor *x);
-tg_tensor *tg_log(tg_tensor *x);     /* natural log         */
+TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* 1 / (1 + e^−x)      */
+TG_API tg_tensor *tg_relu(tg_tensor *x);    /* max(x, 0); 0 slope at 0 */
+TG_API tg_tensor *tg_tanh(tg_tensor *x);
+TG_API tg_tensor *tg_exp(tg_tensor *x);
+TG_API tg_tensor *tg_log(tg_tensor *x);     /* natural log         */
 
 /** Softmax along the last axis (max-subtracted: finite for any finite x). */
-tg_tensor *tg_softmax(tg_tensor *x);
+TG_API tg_tensor *tg_softmax(tg_tensor *x);
 /** log(softmax(x)) along the last axis, computed as x − logsumexp(x). */
-tg_tensor *tg_log_softmax(tg_tensor *x);
+TG_API tg_tensor *tg_log_softmax(tg_tensor *x);
 
 /** Sum / mean of all elements (a rank-0 result). */
-tg_tensor *tg_sum(tg_tensor *x);
-tg_tensor *tg_mean(tg_tensor *x);
+TG_API tg_tensor *tg_sum(tg_tensor *x);
+TG_API tg_tensor *tg_mean(tg_tensor *x);
 /** Sum / mean along one axis (negative counts from the end).  With keepdim
  *  the axis stays with size 1, otherwise it is removed. */
-tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
-tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
 
 /** Swap the last two axes (rank >= 2). */
-tg_tensor *tg_transpose(tg_tensor *x);
+TG_API tg_tensor *tg_transpose(tg_tensor *x);
 /** Same elements, new shape (same element count). */
-tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape);
+TG_API tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape);
 
 /**
  * Per-class means: X [n,d], labels i32 [n] with values in [0, classes);
  * returns M [classes,d] with M[c] = mean of the rows of class c (a row of
  * zeros for a class without samples).
  */
-tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes);
+TG_API tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes);
 /** Rows of X [r,...] picked by i32 indices [k]: Y[i] = X[idx[i]];
  *  the result has shape [k,...].  Backward scatter-adds. */
-tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx);
+TG_API tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx);
 /** Trace of a square matrix (a rank-0 result). */
-tg_tensor *tg_trace(tg_tensor *x);
+TG_API tg_tensor *tg_trace(tg_tensor *x);
 
 /* Losses.  `flags` combines one reduction with options:                  */
 #define TG_SUM 0x0        /* sum over all terms                             */
@@ -338,25 +382,25 @@ tg_tensor *tg_trace(tg_tensor *x);
 #define TG_HALF 0x4       /* mse only: an extra factor ½ (the ½Σ convention)*/
 
 /** Mean squared error: s·Σ(pred − target)², s from flags. */
-tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags);
+TG_API tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags);
 /**
  * Softmax cross-entropy on logits [n,c] with i32 labels [n] (fused and
  * stable).  The terms are the n per-sample losses, so TG_MEAN and
  * TG_BATCH_MEAN both divide by n.
  */
-tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags);
+TG_API tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags);
 /** Softmax cross-entropy with target distributions [n,c] (e.g. one-hot):
  *  −Σ t·log softmax(z); also differentiable in the targets. */
-tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets,
-                                int flags);
+TG_API tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets,
+                                       int flags);
 /** Binary cross-entropy on probabilities p in [0,1]:
  *  −Σ t·log p + (1−t)·log(1−p), each log clamped at −100 (as PyTorch). */
-tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags);
+TG_API tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags);
 /** Binary cross-entropy on logits z (stable for any z):
  *  Σ max(z,0) − z·t + log(1 + e^−|z|). */
-tg_tensor *tg_bce_logits(tg_tensor *logits, tg_tensor *target, int flags);
+TG_API tg_tensor *tg_bce_logits(tg_tensor *logits, tg_tensor *target, int flags);
 /** L2 penalty λ/2·Σw². */
-tg_tensor *tg_l2(tg_tensor *w, double lambda);
+TG_API tg_tensor *tg_l2(tg_tensor *w, double lambda);
 
 /* ======================================================================== */
 /* Running the tape                                                         */
@@ -365,26 +409,30 @@ tg_tensor *tg_l2(tg_tensor *w, double lambda);
 /**
  * Re-run the forward of every recorded node, in order, on the current leaf
  * values.  Allocates nothing.  Fails (with the op and its position in the
- * message) when e.g. a label went out of range.
+ * message) when e.g. a label went out of range; the tape is then stale from
+ * that node on, and a backward through it refuses until a replay succeeds.
  */
-int tg_replay(tg_tape *tape);
+TG_API int tg_replay(tg_tape *tape);
 /** Replay only the nodes up to and including the one producing root. */
-int tg_forward(tg_tensor *root);
+TG_API int tg_forward(tg_tensor *root);
 
 /**
  * Reverse-mode differentiation from a scalar (one-element) root, starting
  * from the gradient 1.  Gradients are added into the leaves that require them (see
  * tg_zero_grad) and kept for every op output reached (tg_grad).  Nodes that
- * cannot reach such a leaf are skipped.  The walk is iterative.
+ * cannot reach such a leaf are skipped.  The walk is iterative.  It refuses,
+ * before writing any gradient, when the values on the tape mix two states:
+ * after a replay that failed at or before the root's node, or when a leaf
+ * that a reached node's gradient reads was written after that node's forward.
  */
-int tg_backward(tg_tensor *root);
+TG_API int tg_backward(tg_tensor *root);
 /** Backward from any root given the gradient of its output: `grad_output`
  *  holds tg_size(root) elements of root's dtype, v, and every leaf receives
  *  the vector-Jacobian product vᵀ·∂root/∂leaf (PyTorch's grad_outputs).
  *  tg_backward(root) is tg_backward_vjp with v = 1. */
-int tg_backward_vjp(tg_tensor *root, const void *grad_output);
+TG_API int tg_backward_vjp(tg_tensor *root, const void *grad_output);
 /** Set the gradients of all leaves to zero (O(1): done lazily). */
-void tg_zero_grad(tg_tape *tape);
+TG_API void tg_zero_grad(tg_tape *tape);
 
 /**
  * Anomaly mode: while on, every forward (when recording and on replay) and
@@ -393,7 +441,7 @@ void tg_zero_grad(tg_tape *tape);
  * on the tape, the element and the tensors' names.  It costs one pass over
  * every value produced.  Returns the previous setting.
  */
-bool tg_set_anomaly(tg_tape *tape, bool on);
+TG_API bool tg_set_anomaly(tg_tape *tape, bool on);
 
 /* ======================================================================== */
 /* Checking gradients                                                       */
@@ -412,6 +460,7 @@ bool tg_set_anomaly(tg_tape *tape, bool on);
  */
 typedef struct tg_check {
     size_t count;              /* elements compared                         */
+    size_t skipped;            /* tg_check_fd: elements left out at a kink  */
     double max_abs;            /* max |tape − ref|                          */
     const tg_tensor *abs_t;    /* where it occurs: tensor,                  */
     size_t abs_i;              /*   flat index,                             */
@@ -427,15 +476,36 @@ typedef struct tg_check {
  * Finite-difference check of d loss / d wrt[i] for a scalar loss.  The graph
  * leading to `loss` is copied to a private f64 tape (an f32 graph is
  * promoted), so the caller's values and gradients are untouched.  On that
- * copy the tape's gradient comes from tg_backward and the reference from the
- * fourth-order central difference
- *   (8(f(x+h) − f(x−h)) − (f(x+2h) − f(x−2h))) / 12h
- * with each f by replay, h = step·max(1, |x|) (step 0 means 1e-3).
+ * copy the tape's gradient comes from tg_backward and the reference, per
+ * element x, from the fourth-order central difference
+ *   D(h) = (8(f(x+h) − f(x−h)) − (f(x+2h) − f(x−2h))) / 12h
+ * Richardson-extrapolated, (16 D(h/2) − D(h)) / 15 (error O(h⁶)), with each
+ * f by replay and h = step·max(1, |x|) rounded to a power of two (step 0
+ * means 1e-3).
+ *
+ * Kinks (relu, and max, abs, clamp made of it): where f has a corner within
+ * x ± 2h, the difference quotient is no derivative (relu at 0 gives 0.5).
+ * f is also sampled at x and x ± h/4, and a quartic fitted to the 9 samples:
+ * a smooth f fits to O(h⁵), a corner leaves a residual of the order of its
+ * change of slope.  When that residual exceeds 1e-8 of the element's
+ * gradient (at least 1e-3 of the tensor's largest) plus the rounding noise,
+ * the element is estimated again with h/4; if that stencil still crosses a
+ * kink (one within about h/2 of x), the element is left out of the
+ * comparison and counted in out->skipped.  A kink that passes the test
+ * costs at most 8e-8 relative error (or a few times the rounding noise
+ * every estimate has), so the default step does not fail a correct network
+ * with relu.  A smooth loss has nothing skipped unless h⁴·|f⁽⁵⁾| exceeds
+ * about 3e-4 of the gradient.
+ *
  * wrt[i] must be leaves (params, or inputs/constants: they are differentiated
- * on the copy).  Returns 0 and fills *out, or -1 with a tape error.
+ * on the copy) that the loss depends on.  n_wrt = 0 (wrt is not read) means
+ * every leaf of the tape that requires a gradient and that the loss depends
+ * on.  A check of nothing is an error: a wrt[i] that does not reach the
+ * loss, n_wrt = 0 with no such leaf, or every element skipped.  Returns 0
+ * and fills *out, or -1 with a tape error.
  */
-int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt,
-                double step, tg_check *out);
+TG_API int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt,
+                       double step, tg_check *out);
 
 /**
  * Compare a gradient computed elsewhere (e.g. a formula derived by hand) in
@@ -443,11 +513,12 @@ int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt,
  * tape's gradient tg_grad(t) from the last backward.  Returns 0 and fills
  * *out, or -1 with a tape error.
  */
-int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
-                  tg_check *out);
+TG_API int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
+                         tg_check *out);
 
-/** Print one line: label, count, max abs/rel error and where they occur. */
-void tg_check_print(FILE *f, const char *label, const tg_check *c);
+/** Print one line: label, count (and the count skipped at kinks, when
+ *  any), max abs/rel error and where they occur. */
+TG_API void tg_check_print(FILE *f, const char *label, const tg_check *c);
 
 /* ======================================================================== */
 /* Errors of functions that have no tape                                    */
@@ -484,18 +555,23 @@ typedef struct tg_dot_opts {
  * shape, dtype and the tensor's name; edges into an op with several inputs
  * are labelled with the input slot.  Returns 0 or -1 (tape error).
  */
-int tg_dot_write(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
-/** tg_dot_write to a file, written atomically (temporary file + rename). */
-int tg_dot_save(const char *path, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
+TG_API int tg_dot_write(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
+/** tg_dot_write to a file, written atomically as tg_save writes (temporary
+ *  file, fsync, rename, fsync of the directory), following a symbolic link
+ *  and refusing a directory, FIFO or device as tg_save does.  Returns 0 or
+ *  -1 (tape error). */
+TG_API int tg_dot_save(const char *path, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts);
 /** Whether Graphviz's `dot` program can be run. */
-bool tg_dot_available(void);
+TG_API bool tg_dot_available(void);
 /**
  * Render a DOT file with Graphviz's dot: format is "svg" or "png".  Fails
  * with a message saying how to install Graphviz when dot is missing, or with
- * dot's own complaint.  Returns 0 or -1.
+ * dot's own complaint.  out_path is written as tg_dot_save writes (atomically,
+ * following a symbolic link, refusing a directory, FIFO or device).
+ * Returns 0 or -1.
  */
-int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
-                  tg_err *err);
+TG_API int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
+                         tg_err *err);
 
 /* ======================================================================== */
 /* Training: optimizers, schedules, clipping                                */
@@ -555,26 +631,26 @@ typedef struct tg_adam_opts {
  * moments) is allocated here, so tg_optim_step allocates nothing.  NULL on
  * error (the message is on the tape).
  */
-tg_optim *tg_sgd_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_sgd_opts *opts);
-tg_optim *tg_adam_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_adam_opts *opts);
+TG_API tg_optim *tg_sgd_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_sgd_opts *opts);
+TG_API tg_optim *tg_adam_new(tg_tape *tape, int n, tg_tensor *const *params, const tg_adam_opts *opts);
 /** One update of every parameter from its gradient (a parameter without a
  *  gradient since tg_zero_grad counts as zero: momentum, moments and weight
  *  decay still act).  Allocates nothing.  Returns 0 or -1. */
-int tg_optim_step(tg_optim *o);
+TG_API int tg_optim_step(tg_optim *o);
 /** Change the learning rate (e.g. from a schedule).  A negative or
  *  non-finite lr is refused with a tape error and the old one kept. */
-void tg_optim_set_lr(tg_optim *o, double lr);
+TG_API void tg_optim_set_lr(tg_optim *o, double lr);
 /** The current learning rate (NaN for NULL). */
-double tg_optim_get_lr(const tg_optim *o);
-void tg_optim_free(tg_optim *o);
+TG_API double tg_optim_get_lr(const tg_optim *o);
+TG_API void tg_optim_free(tg_optim *o);
 
 /** Step schedule as StepLR: base · gamma^⌊epoch / step_size⌋
  *  (NaN when epoch < 0 or step_size < 1). */
-double tg_lr_step(double base, long epoch, long step_size, double gamma);
+TG_API double tg_lr_step(double base, long epoch, long step_size, double gamma);
 /** Cosine schedule as CosineAnnealingLR (T_max = total) from base (t = 0)
  *  to min_lr (t = total): min_lr + (base − min_lr)·(1 + cos(π·t/total))/2;
  *  t > total gives min_lr; NaN when t < 0 or total < 1. */
-double tg_lr_cosine(double base, double min_lr, long t, long total);
+TG_API double tg_lr_cosine(double base, double min_lr, long t, long total);
 
 /**
  * Scale the gradients of the n parameters (n = 0: every leaf requiring a
@@ -585,7 +661,7 @@ double tg_lr_cosine(double base, double min_lr, long t, long total);
  * clipping; when it is NaN or Inf it is returned and nothing is scaled.
  * Returns a negative value on error (max_norm < 0 or NaN, a bad parameter).
  */
-double tg_clip_grad_norm(tg_tape *tape, int n, tg_tensor *const *params, double max_norm);
+TG_API double tg_clip_grad_norm(tg_tape *tape, int n, tg_tensor *const *params, double max_norm);
 
 /* ======================================================================== */
 /* Data: IDX files (MNIST format), data sets, mini-batches                  */
@@ -606,10 +682,10 @@ typedef struct tg_idx {
  * on a wrong magic, an unknown type, dimensions whose product overflows or
  * exceeds the file, and a truncated file.  Returns 0 or -1.
  */
-int tg_idx_read(const char *path, tg_idx *out, tg_err *err);
-void tg_idx_free(tg_idx *idx);
+TG_API int tg_idx_read(const char *path, tg_idx *out, tg_err *err);
+TG_API void tg_idx_free(tg_idx *idx);
 /** Whether this build reads .gz files (zlib was found at build time). */
-bool tg_have_zlib(void);
+TG_API bool tg_have_zlib(void);
 
 /** A labelled data set: n samples of dim features (f32, row-major).  The
  *  buffers belong to the library: tg_dataset_free releases them.  The
@@ -624,21 +700,21 @@ typedef struct tg_dataset {
 
 /** A zero-filled data set of n samples with dim features and labels in
  *  [0, classes), for data made by the program (fill d->x and d->y). */
-int tg_dataset_new(tg_dataset *d, size_t n, size_t dim, int classes, tg_err *err);
+TG_API int tg_dataset_new(tg_dataset *d, size_t n, size_t dim, int classes, tg_err *err);
 /** Images (u8 IDX, rank 3) scaled to [0, 1] (v / 255) and their labels
  *  (u8 IDX, rank 1): the counts must match; classes = largest label + 1. */
-int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err);
+TG_API int tg_dataset_load_idx(const char *images, const char *labels, tg_dataset *out, tg_err *err);
 /** x = (x − mean) / std for every feature. */
-int tg_dataset_normalize(tg_dataset *d, double mean, double std, tg_err *err);
+TG_API int tg_dataset_normalize(tg_dataset *d, double mean, double std, tg_err *err);
 /** Resample images to new_rows × new_cols by area averaging (each output
  *  pixel is the mean of the input area it covers, each input pixel weighted
  *  by its exact overlap: 28×28 → 16×16 averages 1.75×1.75 areas, a ratio of
  *  2 gives the plain 2×2 means). */
-int tg_dataset_resize(tg_dataset *d, size_t new_rows, size_t new_cols, tg_err *err);
+TG_API int tg_dataset_resize(tg_dataset *d, size_t new_rows, size_t new_cols, tg_err *err);
 /** The first n samples (1 <= n <= d->n) as a new data set (a copy; the
  *  geometry and the class count are kept). */
-int tg_dataset_head(const tg_dataset *d, size_t n, tg_dataset *out, tg_err *err);
-void tg_dataset_free(tg_dataset *d);
+TG_API int tg_dataset_head(const tg_dataset *d, size_t n, tg_dataset *out, tg_err *err);
+TG_API void tg_dataset_free(tg_dataset *d);
 
 /** Mini-batches in a shuffled order, reshuffled (seeded) every epoch. */
 typedef struct tg_batcher {
@@ -649,21 +725,46 @@ typedef struct tg_batcher {
     bool shuffle, drop_last;
 } tg_batcher;
 
-/** Batches of `batch` samples of d (which must outlive the batcher).  With
- *  shuffle the order is a Fisher–Yates shuffle drawn from tg_rng seeded with
- *  `seed`, redrawn at every epoch: the same seed gives the same epochs.  With
- *  drop_last a last partial batch is skipped.  Returns 0 or -1 (err). */
-int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuffle,
-                    bool drop_last, uint64_t seed, tg_err *err);
+/**
+ * Batches of `batch` samples of d (which must outlive the batcher).  With
+ * shuffle the order is a Fisher–Yates shuffle drawn from tg_rng seeded with
+ * `seed`, redrawn at every epoch: the same seed gives the same epochs.
+ * A tape's shapes are fixed, so every batch has `batch` rows; when batch
+ * does not divide d->n, an epoch ends with a partial batch of k < batch
+ * samples.  drop_last skips it (the usual choice when training with i32
+ * labels; shuffled epochs each leave out other samples).  Without drop_last
+ * it is padded, and the padding never counts as samples: tg_batcher_next
+ * labels it -1, which the ops taking labels refuse, and
+ * tg_batcher_next_targets gives it zero targets, so that the loss and its
+ * gradient are those of the k real rows.  Returns 0 or -1 (err).
+ */
+TG_API int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuffle,
+                           bool drop_last, uint64_t seed, tg_err *err);
 /**
  * Copy the next batch into x ([batch, dim], f32 or f64) and labels ([batch],
- * i32).  Returns the number of samples copied (< batch only for a last
- * partial batch, whose remaining rows are zero), or 0 at the end of the
- * epoch (the next call starts a new, reshuffled epoch), or -1 on error
- * (wrong shapes or dtypes: the message is on the tensors' tape).
+ * i32).  Returns the number of samples copied, k, or 0 at the end of the
+ * epoch (x and labels untouched; the next call starts a new, reshuffled
+ * epoch), or -1 on error (wrong shapes or dtypes: the message is on the
+ * tensors' tape).  k < batch only for a last partial batch: its rows k..
+ * are zero with label -1, so that a loss over them fails ("label -1 at row
+ * k is outside [0, c)") instead of training them as class 0; code that
+ * evaluates reads the first k rows, and training uses drop_last or
+ * tg_batcher_next_targets.
  */
-long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
-void tg_batcher_free(tg_batcher *b);
+TG_API long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
+/**
+ * tg_batcher_next with targets [batch, c] (f32 or f64, c >= d->classes) in
+ * place of labels: each of the k real rows has 1/k at its sample's class and
+ * 0 elsewhere, and the padding rows of a partial batch are all 0.  So
+ * tg_softmax_ce_onehot(logits, targets, TG_SUM) is the mean loss of the k
+ * real rows whatever k (TG_MEAN would divide by batch once more), its
+ * gradient is theirs, and a padding row's gradient is exactly 0: a tape of
+ * fixed shape trains on every sample of every epoch.  Returns k, 0 at the
+ * end of the epoch, or -1 as tg_batcher_next does, also for a sample whose
+ * label is outside [0, c) (nothing is written then).
+ */
+TG_API long tg_batcher_next_targets(tg_batcher *b, tg_tensor *x, tg_tensor *targets);
+TG_API void tg_batcher_free(tg_batcher *b);
 
 /* ======================================================================== */
 /* Saving and loading parameters                                            */
@@ -676,10 +777,17 @@ void tg_batcher_free(tg_batcher *b);
  * over `path`, and the directory is fsync'ed, so a crash never leaves a
  * half-written file and never loses the old one; on failure the temporary
  * file is removed and the old file is untouched.  A replaced file keeps its
- * permission bits, a new one gets 0644.  Every tensor needs a unique name
- * (valid UTF-8, at most 4096 bytes).  Returns 0 or -1 (tape error).
+ * permission bits, a new one gets 0666 minus the umask (0644 where the umask
+ * cannot be read).  A symbolic link is followed (models/latest.tgm ->
+ * v3.tgm replaces v3.tgm, in v3.tgm's directory, and latest.tgm stays a
+ * link; a dangling link's file is created).  A path that is, or links to,
+ * anything but a regular file (a directory, FIFO, device such as /dev/null,
+ * socket) is refused before anything is written: "save: /dev/null: is a
+ * character device, not a regular file; refusing to replace it".  Every
+ * tensor needs a unique name (valid UTF-8, at most 4096 bytes).  Returns 0
+ * or -1 (tape error).
  */
-int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
+TG_API int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
 /**
  * Load tensors saved by tg_save into the n named tensors (n = 0: every
  * TG_PARAM leaf) matched by name.  Everything is verified first (magic,
@@ -691,7 +799,7 @@ int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
  * with an explicit list, other tensors in the file are ignored, so part of
  * a model can be loaded.  Returns 0 or -1 (tape error).
  */
-int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
+TG_API int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
 
 /* ======================================================================== */
 /* Performance: threads and CPU-specific kernels                            */
@@ -703,38 +811,49 @@ int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
  * number of online CPUs.  Results are bit-identical for every count (work is
  * split so that no reduction changes order).  Returns 0, or -1 when n < 1.
  */
-int tg_set_threads(int n);
+TG_API int tg_set_threads(int n);
 /** The current thread count. */
-int tg_get_threads(void);
+TG_API int tg_get_threads(void);
 
 /**
  * Kernel paths, picked at run time for the CPU: "avx512", "avx2" (AVX2+FMA)
  * and "generic" (portable C, any machine).  The default is the best one the
  * CPU supports, or the environment variable TAPEGRAD_ISA when set.
  * tg_set_isa(NULL) restores the best.  Returns 0, or -1 when the name is
- * unknown or the CPU cannot run it.
+ * unknown or the CPU cannot run it.  A TAPEGRAD_ISA that names no path, or
+ * one this CPU cannot run, is ignored and the best path is used; the library
+ * prints nothing (tg_isa() names the path in use; the tapegrad command warns).
  */
-int tg_set_isa(const char *name);
+TG_API int tg_set_isa(const char *name);
 /** The active kernel path's name. */
-const char *tg_isa(void);
+TG_API const char *tg_isa(void);
 /** Whether this CPU can run the kernel path `name`. */
-bool tg_isa_supported(const char *name);
+TG_API bool tg_isa_supported(const char *name);
 
 /* ======================================================================== */
-/* Diagnostics                                                              */
+/* Diagnostics and test control                                             */
 /* ======================================================================== */
 
-/** Number of successful heap allocations the library has made in this
- *  process (all threads).  Lets a test prove a loop allocates nothing. */
-uint64_t tg_alloc_count(void);
+/** What tg_test_control does; see there. */
+typedef enum tg_test_ctl {
+    TG_TEST_ALLOC_COUNT = 1, /* count the heap allocations made so far */
+    TG_TEST_FAIL_ALLOC = 2   /* make a coming heap allocation fail     */
+} tg_test_ctl;
 
 /**
- * Test hook: make the n-th heap allocation of the library from now on fail
- * (n = 0: the next one), once; n < 0 switches the hook off.  Returns the
- * previous setting: -1 when the hook was off or its failure has happened,
- * else the number of allocations that were still to go before it.
+ * The one entry point for tests of the library, and for programs that want
+ * to prove that a loop allocates nothing (TG_TEST_ALLOC_COUNT before and
+ * after it).  Every heap allocation of the library goes through one place,
+ * which this observes and controls for the whole process (all threads):
+ *  - TG_TEST_ALLOC_COUNT: returns the number of successful heap allocations
+ *    the library has made in this process; arg is ignored.
+ *  - TG_TEST_FAIL_ALLOC: make the arg-th heap allocation from now on fail
+ *    (arg = 0: the next one), once; arg < 0 switches this off.  Returns the
+ *    previous setting: -1 when it was off or its failure has happened, else
+ *    the number of allocations that were still to go before it.
+ * Any other `what` changes nothing and returns INT64_MIN.
  */
-long tg_debug_fail_alloc(long n);
+TG_API int64_t tg_test_control(tg_test_ctl what, int64_t arg);
 
 #ifdef __cplusplus
 }

@@ -96,7 +96,8 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_add_bias = {.name = "add_bias", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_add_bias = {.name = "add_bias", .setup = setup, .forward = forward,
+                              .backward = backward};
 
 tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b)
 {

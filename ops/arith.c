@@ -67,7 +67,7 @@ static int setup(tg_node *n)
 ALL(float, f32)
 ALL(double, f64)
 
-#define DEFINE_OP(NAME)                                                        \
+#define DEFINE_OP(NAME, READS)                                                 \
     static int NAME##_forward(tg_node *n)                                      \
     {                                                                          \
         tg_bcast p;                                                            \
@@ -88,14 +88,15 @@ ALL(double, f64)
         TG_DISPATCH(y, NAME##_bwd, &p, a->data, b->data, y->data, y->grad, da, \
                     db);                                                       \
     }                                                                          \
-    const tg_op tg_op_##NAME = {.name = #NAME, .setup = setup,                \
+    const tg_op tg_op_##NAME = {.name = #NAME, .grad_reads = READS,          \
+                                .setup = setup,                                \
                                 .forward = NAME##_forward,                    \
                                 .backward = NAME##_backward};                 \
     tg_tensor *tg_##NAME(tg_tensor *a, tg_tensor *b)                           \
     {                                                                          \
         return tg_record(&tg_op_##NAME, 2, (tg_tensor *[]){a, b}, NULL);       \
     }
-DEFINE_OP(add)
-DEFINE_OP(sub)
-DEFINE_OP(mul)
-DEFINE_OP(div)
+DEFINE_OP(add, 0)
+DEFINE_OP(sub, 0)
+DEFINE_OP(mul, 0x3)
+DEFINE_OP(div, 0x2)

@@ -13,17 +13,7 @@
 extern const tg_op tg_op_bce_logits;
 #define LOGITS(n) ((n)->op == &tg_op_bce_logits)
 
-static int setup(tg_node *n)
-{
-    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
-        return TG_ERR;
-    tg_tensor *p = IN(n, 0), *t = IN(n, 1);
-    if (p->rank != t->rank || memcmp(p->shape, t->shape, p->rank * sizeof(size_t)))
-        return tg_fail(n, "input %s and target %s differ in shape", tg_shp_of(p).s,
-                       tg_shp_of(t).s);
-    tg_out_scalar(n, p->dtype);
-    return tg_loss_scale(n, 0, p->size, tg_batch_of(p));
-}
+static int setup(tg_node *n) { return tg_setup_pair_loss(n, "input", 0); }
 
 #define KERNELS(T, S)                                                          \
     static T ln_##S(T x) { T l = log(x); return l > -100 ? l : -100; }         \
@@ -107,8 +97,12 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_bce = {.name = "bce", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
-const tg_op tg_op_bce_logits = {.name = "bce_logits", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
+const tg_op tg_op_bce = {.name = "bce", .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
+                         .setup = setup, .forward = forward, .backward = backward,
+                         .attr_str = tg_loss_attr_str};
+const tg_op tg_op_bce_logits = {.name = "bce_logits", .grad_reads = 0x3,
+                                .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward,
+                                .backward = backward, .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_bce(tg_tensor *prob, tg_tensor *target, int flags)
 {

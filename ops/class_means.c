@@ -94,7 +94,9 @@ static void backward(tg_node *n)
                 (const int32_t *)(inv + CLASSES(n)), inv, dx, acc);
 }
 
-const tg_op tg_op_class_means = {.name = "class_means", .attr_size = sizeof(class_means_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
+const tg_op tg_op_class_means = {.name = "class_means", .attr_size = sizeof(class_means_attr),
+                                 .setup = setup, .forward = forward, .backward = backward,
+                                 .attr_str = attr_str};
 
 tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes)
 {

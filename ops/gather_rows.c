@@ -57,7 +57,8 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, IN(n, 1)->size, x->size / x->shape[0], y->grad, n->scratch, dx);
 }
 
-const tg_op tg_op_gather_rows = {.name = "gather_rows", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_gather_rows = {.name = "gather_rows", .setup = setup, .forward = forward,
+                                 .backward = backward};
 
 tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx)
 {

@@ -56,7 +56,9 @@ static void backward(tg_node *n)
                 LAMBDA(n));
 }
 
-const tg_op tg_op_l2 = {.name = "l2", .attr_size = sizeof(l2_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
+const tg_op tg_op_l2 = {.name = "l2", .grad_reads = 0x1, .attr_size = sizeof(l2_attr),
+                        .setup = setup, .forward = forward, .backward = backward,
+                        .attr_str = attr_str};
 
 tg_tensor *tg_l2(tg_tensor *w, double lambda)
 {

@@ -39,4 +39,18 @@ static inline int tg_loss_scale(tg_node *n, int allowed_extra, size_t terms, siz
 }
 
 static inline size_t tg_batch_of(const tg_tensor *t) { return t->rank ? t->shape[0] : 1; }
+
+/* setup of a loss over two float tensors of one shape (mse, bce): checks,
+ * a scalar output, the scale.  `first` names input 0 in the message. */
+static inline int tg_setup_pair_loss(tg_node *n, const char *first, int allowed_extra)
+{
+    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    tg_tensor *p = IN(n, 0), *t = IN(n, 1);
+    if (p->rank != t->rank || memcmp(p->shape, t->shape, p->rank * sizeof(size_t)))
+        return tg_fail(n, "%s %s and target %s differ in shape", first, tg_shp_of(p).s,
+                       tg_shp_of(t).s);
+    tg_out_scalar(n, p->dtype);
+    return tg_loss_scale(n, allowed_extra, p->size, tg_batch_of(p));
+}
 #endif

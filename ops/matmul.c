@@ -78,7 +78,9 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_matmul = {.name = "matmul", .attr_size = sizeof(matmul_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = attr_str};
+const tg_op tg_op_matmul = {.name = "matmul", .grad_reads = 0x3, .attr_size = sizeof(matmul_attr),
+                            .setup = setup, .forward = forward, .backward = backward,
+                            .attr_str = attr_str};
 
 tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 {

@@ -2,17 +2,7 @@
  *   dp = 2s (p − t) · dL        dt = −2s (p − t) · dL */
 #include "loss.h"
 
-static int setup(tg_node *n)
-{
-    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
-        return TG_ERR;
-    tg_tensor *p = IN(n, 0), *t = IN(n, 1);
-    if (p->rank != t->rank || memcmp(p->shape, t->shape, p->rank * sizeof(size_t)))
-        return tg_fail(n, "prediction %s and target %s differ in shape", tg_shp_of(p).s,
-                       tg_shp_of(t).s);
-    tg_out_scalar(n, p->dtype);
-    return tg_loss_scale(n, TG_HALF, p->size, tg_batch_of(p));
-}
+static int setup(tg_node *n) { return tg_setup_pair_loss(n, "prediction", TG_HALF); }
 
 #define KERNELS(T, S)                                                          \
     static void fwd_##S(size_t len, const T *p, const T *t, T *y, double s)    \
@@ -58,7 +48,9 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_mse = {.name = "mse", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
+const tg_op tg_op_mse = {.name = "mse", .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
+                         .setup = setup, .forward = forward, .backward = backward,
+                         .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags)
 {

@@ -41,10 +41,15 @@
  *             tg_grad_sum(x), which is zeroed first, when it scatters
  *             (broadcast sums, gather).  The same tensor may sit in two input
  *             slots (mul(x, x)): both contributions must land.  Backward
- *             cannot fail and never allocates.  An input's values may have
- *             been changed since forward (tg_set on an input leaf): an op
- *             whose backward depends on such values (indices, labels) keeps
- *             what it needs in scratch during forward.
+ *             cannot fail and never allocates.  The inputs whose values it
+ *             reads are declared in .grad_reads (bit i: input i): backward
+ *             refuses, before any node runs, when such an input is a leaf
+ *             written since this node's forward.  An op whose gradient must
+ *             work whatever happens to an input (indices, labels) copies
+ *             what it needs into scratch during forward and leaves the bit
+ *             clear (gather_rows, class_means, softmax_ce).  Op outputs are
+ *             never written (tg_set refuses them), and a failed replay makes
+ *             backward refuse, so outputs read here are those of forward.
  *
  * Every op also has, enforced by the suite (docs/architecture.md): an f64
  * finite-difference gradient case, a forward case with independently worked

@@ -6,22 +6,29 @@
 #include <stdio.h>
 
 typedef struct reshape_attr {
-    int rank;                    /* 0..TG_MAX_RANK, checked by tg_reshape   */
-    int64_t shape[TG_MAX_RANK];  /* as given; -1 for a size above INT64_MAX */
+    int rank;                   /* 0..TG_MAX_RANK, checked by tg_reshape */
+    size_t shape[TG_MAX_RANK];  /* as given                             */
 } reshape_attr;
 TG_ATTR_FITS(reshape_attr);
 
-static void attr_str(const tg_node *n, char *buf, size_t len)
+/* "2x3x4" (the sizes as given) into buf */
+static void shape_text(const reshape_attr *a, char *buf, size_t len)
 {
-    const reshape_attr *a = ATTR(n, reshape_attr);
     size_t at = 0;
     buf[0] = 0;
     for (int i = 0; i < a->rank && at < len; i++) {
-        int w = snprintf(buf + at, len - at, i ? "x%lld" : "shape=%lld", (long long)a->shape[i]);
+        int w = snprintf(buf + at, len - at, i ? "x%zu" : "%zu", a->shape[i]);
         if (w < 0)
             break;
         at += (size_t)w;
     }
+}
+
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    char s[128];
+    shape_text(ATTR(n, reshape_attr), s, sizeof s);
+    snprintf(buf, len, "shape=%s", ATTR(n, reshape_attr)->rank ? s : "scalar");
 }
 
 static int setup(tg_node *n)
@@ -29,20 +36,24 @@ static int setup(tg_node *n)
     if (tg_need_float(n, 0))
         return TG_ERR;
     tg_tensor *x = IN(n, 0), *y = OUT(n);
-    int rank = ATTR(n, reshape_attr)->rank;
+    const reshape_attr *a = ATTR(n, reshape_attr);
+    char given[128];
+    shape_text(a, given, sizeof given);
     size_t size = 1;
-    for (int i = 0; i < rank; i++) {
-        int64_t d = ATTR(n, reshape_attr)->shape[i];
-        if (d <= 0 || (uint64_t)d > SIZE_MAX / size)
-            return tg_fail(n, "size %lld of axis %d is not valid", (long long)d, i);
-        y->shape[i] = (size_t)d;
-        size *= y->shape[i];
+    for (int i = 0; i < a->rank; i++)
+        if (a->shape[i] == 0)
+            return tg_fail(n, "size 0 of axis %d is not valid", i);
+    for (int i = 0; i < a->rank; i++) {
+        if (a->shape[i] > SIZE_MAX / size)
+            return tg_fail(n, "the shape %s has more elements than SIZE_MAX", given);
+        y->shape[i] = a->shape[i];
+        size *= a->shape[i];
     }
     if (size != x->size)
-        return tg_fail(n, "cannot reshape %s (%zu elements) to %zu elements",
-                       tg_shp_of(x).s, x->size, size);
+        return tg_fail(n, "cannot reshape %s (%zu elements) to %zu elements (%s)",
+                       tg_shp_of(x).s, x->size, size, a->rank ? given : "scalar");
     y->dtype = x->dtype;
-    y->rank = (uint8_t)rank;
+    y->rank = (uint8_t)a->rank;
     n->view = 1;
     return TG_OK;
 }
@@ -80,6 +91,6 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape)
     }
     reshape_attr at = {rank, {0}};
     for (int i = 0; x && i < rank; i++)
-        at.shape[i] = shape[i] > (size_t)INT64_MAX ? -1 : (int64_t)shape[i];
+        at.shape[i] = shape[i];
     return tg_record(&tg_op_reshape, 1, &x, &at);
 }

@@ -67,8 +67,10 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, y->size / d, d, y->data, y->grad, dx, acc, LOGSM(n));
 }
 
-const tg_op tg_op_softmax = {.name = "softmax", .setup = setup, .forward = forward, .backward = backward};
-const tg_op tg_op_log_softmax = {.name = "log_softmax", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_softmax = {.name = "softmax", .setup = setup, .forward = forward,
+                             .backward = backward};
+const tg_op tg_op_log_softmax = {.name = "log_softmax", .setup = setup, .forward = forward,
+                                 .backward = backward};
 
 tg_tensor *tg_softmax(tg_tensor *x)
 {

@@ -149,8 +149,13 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
-const tg_op tg_op_softmax_ce_onehot = {.name = "softmax_ce_onehot", .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward, .backward = backward, .attr_str = tg_loss_attr_str};
+const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(loss_attr),
+                                .setup = setup, .forward = forward, .backward = backward,
+                                .attr_str = tg_loss_attr_str};
+const tg_op tg_op_softmax_ce_onehot = {.name = "softmax_ce_onehot", .grad_reads = 0x3,
+                                       .attr_size = sizeof(loss_attr), .setup = setup,
+                                       .forward = forward, .backward = backward,
+                                       .attr_str = tg_loss_attr_str};
 
 tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags)
 {

@@ -44,6 +44,7 @@ static void backward(tg_node *n)
     TG_DISPATCH(OUT(n), bwd, IN(n, 0)->shape[0], OUT(n)->grad, dx, acc);
 }
 
-const tg_op tg_op_trace = {.name = "trace", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_trace = {.name = "trace", .setup = setup, .forward = forward,
+                           .backward = backward};
 
 tg_tensor *tg_trace(tg_tensor *x) { return tg_record(&tg_op_trace, 1, &x, NULL); }

@@ -47,6 +47,7 @@ static void backward(tg_node *n)
     TG_DISPATCH(x, swap, y->size / (rows * cols), rows, cols, y->grad, dx, acc);
 }
 
-const tg_op tg_op_transpose = {.name = "transpose", .setup = setup, .forward = forward, .backward = backward};
+const tg_op tg_op_transpose = {.name = "transpose", .setup = setup, .forward = forward,
+                               .backward = backward};
 
 tg_tensor *tg_transpose(tg_tensor *x) { return tg_record(&tg_op_transpose, 1, &x, NULL); }

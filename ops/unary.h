@@ -2,6 +2,8 @@
  * shape.  UNARY_OP(NAME, FX, GX) defines tg_op_NAME with
  *   forward   y = FX          (in terms of x, and c = the unary_attr constant)
  *   backward  dx = GX         (in terms of x, y, g = dy, and c)
+ * READS_X: 1 when GX reads x (then x written after forward makes backward
+ * refuse), 0 when it needs only y, g and c.
  * for f32 and f64 (<tgmath.h> picks expf or exp after the type). */
 #ifndef TG_UNARY_H
 #define TG_UNARY_H
@@ -42,14 +44,14 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
         }                                                                      \
     }
 
-#define UNARY_OP(NAME, FX, GX) UNARY_OP_T(NAME, FX, FX, GX, 0, NULL)
+#define UNARY_OP(NAME, FX, GX, READS_X) UNARY_OP_T(NAME, FX, FX, GX, READS_X, 0, NULL)
 /* A unary op whose FX and GX use the constant c (tg_record with a unary_attr). */
-#define UNARY_OP_C(NAME, FX, GX)                                               \
-    UNARY_OP_T(NAME, FX, FX, GX, sizeof(unary_attr), tg_unary_attr_str)
+#define UNARY_OP_C(NAME, FX, GX, READS_X)                                      \
+    UNARY_OP_T(NAME, FX, FX, GX, READS_X, sizeof(unary_attr), tg_unary_attr_str)
 
 /* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp).
  * Large tensors are split into element ranges over the thread pool. */
-#define UNARY_OP_T(NAME, FX32, FX64, GX, ASIZE, ASTR)                                  \
+#define UNARY_OP_T(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR)                                  \
     UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
@@ -92,7 +94,8 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
         c.dx = tg_grad_acc(IN(n, 0), &c.acc);                                  \
         tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, NAME##_bwd_range, &c);    \
     }                                                                          \
-    const tg_op tg_op_##NAME = {.name = #NAME, .attr_size = ASIZE,              \
+    const tg_op tg_op_##NAME = {.name = #NAME, .grad_reads = READS_X,          \
+                                .attr_size = ASIZE,                            \
                                 .setup = tg_setup_unary,                       \
                                 .forward = NAME##_forward,                     \
                                 .backward = NAME##_backward, .attr_str = ASTR};

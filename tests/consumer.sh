@@ -3,7 +3,9 @@
 #   1. `meson install` to a prefix gives tapegrad.h, the libraries, tapegrad.pc
 #      and bin/tapegrad;
 #   2. a program built with `pkg-config --cflags --libs tapegrad` (shared, and
-#      with --static) trains a tiny net and checks its gradient;
+#      with --static) trains a tiny net, checks its gradient and that its
+#      training loop allocates nothing (tg_test_control), and a program that
+#      calls an internal function does not link with the shared library;
 #   3. a parent Meson project with tapegrad in subprojects/ gets it through
 #      dependency('tapegrad') (meson.override_dependency).
 # Prints "ok N - ..." / "not ok N - ..." lines (TAP) and exits non-zero on
@@ -26,7 +28,7 @@ step() { # step "name" command...
         bad=$((bad + 1))
     fi
 }
-echo "1..7"
+echo "1..8"
 
 prefix=$work/prefix
 step "meson install to a prefix" sh -c "
@@ -36,7 +38,8 @@ step "meson install to a prefix" sh -c "
 
 cat > "$work/user.c" <<'EOF'
 /* A user's program: fit y = 2x - 1 with one weight and one bias, then check
- * the gradient of the loss against finite differences first. */
+ * the gradient of the loss against finite differences first, and that the
+ * training loop allocates nothing after its first step. */
 #include <math.h>
 #include <stdio.h>
 #include <tapegrad.h>
@@ -62,15 +65,20 @@ int main(void) {
     tg_tensor *wrt[2] = {w, b};
     if (tg_check_fd(loss, 2, wrt, 0, &c)) return 1;
     tg_check_print(stdout, "d loss / d (w, b)", &c);
+    int64_t allocs = 0;
     for (int step = 0; step < 500; step++) {
+        if (step == 1) /* the first backward allocated the gradients */
+            allocs = tg_test_control(TG_TEST_ALLOC_COUNT, 0);
         tg_zero_grad(tape);
         if (tg_replay(tape) || tg_backward(loss) || tg_optim_step(opt)) return 1;
     }
+    allocs = tg_test_control(TG_TEST_ALLOC_COUNT, 0) - allocs;
     tg_replay(tape);
     double l = tg_item(loss);
-    printf("loss %.3g  w %.6f  b %.6f\n", l, tg_item(w), tg_item(b));
+    printf("loss %.3g  w %.6f  b %.6f  allocations in steps 2-500: %lld\n", l, tg_item(w),
+           tg_item(b), (long long)allocs);
     int ok = l < 1e-10 && fabs(tg_item(w) - 2) < 1e-5 && fabs(tg_item(b) + 1) < 1e-5 &&
-             c.max_rel < 1e-7;
+             c.max_rel < 1e-7 && allocs == 0;
     tg_optim_free(opt);
     tg_tape_free(tape);
     return ok ? 0 : 1;
@@ -88,6 +96,16 @@ step "the same program linked statically (pkg-config --static)" sh -c "
         \$($pc pkg-config --cflags tapegrad) '$prefix/lib/libtapegrad.a' \
         \$($pc pkg-config --static --libs-only-l tapegrad | sed 's/-ltapegrad//') -lm &&
     '$work/user_static'"
+# tg_malloc is internal (src/core/core.h): it is in libtapegrad.a but hidden
+# in libtapegrad.so, so a program calling it links only with the former.
+printf '%s\n' '#include <stddef.h>' 'void *tg_malloc(size_t bytes);' \
+    'int main(void) { return tg_malloc(1) == NULL; }' > "$work/internal.c"
+step "a program calling an internal function does not link with the shared library" sh -c "
+    cc -std=c11 -c -o '$work/internal.o' '$work/internal.c' &&
+    cc -o '$work/internal_static' '$work/internal.o' '$prefix/lib/libtapegrad.a' &&
+    libs=\$($pc pkg-config --libs tapegrad) &&
+    ! cc -o '$work/internal' '$work/internal.o' \$libs > '$work/internal.log' 2>&1 &&
+    cat '$work/internal.log' && grep -q 'tg_malloc' '$work/internal.log'"
 step "the installed tapegrad command runs (--help, check)" sh -c "
     LD_LIBRARY_PATH='$prefix/lib' '$prefix/bin/tapegrad' --help | grep -q 'tapegrad' &&
     LD_LIBRARY_PATH='$prefix/lib' '$prefix/bin/tapegrad' check"

@@ -86,9 +86,9 @@ static void sweep(const char *name, op_fn op, void *ctx)
     int failed = 0, recovered = 0, wrong = 0;
     long k;
     for (k = 0; k < 100000; k++) {
-        tg_debug_fail_alloc(k);
+        tg_test_control(TG_TEST_FAIL_ALLOC, k);
         int rc = op(ctx);
-        bool fired = tg_debug_fail_alloc(-1) < 0;
+        bool fired = tg_test_control(TG_TEST_FAIL_ALLOC, -1) < 0;
         if (!fired) {
             wrong += rc != 0; /* no injected failure: it must have worked */
             break;
@@ -161,8 +161,33 @@ static int op_load(void *ctx)
     return rc;
 }
 
+/* tg_test_control itself: the count, the setting it returns, a bad request. */
+static void control(void)
+{
+    int64_t n0 = tg_test_control(TG_TEST_ALLOC_COUNT, 0);
+    tg_tape *t = tg_tape_new();
+    int64_t n1 = tg_test_control(TG_TEST_ALLOC_COUNT, 0);
+    ok(t && n1 > n0, "TG_TEST_ALLOC_COUNT counts tg_tape_new's allocations (%lld)",
+       (long long)(n1 - n0));
+    ok(tg_test_control(TG_TEST_FAIL_ALLOC, 5) == -1, "TG_TEST_FAIL_ALLOC returns -1 when off");
+    ok(tg_test_control(TG_TEST_FAIL_ALLOC, 0) == 5, "... and the previous setting when on");
+    tg_tape *u = tg_tape_new();
+    ok(!u && tg_test_control(TG_TEST_ALLOC_COUNT, 0) == n1,
+       "arg 0: the next allocation fails (and is not counted)");
+    ok(tg_test_control(TG_TEST_FAIL_ALLOC, -1) == -1, "... once: -1 after its failure");
+    u = tg_tape_new();
+    ok(u != NULL, "... and allocations work again");
+    tg_test_control(TG_TEST_FAIL_ALLOC, 7);
+    ok(tg_test_control((tg_test_ctl)99, 3) == INT64_MIN &&
+           tg_test_control(TG_TEST_FAIL_ALLOC, -1) == 7,
+       "an unknown request returns INT64_MIN and changes nothing");
+    tg_tape_free(u);
+    tg_tape_free(t);
+}
+
 int main(void)
 {
+    control();
     char dir[] = "/tmp/tg_alloc_XXXXXX", path[64];
     if (!mkdtemp(dir)) {
         printf("Bail out! mkdtemp\n");
@@ -185,9 +210,9 @@ int main(void)
     int failures = 0, recovered = 0, changed = 0;
     long k;
     for (k = 0; k < 100000; k++) {
-        tg_debug_fail_alloc(k);
+        tg_test_control(TG_TEST_FAIL_ALLOC, k);
         int rc = cycle(path, &d);
-        bool fired = tg_debug_fail_alloc(-1) < 0;
+        bool fired = tg_test_control(TG_TEST_FAIL_ALLOC, -1) < 0;
         if (!fired)
             break; /* the cycle makes fewer than k+1 allocations: all were tried */
         char *now = tap_read_file(path, &len);

@@ -560,8 +560,8 @@ static int epoch(tg_batcher *b, tg_tensor *x, tg_tensor *y, int *ids, long *size
                 if (second != 100 + id || lab != (int)id % 3)
                     return -1;
                 ids[k++] = (int)id;
-            } else if (id != 0 || second != 0 || lab != 0) {
-                return -1; /* the rest of a partial batch must be zero */
+            } else if (id != 0 || second != 0 || lab != -1) {
+                return -1; /* the rest of a partial batch: zeros, label -1 (no class) */
             }
         }
     }
@@ -592,7 +592,7 @@ static void batches(void)
     ok(tg_batcher_init(&b, &d, 4, true, false, 7, &e) == 0, "batcher: 10 samples, batch 4, shuffled");
     int nb = epoch(&b, x, y, ids[0], sizes);
     ok(nb == 3 && sizes[0] == 4 && sizes[1] == 4 && sizes[2] == 2,
-       "an epoch is 4 + 4 + a partial 2, then 0 (rows and labels past 2 are zero)");
+       "an epoch is 4 + 4 + a partial 2, then 0 (rows past 2 are zero, their labels -1)");
     ok(each_once(ids[0], 10), "epoch 1 visits every sample exactly once");
     nb = epoch(&b, x64, y, ids[1], sizes);
     ok(nb == 3 && each_once(ids[1], 10), "epoch 2 (into an f64 tensor) visits every sample once");
@@ -655,6 +655,140 @@ static void batches(void)
     tg_dataset_free(&d);
 }
 
+/* The class of a row of padded()'s data: its first feature is id / 4. */
+static int class_of(const double *row) { return (int)lround(row[0] * 4) % 3; }
+
+/* The mean softmax cross-entropy of the k real rows of a batch (x [k,2])
+ * under W [2,3], and its gradient dW: the reference a padded batch must
+ * reproduce, on a tape of exactly k rows. */
+static double real_rows_loss(const double *x, int k, const double *W, double *dW)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *xr = tg_input(t, "x", TG_F64, 2, SHAPE((size_t)k, 2));
+    tg_tensor *yr = tg_input(t, "y", TG_I32, 1, SHAPE((size_t)k));
+    tg_tensor *w = tg_param(t, "W", TG_F64, 2, SHAPE(2, 3));
+    memcpy(tg_data_f64(xr), x, (size_t)k * 2 * sizeof(double));
+    memcpy(tg_data_f64(w), W, 6 * sizeof(double));
+    for (int i = 0; i < k; i++)
+        tg_data_i32(yr)[i] = class_of(x + 2 * i);
+    tg_tensor *loss = tg_softmax_ce(tg_matmul(xr, w), yr, TG_MEAN);
+    double v = loss && tg_backward(loss) == 0 ? tg_item(loss) : NAN;
+    memcpy(dW, tg_grad(w), 6 * sizeof(double));
+    tg_tape_free(t);
+    return v;
+}
+
+/* A last partial batch never trains as samples of class 0.  With targets
+ * (tg_batcher_next_targets) the k real rows weigh 1/k and the padding rows
+ * are zero, so softmax_ce_onehot with TG_SUM on the full-size tape is the
+ * mean loss of the real rows, with the same gradient, and the padding rows'
+ * gradient is exactly 0.  With i32 labels the padding rows get label -1,
+ * which the loss refuses. */
+static void padded(void)
+{
+    tg_dataset d;
+    tg_err e;
+    ten(&d);
+    for (int i = 0; i < 10; i++)
+        d.x[2 * i] /= 4, d.x[2 * i + 1] /= -40; /* moderate logits */
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_input(t, "x", TG_F64, 2, SHAPE(4, 2));
+    tg_tensor *tgt = tg_input(t, "targets", TG_F64, 2, SHAPE(4, 3));
+    tg_tensor *w = tg_param(t, "W", TG_F64, 2, SHAPE(2, 3));
+    const double W[6] = {0.5, -0.25, 1.0, 0.75, 0.125, -0.5};
+    memcpy(tg_data_f64(w), W, sizeof W);
+    tg_tensor *logits = tg_matmul(x, w);
+    tg_tensor *loss = tg_softmax_ce_onehot(logits, tgt, TG_SUM);
+    tg_batcher b;
+    ok(loss && tg_batcher_init(&b, &d, 4, false, false, 0, &e) == 0,
+       "targets: 10 samples in batches of 4, the last one partial");
+    long sizes[4] = {0};
+    int nb = 0;
+    for (long got; nb < 4 && (got = tg_batcher_next_targets(&b, x, tgt)) > 0; nb++) {
+        sizes[nb] = got;
+        const double *xs = tg_data_f64(x), *ts = tg_data_f64(tgt);
+        bool rows_ok = true;
+        for (long i = 0; i < 4; i++)
+            for (int c = 0; c < 3; c++) {
+                bool hot = i < got && c == class_of(xs + 2 * i);
+                rows_ok &= ts[i * 3 + c] == (hot ? 1.0 / (double)got : 0.0);
+            }
+        ok(rows_ok, "batch %d: targets 1/%ld at each real row's class, padding rows all 0", nb + 1,
+           got);
+        tg_zero_grad(t);
+        ok(tg_replay(t) == 0 && tg_backward(loss) == 0, "batch %d: replay and backward", nb + 1);
+        double ref_dW[6], want = real_rows_loss(xs, (int)got, W, ref_dW);
+        near(tg_item(loss), want, 1e-14, "batch %d: the loss is the mean loss of its %ld real rows",
+             nb + 1, got);
+        double dmax = 0;
+        for (int i = 0; i < 6; i++)
+            dmax = fmax(dmax, fabs(((const double *)tg_grad(w))[i] - ref_dW[i]));
+        ok(dmax <= 1e-14, "batch %d: dW is the gradient of the real rows alone (max diff %.2g)",
+           nb + 1, dmax);
+        const double *dz = tg_grad(logits);
+        bool zero = true, live = true;
+        for (long i = 0; i < 4; i++)
+            for (int c = 0; c < 3; c++)
+                i < got ? (live &= dz[i * 3 + c] != 0) : (zero &= dz[i * 3 + c] == 0.0);
+        ok(zero && live, "batch %d: the padding rows' gradient is exactly 0, the real rows' not",
+           nb + 1);
+    }
+    ok(nb == 3 && sizes[0] == 4 && sizes[1] == 4 && sizes[2] == 2,
+       "an epoch of targets is 4 + 4 + 2 real rows, then 0");
+
+    /* i32 labels: the padding is no class, so a loss over it fails loudly */
+    tg_tensor *y = tg_input(t, "labels", TG_I32, 1, SHAPE(4));
+    tg_tensor *ce = tg_softmax_ce(logits, y, TG_MEAN);
+    long got = 0;
+    while ((got = tg_batcher_next(&b, x, y)) == 4) {
+    }
+    ok(got == 2 && tg_data_i32(y)[2] == -1 && tg_data_i32(y)[3] == -1,
+       "i32 labels: the padding rows of the partial batch are labelled -1");
+    TAPE_FAILS(t, ce && tg_forward(ce), "label -1 at row 2 is outside [0, 3)");
+
+    /* f32 targets, and more columns than classes (a wider output layer) */
+    tg_tensor *x32 = tg_input(t, "x32", TG_F32, 2, SHAPE(4, 2));
+    tg_tensor *t32 = tg_input(t, "t32", TG_F32, 2, SHAPE(4, 5));
+    tg_batcher_free(&b);
+    tg_batcher_init(&b, &d, 4, false, false, 0, &e); /* in order: 8 and 9 come last */
+    while ((got = tg_batcher_next_targets(&b, x32, t32)) == 4) {
+    }
+    const float *f = tg_data_f32(t32);
+    float sum = 0, pad = 0;
+    for (int i = 0; i < 20; i++)
+        i < 10 ? (sum += f[i]) : (pad += fabsf(f[i]));
+    ok(got == 2 && sum == 1.0f && pad == 0 && f[0 * 5 + 8 % 3] == 0.5f && f[1 * 5 + 9 % 3] == 0.5f,
+       "f32 targets [4, 5]: the two real rows weigh 1/2 at their class, the padding 0");
+
+    /* errors */
+    tg_tensor *ti = tg_input(t, "ti", TG_I32, 2, SHAPE(4, 3));
+    tg_tensor *t2 = tg_input(t, "t2", TG_F64, 2, SHAPE(4, 2));
+    tg_tensor *t1 = tg_input(t, "t1", TG_F64, 1, SHAPE(4));
+    struct { tg_tensor *tt; const char *msg; } cases[] = {
+        {ti, "batcher_next_targets: targets 'ti' must be f32 or f64, not i32"},
+        {t2, "batcher_next_targets: targets 't2' is 4x2, expected 4 x at least 3 (batch x classes)"},
+        {t1, "batcher_next_targets: targets 't1' is 4, expected 4 x at least 3 (batch x classes)"},
+        {NULL, "batcher_next_targets: the targets tensor is NULL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tg_tape_clear_error(t);
+        long r = tg_batcher_next_targets(&b, x, cases[i].tt);
+        const char *m = tg_tape_error(t);
+        ok(r == -1 && m && strstr(m, cases[i].msg), "%s", m ? m : "(no error)");
+    }
+    tg_tape_clear_error(t);
+    tg_batcher_free(&b);
+    tg_batcher_init(&b, &d, 4, false, false, 0, &e);
+    d.y[1] = 3; /* beyond the 3 columns of tgt */
+    tg_data_f64(tgt)[0] = 42;
+    TAPE_FAILS(t, tg_batcher_next_targets(&b, x, tgt) == -1,
+               "batcher_next_targets: label 3 of sample 1 is outside [0, 3)");
+    ok(tg_data_f64(tgt)[0] == 42 && b.pos == 0, "... and nothing is written or consumed");
+    tg_batcher_free(&b);
+    tg_tape_free(t);
+    tg_dataset_free(&d);
+}
+
 /* ---- the real thing, when installed --------------------------------------- */
 
 static void fashion(void)
@@ -696,6 +830,7 @@ int main(void)
     datasets();
     resize_case();
     batches();
+    padded();
     fashion();
     for (int i = 0; i < n_made; i++)
         unlink(made[i]);

@@ -489,6 +489,40 @@ static void test_golden(void)
     tg_tape_free(s.t);
 }
 
+/* ---- op attributes --------------------------------------------------------- */
+
+/* An op's attributes (tg_op.attr_str) follow its name in the label. */
+static void test_attrs(void)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_param(t, "x", TG_F32, 2, SHAPE(3, 4));
+    tg_tensor *w = tg_param(t, "w", TG_F32, 2, SHAPE(5, 4));
+    tg_tensor *y = tg_input(t, "y", TG_F32, 2, SHAPE(3, 5));
+    tg_tensor *rows = tg_sum_axis(x, 1, true);
+    tg_tensor *fit = tg_mse(tg_matmul_t(x, w, false, true), y, TG_MEAN | TG_HALF);
+    tg_set_name(fit, "fit");
+    tg_tensor *pen = tg_l2(w, 0.125);
+    tg_tensor *loss = tg_add(tg_add(fit, pen), tg_sum(tg_scale(rows, 2.5)));
+    ok(loss && !tg_tape_error(t), "a graph with attributes built (%s)",
+       tg_tape_error(t) ? tg_tape_error(t) : "");
+    size_t n;
+    char *d = dot_string(t, loss, NULL, &n, NULL);
+    has_str(d, "label=\"sum(axis=1 keepdim)\\n3x1 f32\"", "sum_axis: axis and keepdim");
+    has_str(d, "label=\"matmul(trans_b)\\n3x5 f32\"", "matmul_t: the transpose");
+    has_str(d, "label=\"fit = mse(mean half)\\nscalar f32\"",
+            "mse: the reduction and the half, after the name");
+    has_str(d, "label=\"l2(lambda=0.125)\\n", "l2: lambda");
+    has_str(d, "label=\"scale(c=2.5)\\n3x1 f32\"", "scale: c");
+    has_str(d, "label=\"sum\\nscalar f32\"", "a sum of all elements: no attributes");
+    ok(d && !strstr(d, "()") && strstr(d, "label=\"add\\n"),
+       "an op without attributes: its name alone, no empty parentheses");
+    ok(d && strict_dot(d, n), "the labels are valid DOT");
+    if (d)
+        renders_text(d, n, "a graph with attributes");
+    free(d);
+    tg_tape_free(t);
+}
+
 /* ---- hostile names --------------------------------------------------------- */
 
 static void test_hostile(void)
@@ -603,14 +637,16 @@ static void test_hostile(void)
 
 /* ---- errors and files -------------------------------------------------------- */
 
-static bool dir_has_temp(const char *dir, const char *prefix)
+/* Whether dir holds a temporary file of target: a name "<target>.<more>"
+ * (tg_dot_save and tg_dot_render write "<target>.tmp-XXXXXX"). */
+static bool dir_has_temp(const char *dir, const char *target)
 {
     DIR *dp = opendir(dir);
     bool found = false;
     struct dirent *e;
-    size_t pl = strlen(prefix);
+    size_t tl = strlen(target);
     while (dp && (e = readdir(dp)))
-        if (!strncmp(e->d_name, prefix, pl) && strlen(e->d_name) == pl + 7)
+        if (!strncmp(e->d_name, target, tl) && e->d_name[tl] == '.' && e->d_name[tl + 1])
             found = true;
     if (dp)
         closedir(dp);
@@ -665,19 +701,24 @@ static void test_errors_and_files(void)
     int st_rc = stat(path, &st);
     ok(!st_rc && (st.st_mode & 0777) != 0600 && (st.st_mode & 0400),
        "the saved file gets the usual mode, not mkstemp's 0600 (%o)", st.st_mode & 0777);
-    ok(!dir_has_temp(tmpdir, "graph.dot."), "no temporary file is left behind");
+    ok(!dir_has_temp(tmpdir, "graph.dot"), "no temporary file is left behind");
+    char fake[600];
+    snprintf(fake, sizeof fake, "%s.tmp-AbC123", path);
+    tap_write_file(fake, "x", 1);
+    ok(dir_has_temp(tmpdir, "graph.dot"), "(a temporary file left behind would be seen)");
+    unlink(fake);
 
     /* a failure in the middle leaves the old file as it was */
     tap_write_file(path, "old contents\n", 13);
-    tg_debug_fail_alloc(1); /* the writer's second allocation */
+    tg_test_control(TG_TEST_FAIL_ALLOC, 1); /* 0: the temporary file's name, 1: tg_dot_write's */
     ok(tg_dot_save(path, t, s.loss, NULL) == -1, "a failing save returns -1");
-    tg_debug_fail_alloc(-1);
+    tg_test_control(TG_TEST_FAIL_ALLOC, -1);
     has_str(tg_tape_error(t), "dot_write: out of memory", "... with the reason");
     tg_tape_clear_error(t);
     f = tap_read_file(path, &fn);
     ok(f && fn == 13 && !memcmp(f, "old contents\n", 13), "... and the old file is intact");
     free(f);
-    ok(!dir_has_temp(tmpdir, "graph.dot."), "... and no temporary file is left behind");
+    ok(!dir_has_temp(tmpdir, "graph.dot"), "... and no temporary file is left behind");
 
     snprintf(other_path, sizeof other_path, "%s/no/such/dir/g.dot", tmpdir);
     ok(tg_dot_save(other_path, t, s.loss, NULL) == -1, "saving into a missing directory fails");
@@ -731,7 +772,7 @@ static void test_errors_and_files(void)
         tap_write_file(bad, "digraph { a [shape=nosuchshape]; }\n", 35);
         ok(tg_dot_render(bad, "svg", svg, &e) == -1, "a dot warning fails too");
         has_str(e.msg, "Warning", "... with the warning (%s)", e.msg);
-        ok(!dir_has_temp(tmpdir, "graph.svg."), "no temporary render file left");
+        ok(!dir_has_temp(tmpdir, "graph.svg"), "no temporary render file left");
         snprintf(bad, sizeof bad, "%s/missing.dot", tmpdir);
         ok(tg_dot_render(bad, "svg", svg, &e) == -1 && strstr(e.msg, "No such file"),
            "a missing DOT file: %s", e.msg);
@@ -739,6 +780,130 @@ static void test_errors_and_files(void)
         printf("ok %d - # SKIP rendering to SVG/PNG (Graphviz is not installed)\n", ++tap_count);
     }
     tg_tape_free(other);
+    tg_tape_free(t);
+}
+
+/* ---- symbolic links and files that are not regular ---------------------------- */
+
+static bool is_link_to(const char *p, const char *text)
+{
+    char buf[600];
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    if (n < 0)
+        return false;
+    buf[n] = 0;
+    return !strcmp(buf, text);
+}
+
+/* What p names, as ls -l shows it: '-' (regular file), 'l', 'p' (FIFO),
+ * 'c', 'd', '?' (anything else, or nothing). */
+static char type_of(const char *p)
+{
+    struct stat st;
+    if (lstat(p, &st))
+        return '?';
+    return S_ISREG(st.st_mode) ? '-' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p'
+         : S_ISCHR(st.st_mode) ? 'c' : S_ISDIR(st.st_mode) ? 'd' : '?';
+}
+
+/* tg_dot_save and tg_dot_render write through a symbolic link to the file
+ * it leads to (the link stays a link) and refuse FIFOs, devices and
+ * directories before creating anything (src/io/file.c). */
+static void test_links_and_special_files(void)
+{
+    small s;
+    build_small(&s, false);
+    tg_tape *t = s.t;
+    char real[512], link[512], dangling[512], created[512], fifo[512], dir[512], want[1200];
+    snprintf(real, sizeof real, "%s/lreal.dot", tmpdir);
+    snprintf(link, sizeof link, "%s/llink.dot", tmpdir);
+    snprintf(dangling, sizeof dangling, "%s/ldangling.dot", tmpdir);
+    snprintf(created, sizeof created, "%s/lcreated.dot", tmpdir);
+    snprintf(fifo, sizeof fifo, "%s/lfifo", tmpdir);
+    snprintf(dir, sizeof dir, "%s/ldir", tmpdir);
+    size_t n, fn;
+    char *d = dot_string(t, s.loss, NULL, &n, NULL);
+
+    tap_write_file(real, "old\n", 4);
+    symlink("lreal.dot", link);
+    ok(tg_dot_save(link, t, s.loss, NULL) == 0, "dot_save to a symbolic link (%s)", tg_tape_error(t));
+    char *f = tap_read_file(real, &fn);
+    ok(is_link_to(link, "lreal.dot") && f && d && fn == n && !memcmp(f, d, n) &&
+           !dir_has_temp(tmpdir, "lreal.dot"),
+       "... replaces the file it leads to; the link stays a link; no temporary file");
+    free(f);
+    symlink("lcreated.dot", dangling);
+    ok(tg_dot_save(dangling, t, s.loss, NULL) == 0 && is_link_to(dangling, "lcreated.dot") &&
+           type_of(created) == '-',
+       "dot_save to a dangling link creates the file it names, the link kept");
+
+    mkfifo(fifo, 0600);
+    tg_tape_clear_error(t);
+    snprintf(want, sizeof want, "dot_save: %s: is a FIFO, not a regular file; refusing to replace it",
+             fifo);
+    bool fifo_refused = tg_dot_save(fifo, t, s.loss, NULL) == -1;
+    has_str(tg_tape_error(t), want, "dot_save to a FIFO is refused");
+    fifo_refused = fifo_refused && type_of(fifo) == 'p' && !dir_has_temp(tmpdir, "lfifo");
+    ok(fifo_refused, "... and it is still a FIFO, no temporary file");
+    tg_tape_clear_error(t);
+    mkdir(dir, 0755);
+    snprintf(want, sizeof want, "dot_save: %s: is a directory, not a regular file", dir);
+    ok(tg_dot_save(dir, t, s.loss, NULL) == -1, "dot_save to a directory fails");
+    has_str(tg_tape_error(t), want, "... and is refused as a directory");
+    tg_tape_clear_error(t);
+    /* only once a FIFO was refused, so that a library without the check
+     * cannot replace the machine's /dev/null (the tests may run as root) */
+    if (fifo_refused) {
+        struct stat st;
+        ok(tg_dot_save("/dev/null", t, s.loss, NULL) == -1, "dot_save to /dev/null fails");
+        has_str(tg_tape_error(t), "dot_save: /dev/null: is a character device, not a regular file",
+                "... and is refused as a character device");
+        ok(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "... /dev/null is still one");
+        tg_tape_clear_error(t);
+    } else {
+        ok(0, "dot_save to /dev/null not tried: a FIFO was not refused");
+    }
+
+    /* rendering: the output path goes through the same writer */
+    if (have_dot) {
+        char src[512], svg[512], svg_link[512];
+        snprintf(src, sizeof src, "%s/lsrc.dot", tmpdir);
+        ok(tg_dot_save(src, t, s.loss, NULL) == 0, "save a DOT file to render");
+        snprintf(svg, sizeof svg, "%s/lreal.svg", tmpdir);
+        snprintf(svg_link, sizeof svg_link, "%s/llink.svg", tmpdir);
+        tap_write_file(svg, "old\n", 4);
+        symlink("lreal.svg", svg_link);
+        tg_err e;
+        ok(tg_dot_render(src, "svg", svg_link, &e) == 0, "render to a symbolic link (%s)", e.msg);
+        f = tap_read_file(svg, &fn);
+        ok(is_link_to(svg_link, "lreal.svg") && f && strstr(f, "<svg") && !dir_has_temp(tmpdir, "lreal.svg"),
+           "... replaces the file it leads to; the link stays a link; no temporary file");
+        free(f);
+        snprintf(want, sizeof want, "dot_render: %s: is a FIFO, not a regular file; refusing to "
+                 "replace it", fifo);
+        ok(tg_dot_render(src, "svg", fifo, &e) == -1 && type_of(fifo) == 'p' &&
+               !dir_has_temp(tmpdir, "lfifo"),
+           "render to a FIFO: -1, still a FIFO, no temporary file");
+        has_str(e.msg, want, "... refused as a FIFO");
+        snprintf(want, sizeof want, "dot_render: %s: is a directory, not a regular file", dir);
+        ok(tg_dot_render(src, "svg", dir, &e) == -1, "render to a directory fails");
+        has_str(e.msg, want, "... refused as a directory");
+        if (fifo_refused) {
+            struct stat st;
+            ok(tg_dot_render(src, "svg", "/dev/null", &e) == -1 && stat("/dev/null", &st) == 0 &&
+                   S_ISCHR(st.st_mode),
+               "render to /dev/null: -1, still a character device");
+            has_str(e.msg, "dot_render: /dev/null: is a character device, not a regular file",
+                    "... refused as a character device");
+        } else {
+            ok(0, "render to /dev/null not tried: a FIFO was not refused");
+        }
+    } else {
+        printf("ok %d - # SKIP rendering to links, FIFOs and devices (Graphviz is not installed)\n",
+               ++tap_count);
+    }
+    rmdir(dir);
+    free(d);
     tg_tape_free(t);
 }
 
@@ -816,8 +981,10 @@ int main(int argc, char **argv)
         diag("Graphviz's dot is not installed: rendering checks are skipped");
     test_strict_parser();
     test_golden();
+    test_attrs();
     test_hostile();
     test_errors_and_files();
+    test_links_and_special_files();
     test_linear();
 
     /* clean the temporary directory */

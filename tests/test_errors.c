@@ -8,6 +8,14 @@ static tg_tape *T;
 
 /* the call failed and T's error contains msg; then forget it */
 #define FAILS(call_failed, msg) TAPE_FAILS(T, call_failed, msg)
+/* a query failed: its message is in tg_query_error, the tape's error stays */
+#define QUERY_FAILS(call_failed, msg)                                          \
+    do {                                                                       \
+        bool f_ = (call_failed);                                               \
+        const char *q_ = tg_query_error(T);                                    \
+        ok(f_ && q_ && strstr(q_, msg) && !tg_tape_error(T), "%s -> \"%s\" (query error)", \
+           #call_failed, q_ ? q_ : "(none)");                                  \
+    } while (0)
 
 static tg_tensor *F(const char *name, int rank, const size_t *shape)
 {
@@ -50,10 +58,15 @@ static void access(void)
     FAILS(tg_copy_in(lab, (double[]){1, 2, 3e10}, TG_F64, 3) != 0, "element 2 (3e+10) is not an int32");
     FAILS(tg_fill(lab, 0.5) != 0, "fill: 0.5 is not an int32 value");
     FAILS(tg_set(w, 6, 1.0) != 0, "set: index 6 out of range for 2x3");
-    FAILS(isnan(tg_item(w)), "item: tensor 'w' has 6 elements (2x3), not 1");
-    FAILS(tg_data_f64(w) == NULL, "data_f64: tensor 'w' is f32");
-    FAILS(tg_data_i32(w) == NULL, "data_i32: tensor 'w' is f32");
-    FAILS(tg_grad(lab) == NULL, "grad: 'lab' is i32 and has no gradient");
+    QUERY_FAILS(isnan(tg_item(w)), "item: tensor 'w' has 6 elements (2x3), not 1");
+    QUERY_FAILS(tg_data_f64(w) == NULL, "data_f64: tensor 'w' is f32");
+    QUERY_FAILS(tg_data_i32(w) == NULL, "data_i32: tensor 'w' is f32");
+    QUERY_FAILS(tg_grad(lab) == NULL, "grad: 'lab' is i32 and has no gradient");
+    /* a failed query does not hide the first error of a later op */
+    ok(isnan(tg_item(w)) && !tg_matmul(w, w) && tg_tape_error(T) &&
+           !strncmp(tg_tape_error(T), "matmul:", 7),
+       "after a failed query the tape's error is the op's: %s", tg_tape_error(T));
+    tg_tape_clear_error(T);
     FAILS(tg_set_requires_grad(lab, true) != 0, "an i32 tensor has no gradient");
     ok(isnan(tg_get(w, 99)) && isnan(tg_get(NULL, 0)), "tg_get out of range / NULL is NaN");
     ok(tg_dim(w, 2) == 0 && tg_dim(w, -3) == 0 && tg_dim(w, -1) == 3, "tg_dim out of range is 0");
@@ -108,6 +121,12 @@ static void op_errors(void)
     FAILS(!tg_transpose(v), "transpose: input must have rank >= 2, got 4");
     FAILS(!tg_reshape(sq, 2, SHAPE(3, 5)), "reshape: cannot reshape 4x4 (16 elements) to 15 elements");
     FAILS(!tg_reshape(sq, 5, SHAPE(1, 1, 1, 1, 16)), "reshape: rank 5 outside 0..4");
+    /* sizes reported as given, even past INT64_MAX (once shown as "size -1") */
+    FAILS(!tg_reshape(sq, 1, SHAPE((size_t)INT64_MAX + 2)),
+          "reshape: cannot reshape 4x4 (16 elements) to 9223372036854775809 elements "
+          "(9223372036854775809)");
+    FAILS(!tg_reshape(sq, 2, SHAPE((size_t)1 << 62, 8)),
+          "reshape: the shape 4611686018427387904x8 has more elements than SIZE_MAX");
     FAILS(!tg_trace(F("r", 2, SHAPE(2, 3))), "trace: input must be a square matrix, got 2x3");
     FAILS(!tg_class_means(sq, I("l3", 1, SHAPE(3)), 2), "class_means: labels must be [4] for input 4x4, got 3");
     FAILS(!tg_class_means(sq, lab, 0), "class_means: number of classes 0 must be >= 1");
@@ -237,6 +256,94 @@ static void labels_changed_after_forward(void)
     T = saved;
 }
 
+/* Backward never computes from a mix of two states of the tape: after a
+ * replay that failed, after a leaf its gradient reads was written since the
+ * forward, or with values written into an op's output (refused). */
+static void stale_tapes(void)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_leaf_from(t, TG_INPUT, "x", TG_F64, 2, SHAPE(2, 2), (double[]){1, -2, 3, 4});
+    tg_tensor *W = tg_leaf_from(t, TG_PARAM, "W", TG_F64, 2, SHAPE(2, 2), (double[]){1, 2, 3, 4});
+    tg_tensor *b = tg_leaf_from(t, TG_PARAM, "b", TG_F64, 1, SHAPE(2), (double[]){0.5, -0.5});
+    tg_tensor *lab = tg_leaf_from(t, TG_INPUT, "lab", TG_I32, 1, SHAPE(2), (int32_t[]){0, 1});
+    tg_tensor *h = tg_relu(tg_matmul(x, W));
+    tg_tensor *loss = tg_softmax_ce(tg_add_bias(h, b), lab, TG_MEAN);
+    ok(loss && tg_backward(loss) == 0, "a network records and goes backward");
+
+    /* 1. a replay that failed leaves the tape stale until one succeeds */
+    tg_set(x, 0, 10);
+    tg_set(lab, 1, 7);
+    TAPE_FAILS(t, tg_replay(t) != 0, "softmax_ce (node 3): label 7 at row 1 is outside [0, 2)");
+    TAPE_FAILS(t, tg_backward(loss) != 0,
+               "backward: the last replay failed at node 3 (softmax_ce), so the values from there "
+               "on mix two forwards");
+    ok(tg_backward_vjp(h, (double[]){1, 1, 1, 1}) == 0,
+       "backward from a node before the failure still works");
+    tg_set(lab, 1, 1);
+    ok(tg_replay(t) == 0 && tg_backward(loss) == 0, "a replay that succeeds clears it");
+
+    /* 2. a leaf that a gradient reads, written after the forward */
+    tg_set(W, 0, 5);
+    TAPE_FAILS(t, tg_backward(loss) != 0,
+               "backward: 'W' (2x2) was written after the forward of matmul (node 0), whose "
+               "gradient reads it; replay");
+    tg_set(b, 0, 1); /* add_bias's gradient does not read b: no refusal for b alone */
+    ok(tg_forward(loss) == 0 && tg_set(b, 1, 2) == 0 && tg_backward(loss) == 0,
+       "after a replay, and with only b (not read by add_bias's gradient) written, it works");
+    tg_set(lab, 0, 1); /* softmax_ce kept the labels of its forward */
+    ok(tg_backward(loss) == 0, "labels written after the forward: softmax_ce uses its copy");
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    tg_init_uniform(W, &r, -1, 1);
+    TAPE_FAILS(t, tg_backward(loss) != 0, "'W' (2x2) was written after the forward");
+    ok(tg_replay(t) == 0, "replayed");
+
+    /* 3. writing into an op's output is refused */
+    TAPE_FAILS(t, tg_set(h, 0, 1) != 0,
+               "set: 'relu' is the output of relu (node 1): only leaves (tg_input, tg_param, "
+               "tg_const) can be written");
+    TAPE_FAILS(t, tg_fill(h, 0) != 0, "fill: 'relu' is the output of relu (node 1)");
+    TAPE_FAILS(t, tg_copy_in(h, (double[]){1, 2, 3, 4}, TG_F64, 4) != 0,
+               "copy_in: 'relu' is the output of relu (node 1)");
+    TAPE_FAILS(t, tg_init_uniform(h, &r, 0, 1) != 0, "init_uniform: 'relu' is the output of relu");
+    ok(tg_backward(loss) == 0, "and nothing was written: backward still works");
+
+    /* 4. a pointer kept from tg_grad is right after a backward that does not
+     * reach its tensor: b's gradient, zeroed, then a backward from h only */
+    const double *gb = tg_grad(b);
+    ok(gb && gb[0] != 0, "b has a gradient (%g)", gb ? gb[0] : 0.0);
+    tg_zero_grad(t);
+    ok(tg_backward(tg_sum(h)) == 0 && gb[0] == 0 && gb[1] == 0 && tg_grad_get(b, 0) == 0,
+       "after tg_zero_grad and a backward that does not reach b, the kept pointer shows 0");
+    tg_tape_free(t);
+}
+
+/* A tensor kept from before tg_tape_clear is refused, not an alias of the
+ * new tensor that now sits at its address (debug builds: the library is
+ * built with the same NDEBUG setting as this test). */
+static void used_after_clear(void)
+{
+#ifdef NDEBUG
+    ok(1, "# SKIP release build (NDEBUG): tensors used after tg_tape_clear are caught in "
+          "debug builds only");
+#else
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_leaf_from(t, TG_PARAM, "x", TG_F64, 1, SHAPE(3), (double[]){1, -2, 3});
+    tg_tensor *old = tg_relu(x), *old_loss = tg_sum(old);
+    tg_tape_clear(t);
+    tg_tensor *now = tg_relu(x), *loss = tg_sum(now);
+    ok(now && loss && tg_backward(loss) == 0, "the graph is built again after the clear");
+    TAPE_FAILS(t, !tg_exp(old),
+               "exp: 'relu' (3) was made before the last tg_tape_clear, which dropped it");
+    TAPE_FAILS(t, tg_backward(old_loss) != 0, "backward: 'sum' (scalar) was made before the last "
+                                              "tg_tape_clear");
+    TAPE_FAILS(t, tg_set(old, 0, 1) != 0, "set: 'relu' (3) was made before the last tg_tape_clear");
+    TAPE_FAILS(t, isnan(tg_item(old_loss)), "item: 'sum' (scalar) was made before");
+    ok(tg_get(now, 0) == 1 && tg_get(now, 1) == 0, "the new tensors are untouched");
+    tg_tape_free(t);
+#endif
+}
+
 int main(void)
 {
     T = tg_tape_new();
@@ -245,6 +352,8 @@ int main(void)
     op_errors();
     running();
     labels_changed_after_forward();
+    stale_tapes();
+    used_after_clear();
     tg_tape_free(T);
     ops_all_covered("an error case (bad shape, dtype or attribute) whose message names it");
     return tap_done();

@@ -386,12 +386,13 @@ static void test_no_alloc(void)
             for (int tr = 0; tr < 4; tr++)
                 tg_gemm_f32(tr & 1, tr >> 1, m, n, k, 1, a, tr & 1 ? m : k, b,
                             tr >> 1 ? k : n, 0, c, n);
-        uint64_t before = tg_alloc_count();
+        int64_t before = tg_test_control(TG_TEST_ALLOC_COUNT, 0);
         for (int r = 0; r < 20; r++)
             for (int tr = 0; tr < 4; tr++)
                 tg_gemm_f32(tr & 1, tr >> 1, m, n, k, 1, a, tr & 1 ? m : k, b,
                             tr >> 1 ? k : n, 1, c, n);
-        ok(tg_alloc_count() == before, "%d thread(s): no allocation after warm-up", t);
+        ok(tg_test_control(TG_TEST_ALLOC_COUNT, 0) == before,
+           "%d thread(s): no allocation after warm-up", t);
     }
     tg_set_threads(1);
     free(a);
@@ -404,16 +405,16 @@ static void *fail_main(void *arg)
 {
     bool *good = arg;
     char why[200];
-    tg_debug_fail_alloc(0);
+    tg_test_control(TG_TEST_FAIL_ALLOC, 0);
     shape s1 = {false, true, 130, 200, 500, 1, 0, 0};
     *good = check(&s1, false, why, sizeof why);
-    tg_debug_fail_alloc(0);
+    tg_test_control(TG_TEST_FAIL_ALLOC, 0);
     shape s2 = {true, false, 70, 150, 90, -0.75, 1, 2};
     *good = *good && check(&s2, true, why, sizeof why);
-    tg_debug_fail_alloc(0);
+    tg_test_control(TG_TEST_FAIL_ALLOC, 0);
     shape s3 = {false, false, 130, 9, 300, 1, 0.5, 0}; /* dot products: Bᵀ */
     *good = *good && check(&s3, false, why, sizeof why);
-    tg_debug_fail_alloc(-1);
+    tg_test_control(TG_TEST_FAIL_ALLOC, -1);
     if (!*good)
         diag("%s", why);
     return NULL;

@@ -56,6 +56,14 @@ static void record(const char *fn, const char *input, const char *ret, bool held
         bool h_ = (expr);                                                      \
         record(fn, input, ret, h_, want, tg_tape_error(T));                    \
     } while (0)
+/* a query: answers the caller (NULL, NaN) and leaves its message in
+ * tg_query_error, never in the tape's error */
+#define QROW(fn, input, ret, want, expr)                                       \
+    do {                                                                       \
+        tg_tape_clear_error(T);                                                \
+        bool h_ = (expr) && !tg_tape_error(T);                                 \
+        record(fn, input, ret, h_, want, tg_query_error(T));                   \
+    } while (0)
 /* a function reporting through tg_err E */
 #define EROW(fn, input, ret, want, expr)                                       \
     do {                                                                       \
@@ -185,8 +193,8 @@ static void tensor_access(void)
          !strcmp(tg_shape_str(NULL, sbuf, sizeof sbuf), "(null)") && !tg_shape_str(w, NULL, 0) &&
              tg_shape_str(w, sbuf, 0) == sbuf);
     VROW("tg_data", "NULL", "NULL", !tg_data(NULL));
-    TROW("tg_data_f32 / tg_data_f64 / tg_data_i32", "another dtype", "NULL", "data_f64: tensor 'w' is f32",
-         !tg_data_f64(w) && !tg_data_i32(w) && !tg_data_f32(lab));
+    QROW("tg_data_f32 / tg_data_f64 / tg_data_i32", "another dtype (a query: tg_query_error)", "NULL",
+         "data_f64: tensor 'w' is f32", !tg_data_i32(w) && !tg_data_f32(lab) && !tg_data_f64(w));
     VROW("tg_copy_in / tg_copy_out", "NULL tensor", "-1", tg_copy_in(NULL, buf, TG_F32, 6) == -1);
     TROW("tg_copy_in / tg_copy_out", "NULL buffer", "-1", "copy_in: buffer is NULL",
          tg_copy_in(w, NULL, TG_F32, 6) == -1 && tg_copy_out(w, NULL, TG_F32, 6) == -1);
@@ -207,11 +215,12 @@ static void tensor_access(void)
     TROW("tg_set", "index out of range", "-1", "set: index 6 out of range for 2x3", tg_set(w, 6, 1) == -1);
     TROW("tg_set", "i32 tensor, value not an integer", "-1", "set: 1.5 is not an int32 value",
          tg_set(lab, 0, 1.5) == -1);
-    TROW("tg_item", "more than one element", "NaN", "item: tensor 'w' has 6 elements (2x3), not 1",
-         isnan(tg_item(w)));
+    QROW("tg_item", "more than one element (a query: tg_query_error)", "NaN",
+         "item: tensor 'w' has 6 elements (2x3), not 1", isnan(tg_item(w)));
     VROW("tg_item", "NULL", "NaN", isnan(tg_item(NULL)));
     VROW("tg_grad", "NULL", "NULL", !tg_grad(NULL));
-    TROW("tg_grad", "an i32 tensor", "NULL", "grad: 'lab' is i32 and has no gradient", !tg_grad(lab));
+    QROW("tg_grad", "an i32 tensor (a query: tg_query_error)", "NULL",
+         "grad: 'lab' is i32 and has no gradient", !tg_grad(lab));
     TROW("tg_grad_out", "count not the tensor's size", "-1", "grad_out: count 2 differs from the size 6",
          tg_grad_out(w, buf, TG_F32, 2) == -1);
     VROW("tg_grad_get", "index out of range, or NULL", "NaN", isnan(tg_grad_get(w, 6)) && isnan(tg_grad_get(NULL, 0)));
@@ -337,6 +346,15 @@ static void running(void)
     TROW("tg_replay / tg_forward", "a label changed to a value out of range", "-1",
          "label 5 at row 1 is outside [0, 3)", tg_forward(ce) == -1);
     tg_set(lab, 1, 1);
+    TROW("tg_backward / tg_backward_vjp", "after a replay that failed (until one succeeds)", "-1",
+         "backward: the last replay failed at node", tg_backward(ce) == -1);
+    tg_forward(ce);
+    TROW("tg_backward / tg_backward_vjp", "a leaf that a gradient reads, written since the forward",
+         "-1", "backward: 'w' (3) was written after the forward of relu",
+         tg_set(w, 0, 1) == 0 && tg_backward_vjp(y, (float[]){1, 1, 1}) == -1);
+    tg_forward(y);
+    TROW("tg_set / tg_fill / tg_copy_in / tg_init_*", "an op's output", "-1",
+         "set: 'relu' is the output of relu", tg_set(y, 0, 1) == -1);
     TROW("tg_backward", "a root with more than one element", "-1",
          "backward: root 'relu' has 3 elements (3); a non-scalar root needs its grad_output", tg_backward(y) == -1);
     TROW("tg_backward / tg_backward_vjp", "an i32 root", "-1",
@@ -382,6 +400,19 @@ static void checking(void)
          tg_check_fd(loss, 1, &y, 0, &c) == -1);
     TROW("tg_check_fd / tg_check_grad", "an i32 tensor", "-1", "check_fd: 'labels' is i32 and has no gradient",
          tg_check_fd(loss, 1, &lab, 0, &c) == -1);
+    tg_tensor *unused = f32("unused", 1, SHAPE(2));
+    TROW("tg_check_fd", "wrt[i] that the loss does not depend on", "-1",
+         "check_fd: wrt[0] ('unused') does not reach the loss", tg_check_fd(loss, 1, &unused, 0, &c) == -1);
+    tg_tensor *in = tg_input(T, "in", TG_F32, 1, SHAPE(2));
+    TROW("tg_check_fd", "n_wrt = 0 (every parameter) and the loss depends on none", "-1",
+         "check_fd: no parameters: the loss depends on no leaf that requires a gradient",
+         tg_check_fd(tg_sum(in), 0, NULL, 0, &c) == -1);
+    tg_tensor *at0 = f32("at0", 1, SHAPE(2));
+    tg_set(at0, 0, 0);
+    tg_set(at0, 1, 0);
+    TROW("tg_check_fd", "every element at a kink (relu at 0): nothing to compare", "-1",
+         "check_fd: nothing compared: the stencil of each of the 2 values crosses a kink",
+         tg_check_fd(tg_sum(tg_relu(at0)), 1, &at0, 0, &c) == -1);
     TROW("tg_check_grad", "ref or out NULL", "-1", "check_grad: ref is NULL",
          tg_check_grad(w, NULL, TG_F64, &c) == -1 && tg_check_grad(w, (double[3]){0}, TG_F64, NULL) == -1);
     TROW("tg_check_grad", "ref dtype not f32/f64", "-1", "check_grad: ref dtype must be f32 or f64",
@@ -411,8 +442,21 @@ static void dot(void)
     TROW("tg_dot_save", "path NULL or empty", "-1", "dot_save: path is NULL or empty",
          tg_dot_save(NULL, T, NULL, NULL) == -1 && tg_dot_save("", T, NULL, NULL) == -1);
     TROW("tg_dot_save", "a directory that does not exist", "-1",
-         "dot_save: cannot create a temporary file next to 'no/such/dir/g.dot': No such file or directory",
+         "dot_save: no/such/dir/g.dot: cannot create a temporary file in its directory: No such file or directory",
          tg_dot_save("no/such/dir/g.dot", T, NULL, NULL) == -1);
+    mkfifo("g.fifo", 0600);
+    TROW("tg_dot_save", "a path that is (or links to) a directory, FIFO, device or socket", "-1",
+         "dot_save: g.fifo: is a FIFO, not a regular file; refusing to replace it",
+         tg_dot_save("g.fifo", T, NULL, NULL) == -1 && tg_dot_save(".", T, NULL, NULL) == -1);
+    struct stat st;
+    tap_write_file("g_real.dot", "old", 3);
+    symlink("g_real.dot", "g_link.dot");
+    VROW("tg_dot_save", "a symbolic link", "0: the file it leads to is replaced, the link stays a link",
+         tg_dot_save("g_link.dot", T, NULL, NULL) == 0 && lstat("g_link.dot", &st) == 0 && S_ISLNK(st.st_mode) &&
+         stat("g_real.dot", &st) == 0 && st.st_size > 3);
+    unlink("g.fifo");
+    unlink("g_link.dot");
+    unlink("g_real.dot");
     EROW("tg_dot_render", "a path NULL or empty", "-1", "dot_render: the DOT file's path is NULL or empty",
          tg_dot_render(NULL, "svg", "g.svg", &E) == -1);
     EROW("tg_dot_render", "format not svg or png", "-1", "dot_render: format must be",
@@ -590,6 +634,16 @@ static void datasets(void)
     TROW("tg_batcher_next", "x not f32/f64, labels not i32 [batch]", "-1", "batcher_next: labels 'yb' must be i32, not f32",
          tg_batcher_next(&b, x, tg_input(T, "yb", TG_F32, 1, SHAPE(2))) == -1);
     VROW("tg_batcher_next", "NULL batcher or tensors", "-1", tg_batcher_next(NULL, x, y) == -1 && tg_batcher_next(&b, NULL, y) == -1);
+    tg_tensor *tt = tg_input(T, "t", TG_F32, 2, SHAPE(2, 3));
+    TROW("tg_batcher_next_targets", "targets not f32/f64 [batch, at least classes]", "-1",
+         "batcher_next_targets: targets 'tb' is 2x2, expected 2 x at least 3 (batch x classes)",
+         tg_batcher_next_targets(&b, x, tg_input(T, "tb", TG_F32, 2, SHAPE(2, 2))) == -1);
+    for (size_t i = 0; i < d.n; i++)
+        d.y[i] = 7;
+    TROW("tg_batcher_next_targets", "a label outside the targets' columns", "-1",
+         "batcher_next_targets: label 7 of sample", tg_batcher_next_targets(&b, x, tt) == -1);
+    VROW("tg_batcher_next_targets", "NULL batcher or tensors", "-1",
+         tg_batcher_next_targets(NULL, x, tt) == -1 && tg_batcher_next_targets(&b, x, NULL) == -1);
     tg_batcher_free(&b);
     tg_dataset_free(&d);
     tg_dataset_free(&img);
@@ -614,6 +668,18 @@ static void model_files(void)
     TROW("tg_save", "a directory that does not exist or cannot be written", "-1",
          "save: no/such/dir/m.tgm: cannot create a temporary file in its directory: No such file or directory",
          tg_save(T, "no/such/dir/m.tgm", 1, &W) == -1);
+    mkfifo("m.fifo", 0600);
+    TROW("tg_save", "a path that is (or links to) a directory, FIFO, device or socket", "-1",
+         "save: m.fifo: is a FIFO, not a regular file; refusing to replace it",
+         tg_save(T, "m.fifo", 1, &W) == -1 && tg_save(T, ".", 1, &W) == -1);
+    symlink("m_new.tgm", "m_link.tgm");
+    struct stat st;
+    VROW("tg_save", "a symbolic link (dangling or not)", "0: the file it leads to is replaced or created, the link stays a link",
+         tg_save(T, "m_link.tgm", 1, &W) == 0 && lstat("m_link.tgm", &st) == 0 && S_ISLNK(st.st_mode) &&
+         tg_load(T, "m_new.tgm", 1, &W) == 0);
+    unlink("m.fifo");
+    unlink("m_link.tgm");
+    unlink("m_new.tgm");
     TROW("tg_load", "a file that does not exist", "-1", "load: missing.tgm: cannot open: No such file or directory",
          tg_load(T, "missing.tgm", 1, &W) == -1);
     TROW("tg_load", "a directory", "-1", "load: .: not a regular file", tg_load(T, ".", 1, &W) == -1);

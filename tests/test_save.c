@@ -2,6 +2,7 @@
  * trips, every corruption and mismatch (with the tensors left unchanged),
  * and atomic saves (a failed save keeps the old file and leaves no
  * temporary file or descriptor behind).  Runs under ASan/UBSan too. */
+#define _XOPEN_SOURCE 700 /* mknod */
 #include "tap.h"
 #include "tapegrad.h"
 
@@ -17,11 +18,12 @@
 
 static char dir[64];
 
+/* dir/name; the last 32 results stay valid */
 static const char *path_of(const char *name)
 {
-    static char p[8][160];
+    static char p[32][160];
     static int k;
-    char *s = p[k++ % 8];
+    char *s = p[k++ % 32];
     snprintf(s, sizeof p[0], "%s/%s", dir, name);
     return s;
 }
@@ -538,9 +540,9 @@ static void atomic(void)
     /* allocation failure at every allocation point of tg_save */
     int points = 0, kept = 0;
     for (long k = 0; k < 100; k++) {
-        tg_debug_fail_alloc(k);
+        tg_test_control(TG_TEST_FAIL_ALLOC, k);
         int rc = tg_save(t, p, 0, NULL);
-        tg_debug_fail_alloc(-1);
+        tg_test_control(TG_TEST_FAIL_ALLOC, -1);
         if (rc == 0)
             break;
         points++;
@@ -559,13 +561,23 @@ static void atomic(void)
     struct stat st;
     ok(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640, "the successful save replaced the file, keeping "
        "its mode 0640");
+#ifdef __linux__ /* elsewhere the umask is not read (a new file gets 0644) */
+    const char *fresh = path_of("fresh.tg");
+    mode_t mask = umask(027);
+    int rc_fresh = tg_save(t, fresh, 0, NULL);
+    umask(mask);
+    ok(rc_fresh == 0 && stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0640,
+       "a new file gets 0666 minus the umask (027: 0640), as open(O_CREAT, 0666) gives");
+    unlink(fresh);
+#endif
     tg_tensor *w3 = tg_param(tg_tape_new(), "W", TG_F32, 2, SHAPE(16, 16));
     ok(tg_load(tg_tape_of(w3), p, 1, &w3) == 0 && tg_get(w3, 255) == 3, "... with version 2's values");
     tg_tape_free(tg_tape_of(w3));
     n1 = tap_slurp(p, v1, sizeof v1);
     tg_fill(w, 4);
 
-    /* rename fails: the target is a non-empty directory */
+    /* the target is a non-empty directory: refused before anything is
+     * created (links_and_special_files has the other kinds) */
     const char *dtarget = path_of("is_a_dir");
     mkdir(dtarget, 0755);
     char inner[200];
@@ -573,12 +585,49 @@ static void atomic(void)
     spit(inner, "x", 1);
     int rc = tg_save(t, dtarget, 0, NULL);
     const char *e = tg_tape_error(t);
-    ok(rc == -1 && e && strstr(e, "rename of the temporary file failed") &&
-           strstr(e, "the old file is unchanged") && entries_with(dir, ".tmp-") == 0,
-       "a failing rename: \"%s\", and the temporary file is removed", e ? e : "(none)");
+    ok(rc == -1 && e && strstr(e, "is_a_dir: is a directory, not a regular file; refusing to replace it") &&
+           entries_with(dir, ".tmp-") == 0,
+       "a directory: \"%s\", and no temporary file", e ? e : "(none)");
     tg_tape_clear_error(t);
     unlink(inner);
     rmdir(dtarget);
+
+    /* rename fails: in a sticky directory only the owner of a file may
+     * replace it, so uid 65534 (in a child) cannot replace root's file
+     * there, although it can create the temporary file */
+    if (geteuid() == 0) {
+        const char *sticky = path_of("sticky"), *owned = path_of("sticky/owned.tg");
+        mkdir(sticky, 0755);
+        chmod(sticky, 01777);
+        spit(owned, "old", 3);
+        chmod(dir, 0755);
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (setgid(65534) || setuid(65534))
+                _exit(77);
+            rc = tg_save(t, owned, 0, NULL);
+            e = tg_tape_error(t);
+            _exit(rc == -1 && e && strstr(e, "rename of the temporary file failed (Operation not "
+                                             "permitted); the old file is unchanged") ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        chmod(dir, 0700);
+        size_t n = tap_slurp(owned, now, sizeof now);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+            printf("ok %d - # SKIP cannot drop root privileges to test a failing rename\n",
+                   ++tap_count);
+        else
+            ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n == 3 && !memcmp(now, "old", 3) &&
+                   entries_with(sticky, ".tmp-") == 0,
+               "a failing rename (uid 65534 replacing root's file in a sticky directory): -1, "
+               "\"rename of the temporary file failed\", the old file kept, no temporary file");
+        unlink(owned);
+        rmdir(sticky);
+    } else {
+        printf("ok %d - # SKIP a failing rename is tested as root (a file of another user)\n",
+               ++tap_count);
+    }
 
     /* a directory that cannot be written */
     if (geteuid() != 0) {
@@ -619,6 +668,216 @@ static void atomic(void)
     tg_tape_free(t);
 }
 
+/* ---- what the path names: symbolic links, FIFOs, devices, directories ---- */
+
+/* Whether p is a symbolic link whose text is `text`. */
+static bool is_link_to(const char *p, const char *text)
+{
+    char buf[256];
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    if (n < 0)
+        return false;
+    buf[n] = 0;
+    return !strcmp(buf, text);
+}
+
+/* What p names, as ls -l shows it: '-' (regular file), 'l', 'p' (FIFO),
+ * 'c', 'd', '?' (anything else, or nothing). */
+static char type_of(const char *p)
+{
+    struct stat st;
+    if (lstat(p, &st))
+        return '?';
+    return S_ISREG(st.st_mode) ? '-' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p'
+         : S_ISCHR(st.st_mode) ? 'c' : S_ISDIR(st.st_mode) ? 'd' : '?';
+}
+
+/* W[0] as saved in the file at p, NAN when it cannot be loaded. */
+static double saved_w(const char *p)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_param(t, "W", TG_F32, 1, SHAPE(4));
+    double v = tg_load(t, p, 0, NULL) ? NAN : tg_get(w, 0);
+    tg_tape_free(t);
+    return v;
+}
+
+/* tg_save(t, p) returned -1 with a message holding want and left no
+ * temporary file in dir. */
+static bool refused(tg_tape *t, const char *p, const char *want)
+{
+    tg_tape_clear_error(t);
+    int rc = tg_save(t, p, 0, NULL);
+    const char *e = tg_tape_error(t);
+    bool good = rc == -1 && e && strstr(e, want) && entries_with(dir, ".tmp-") == 0;
+    if (!good)
+        diag("tg_save(\"%s\"): %d, \"%s\"; wanted \"%s\"", p, rc, e ? e : "(none)", want);
+    tg_tape_clear_error(t);
+    return good;
+}
+
+/* A symbolic link is followed and the file it leads to is replaced in that
+ * file's directory (the link stays a link; a dangling link's file is
+ * created); anything but a regular file is refused before anything is
+ * created. */
+static void links_and_special_files(void)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *w = tg_param(t, "W", TG_F32, 1, SHAPE(4));
+    const char *real = path_of("real.tg"), *link = path_of("link.tg");
+    tg_fill(w, 1);
+    ok(tg_save(t, real, 0, NULL) == 0 && chmod(real, 0640) == 0 && symlink("real.tg", link) == 0,
+       "setup: real.tg (mode 0640) and link.tg -> real.tg");
+
+    /* (a) a link to a regular file, a chain of links, an absolute link */
+    tg_fill(w, 2);
+    struct stat st;
+    ok(tg_save(t, link, 0, NULL) == 0 && is_link_to(link, "real.tg") && saved_w(real) == 2 &&
+           stat(real, &st) == 0 && (st.st_mode & 0777) == 0640 && entries_with(dir, ".tmp-") == 0,
+       "saving to a symbolic link replaces the file it names (keeping its mode 0640); the link "
+       "stays a link; no temporary file");
+    const char *sub = path_of("sub"), *latest = path_of("sub/latest.tg"), *abs = path_of("abs.tg");
+    mkdir(sub, 0755);
+    symlink("../link.tg", latest); /* relative to the link's own directory */
+    tg_fill(w, 3);
+    ok(tg_save(t, latest, 0, NULL) == 0 && is_link_to(latest, "../link.tg") &&
+           is_link_to(link, "real.tg") && saved_w(real) == 3 && entries_with(sub, ".tmp-") == 0,
+       "a chain sub/latest.tg -> ../link.tg -> real.tg: real.tg replaced, both links kept");
+    symlink(real, abs);
+    tg_fill(w, 4);
+    ok(tg_save(t, abs, 0, NULL) == 0 && is_link_to(abs, real) && saved_w(real) == 4,
+       "an absolute link: the file it names is replaced, the link kept");
+
+    /* (b) a dangling link: its file is created, as open(O_CREAT) would */
+    const char *dangling = path_of("dangling.tg"), *created = path_of("created.tg");
+    symlink("created.tg", dangling);
+    ok(tg_save(t, dangling, 0, NULL) == 0 && is_link_to(dangling, "created.tg") &&
+           type_of(created) == '-' && saved_w(created) == 4,
+       "a dangling link dangling.tg -> created.tg: created.tg is created, the link kept");
+    const char *nowhere = path_of("nowhere.tg");
+    symlink("nodir/x.tg", nowhere);
+    char want[300];
+    snprintf(want, sizeof want, "save: %s: cannot create a temporary file in the directory of "
+             "'%s/nodir/x.tg' (where the symbolic link leads): No such file or directory", nowhere, dir);
+    ok(refused(t, nowhere, want) && is_link_to(nowhere, "nodir/x.tg"),
+       "a link into a directory that does not exist: -1, the message names where it leads");
+    const char *loop1 = path_of("loop1.tg"), *loop2 = path_of("loop2.tg");
+    symlink("loop2.tg", loop1);
+    symlink("loop1.tg", loop2);
+    ok(refused(t, loop1, "cannot follow the symbolic link: Too many levels of symbolic links") &&
+           is_link_to(loop1, "loop2.tg"),
+       "a loop of links: -1, \"Too many levels of symbolic links\", the links kept");
+
+    /* (c) a FIFO, also through a link */
+    const char *fifo = path_of("fifo"), *fifo_link = path_of("fifo_link.tg");
+    mkfifo(fifo, 0600);
+    symlink("fifo", fifo_link);
+    snprintf(want, sizeof want, "save: %s: is a FIFO, not a regular file; refusing to replace it",
+             fifo);
+    bool fifo_refused = refused(t, fifo, want) && type_of(fifo) == 'p';
+    ok(fifo_refused, "a FIFO: -1, \"is a FIFO\", still a FIFO, no temporary file");
+    snprintf(want, sizeof want, "save: %s: links to '%s', a FIFO, not a regular file; refusing to "
+             "replace it", fifo_link, fifo);
+    ok(refused(t, fifo_link, want) && is_link_to(fifo_link, "fifo") && type_of(fifo) == 'p',
+       "a link to a FIFO: -1, the message names the FIFO, the link and the FIFO kept");
+
+    /* (d) character devices: a copy of /dev/null in dir (root only), then
+     * /dev/null itself, tried only once a FIFO was refused, so that a
+     * library without the check cannot replace the machine's /dev/null */
+    struct stat null_st;
+    const char *cdev = path_of("cdev");
+    if (stat("/dev/null", &null_st) == 0 && mknod(cdev, S_IFCHR | 0666, null_st.st_rdev) == 0) {
+        snprintf(want, sizeof want, "save: %s: is a character device, not a regular file", cdev);
+        ok(refused(t, cdev, want) && type_of(cdev) == 'c',
+           "a character device node: -1, \"is a character device\", still a device");
+        unlink(cdev);
+    } else {
+        printf("ok %d - # SKIP cannot make a device node (not root)\n", ++tap_count);
+    }
+    if (fifo_refused) {
+        tg_tape_clear_error(t);
+        int rc = tg_save(t, "/dev/null", 0, NULL);
+        const char *e = tg_tape_error(t);
+        struct stat after;
+        ok(rc == -1 && e &&
+               strstr(e, "save: /dev/null: is a character device, not a regular file; refusing to "
+                         "replace it") &&
+               stat("/dev/null", &after) == 0 && S_ISCHR(after.st_mode) &&
+               after.st_rdev == null_st.st_rdev && entries_with("/dev", "null.tmp-") == 0,
+           "/dev/null (as uid %u): -1, \"%s\", still the character device", (unsigned)geteuid(),
+           e ? e : "(none)");
+        tg_tape_clear_error(t);
+    } else {
+        ok(0, "/dev/null not tried: a FIFO was not refused");
+    }
+
+    /* (e) a directory, also through a link */
+    const char *dlink = path_of("dir_link.tg");
+    symlink("sub", dlink);
+    snprintf(want, sizeof want, "save: %s: links to '%s', a directory, not a regular file; refusing "
+             "to replace it", dlink, sub);
+    ok(refused(t, dlink, want) && is_link_to(dlink, "sub") && type_of(sub) == 'd',
+       "a link to a directory: -1, the link and the directory kept");
+    snprintf(want, sizeof want, "save: %s: is a directory, not a regular file", sub);
+    ok(refused(t, sub, want), "a directory: -1, \"is a directory\"");
+
+    /* a link of another user in a sticky world-writable directory (as in
+     * /tmp) is not followed, as fs.protected_symlinks has open() do */
+    if (geteuid() == 0) {
+        const char *sticky = path_of("sticky"), *theirs = path_of("sticky/theirs.tg"),
+                   *mine = path_of("sticky/mine.tg");
+        mkdir(sticky, 0755);
+        chmod(sticky, 01777);
+        symlink("../real.tg", theirs);
+        symlink("../real.tg", mine);
+        if (lchown(theirs, 65534, 65534) == 0) {
+            tg_fill(w, 5);
+            ok(refused(t, theirs, "will not follow the symbolic link") && is_link_to(theirs, "../real.tg") &&
+                   saved_w(real) == 4,
+               "a link of uid 65534 in a sticky world-writable directory of root: refused, real.tg kept");
+            ok(tg_save(t, mine, 0, NULL) == 0 && saved_w(real) == 5 && is_link_to(mine, "../real.tg"),
+               "... while root's own link there is followed");
+        } else {
+            printf("ok %d - # SKIP cannot chown a link\n", ++tap_count);
+        }
+        unlink(theirs);
+        unlink(mine);
+        rmdir(sticky);
+    } else {
+        printf("ok %d - # SKIP links of another user are tested as root\n", ++tap_count);
+    }
+
+    /* an allocation failure at each point of a save through a chain of
+     * links: -1, "out of memory", nothing changed */
+    tg_fill(w, 6);
+    int points = 0, kept = 0;
+    for (long k = 0; k < 100; k++) {
+        tg_test_control(TG_TEST_FAIL_ALLOC, k);
+        int rc = tg_save(t, latest, 0, NULL);
+        tg_test_control(TG_TEST_FAIL_ALLOC, -1);
+        if (rc == 0)
+            break;
+        points++;
+        const char *e = tg_tape_error(t);
+        if (e && strstr(e, "out of memory") && saved_w(real) < 6 && is_link_to(latest, "../link.tg") &&
+            entries_with(dir, ".tmp-") == 0 && entries_with(sub, ".tmp-") == 0)
+            kept++;
+        else
+            diag("allocation %ld failed: \"%s\"", k, e ? e : "(none)");
+        tg_tape_clear_error(t);
+    }
+    ok(points >= 3 && kept == points && saved_w(real) == 6 && is_link_to(latest, "../link.tg"),
+       "an allocation failure at each of the %d allocation points of a save through links: "
+       "\"out of memory\", nothing changed", points);
+
+    const char *files[] = {real, link, latest, abs, dangling, created, nowhere, loop1, loop2,
+                           fifo, fifo_link, dlink};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlink(files[i]);
+    rmdir(sub);
+    tg_tape_free(t);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tg_save_XXXXXX");
@@ -630,6 +889,7 @@ int main(void)
     corruption();
     save_errors();
     atomic();
+    links_and_special_files();
     const char *files[] = {"model.tg", "all.tg", "hand.tg", "good.tg", "bad.tg", "w2.tg"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(path_of(files[i]));

@@ -212,11 +212,18 @@ static int render(const char *dot_path, const char *ext)
     return rc ? 1 : 0;
 }
 
-int cli_dot(int argc, char **argv)
+/* What `tapegrad dot` was asked for. */
+typedef struct dot_args {
+    const char *net, *out; /* out: NULL until the default is set */
+    tg_dot_opts o;
+    bool svg, png;
+    char default_out[96];  /* NET.dot, file-name-safe            */
+} dot_args;
+
+/* The options and the network name; -1 to go on, else the exit status. */
+static int parse_dot(int argc, char **argv, dot_args *d)
 {
-    const char *net_name = NULL, *out = NULL;
-    tg_dot_opts o = {.backward = true, .clusters = true};
-    bool svg = false, png = false;
+    *d = (dot_args){.o = {.backward = true, .clusters = true}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (is_help(a)) {
@@ -225,69 +232,89 @@ int cli_dot(int argc, char **argv)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (i + 1 == argc || !*argv[i + 1])
                 return usage_error("dot", "%s needs a file name", a);
-            out = argv[++i];
+            d->out = argv[++i];
         } else if (!strcmp(a, "--values")) {
-            o.values = true;
+            d->o.values = true;
         } else if (!strcmp(a, "--grads")) {
-            o.grads = true;
+            d->o.grads = true;
         } else if (!strcmp(a, "--no-backward")) {
-            o.backward = false;
+            d->o.backward = false;
         } else if (!strcmp(a, "--no-clusters")) {
-            o.clusters = false;
+            d->o.clusters = false;
         } else if (!strcmp(a, "--svg")) {
-            svg = true;
+            d->svg = true;
         } else if (!strcmp(a, "--png")) {
-            png = true;
+            d->png = true;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("dot", "unknown option '%s'", a);
-        } else if (net_name) {
+        } else if (d->net) {
             return usage_error("dot", "one network at a time ('%s' is extra)", a);
         } else {
-            net_name = a;
+            d->net = a;
         }
     }
-    if (!net_name)
-        return usage_error("dot", "which network? (see the list below)");
+    return d->net ? -1 : usage_error("dot", "which network? (see the list below)");
+}
 
+/* Build the network, run one backward pass and write the DOT file (by
+ * default NET.dot); -1 to go on, else the exit status. */
+static int write_dot(dot_args *d)
+{
     cli_net net;
     tg_err err;
-    int built = cli_net_build(net_name, &net, &err);
+    int built = cli_net_build(d->net, &net, &err);
     if (built == -2)
         return usage_error("dot", "%s", err.msg);
     if (built) {
         fprintf(stderr, PROG " dot: %s\n", err.msg);
         return 1;
     }
-    char stem[80], def[96];
-    if (!out) {
+    if (!d->out) {
+        char stem[80];
         file_stem(net.name, stem, sizeof stem);
-        snprintf(def, sizeof def, "%s.dot", stem);
-        out = def;
+        snprintf(d->default_out, sizeof d->default_out, "%s.dot", stem);
+        d->out = d->default_out;
     }
+    tg_dot_opts o = d->o;
     o.title = net.title;
-    int rc = 0;
-    if (tg_backward(net.loss) || tg_dot_save(out, net.tape, net.loss, &o)) {
+    if (tg_backward(net.loss) || tg_dot_save(d->out, net.tape, net.loss, &o)) {
         fprintf(stderr, PROG " dot: %s\n", tg_tape_error(net.tape));
         tg_tape_free(net.tape);
         return 1;
     }
-    printf("wrote %s (%s: %zu ops, %zu leaves, loss %.6g)\n", out, net.name,
+    printf("wrote %s (%s: %zu ops, %zu leaves, loss %.6g)\n", d->out, net.name,
            tg_tape_nodes(net.tape), tg_tape_leaves(net.tape), tg_item(net.loss));
     tg_tape_free(net.tape);
+    return -1;
+}
 
-    if (!svg && !png) { /* the default: SVG when Graphviz is there */
+/* The images: an SVG by default when Graphviz is there (else how to get
+ * one), or the --svg and --png asked for. */
+static int render_images(const dot_args *d)
+{
+    if (!d->svg && !d->png) {
         if (tg_dot_available())
-            return render(out, "svg");
+            return render(d->out, "svg");
         printf("No SVG: Graphviz's dot is not installed.  Install it (Debian/Ubuntu: "
                "sudo apt-get install graphviz; macOS: brew install graphviz), then run\n"
-               "  dot -Tsvg %s -o image.svg\n", out);
+               "  dot -Tsvg %s -o image.svg\n", d->out);
         return 0;
     }
-    if (svg)
-        rc |= render(out, "svg");
-    if (png)
-        rc |= render(out, "png");
+    int rc = 0;
+    if (d->svg)
+        rc |= render(d->out, "svg");
+    if (d->png)
+        rc |= render(d->out, "png");
     return rc;
+}
+
+int cli_dot(int argc, char **argv)
+{
+    dot_args d;
+    int status = parse_dot(argc, argv, &d);
+    if (status < 0)
+        status = write_dot(&d);
+    return status < 0 ? render_images(&d) : status;
 }
 
 /* ======================================================================== */
@@ -311,8 +338,30 @@ static int tour(void)
     return status;
 }
 
+/* The library ignores a TAPEGRAD_ISA it cannot use (and takes the best
+ * kernel path); a user who set it should hear so, with the valid values. */
+static void warn_isa(void)
+{
+    static const char *const names[] = {"generic", "avx2", "avx512"};
+    const char *env = getenv("TAPEGRAD_ISA");
+    if (!env || tg_isa_supported(env))
+        return;
+    bool known = false;
+    char here[64] = "";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        known |= !strcmp(env, names[i]);
+        if (tg_isa_supported(names[i]))
+            snprintf(here + strlen(here), sizeof here - strlen(here), "%s%s", *here ? ", " : "",
+                     names[i]);
+    }
+    fprintf(stderr, PROG ": warning: TAPEGRAD_ISA=%s %s; using %s.  Valid values: generic, "
+                    "avx2, avx512 (this CPU runs: %s).\n",
+            env, known ? "is not supported by this CPU" : "is not a kernel path", tg_isa(), here);
+}
+
 int main(int argc, char **argv)
 {
+    warn_isa();
     if (argc < 2)
         return tour();
     const char *cmd = argv[1];

@@ -15,6 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef TG_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
 extern char **environ;
 
 static const char *prog;
@@ -227,15 +231,255 @@ static void train(void)
     has(out_buf, "epoch  2/2  train loss", "train prints every epoch");
     has(out_buf, "test accuracy", "... with the test accuracy");
     ok(exists("m.tgm") && exists("c.svg"), "the model and the chart are written");
-    STATUS(0, "train", "--data", "no/such/dir", "--epochs", "1", "--layers", "784,16,10",
-           "--limit", "2000", "--out", "m2.tgm", "--chart", "c2.svg");
-    has(err_buf, "apt-get install dataset-fashion-mnist", "missing data: says how to install it");
-    has(err_buf, "synthetic data set instead", "... and trains on the synthetic set");
     STATUS(0, "train", "--synthetic", "--epochs", "1", "--layers", "784,16,10", "--opt", "sgd",
            "--schedule", "cosine", "--limit", "1000", "--out", "m3.tgm", "--chart", "c3.svg");
-    STATUS(1, "train", "--synthetic", "--epochs", "1", "--layers", "784,16,10", "--limit",
-           "1000", "--out", "no/such/dir/m.tgm", "--chart", "c4.svg");
-    has(err_buf, "save", "an unwritable model path fails with the reason");
+}
+
+/* ---- train: parsing ------------------------------------------------------- */
+
+/* Options a run accepted by mistake would train with: small and quick. */
+#define QUICK "--synthetic", "--layers", "784,4,10", "--limit", "300", "--batch", "50", \
+              "--out", "quick.tgm", "--chart", "quick.svg", "--quiet"
+
+static void train_parsing(void)
+{
+    STATUS(2, "train", "--epochs", "1.9", QUICK);
+    has(err_buf, "--epochs", "--epochs 1.9 is refused (a whole number is needed)");
+    STATUS(2, "train", "--batch", "0x40", "--epochs", "1", QUICK);
+    has(err_buf, "'0x40'", "--batch 0x40 is refused, naming the value");
+    STATUS(2, "train", "--seed", "1e3", "--epochs", "1", QUICK);
+    STATUS(2, "train", "--limit", "300.0", "--epochs", "1", QUICK);
+    STATUS(2, "train", "--threads", "+2", "--epochs", "1", QUICK);
+    STATUS(2, "train", "--epochs", " 1", QUICK);
+    STATUS(2, "train", "--bogus");
+    has(err_buf, "unknown option '--bogus'", "an unknown last option is called unknown");
+    ok(!strstr(err_buf, "missing value"), "... not a bad or missing value");
+    STATUS(2, "train", "--bogus", "3");
+    has(err_buf, "unknown option '--bogus'", "an unknown option with a value too");
+    STATUS(2, "train", "stray");
+    has(err_buf, "'stray'", "a stray argument is named");
+    STATUS(2, "train", "--epochs");
+    has(err_buf, "--epochs needs a value", "a known option without its value");
+    /* 18 sizes: 17 layers, one more than supported (used to train 16) */
+    STATUS(2, "train", "--layers", "784,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10",
+           "--epochs", "1", "--synthetic", "--limit", "300", "--batch", "50", "--out", "q.tgm",
+           "--chart", "q.svg", "--quiet");
+    has(err_buf, "at most 17 sizes", "--layers with too many sizes is an error");
+    STATUS(2, "train", "--layers", "784,-4,10");
+    STATUS(2, "train", "--layers", "784,,10");
+    STATUS(2, "train", "--layers", "784,10,");
+    STATUS(2, "train", "--data", "somewhere", "--epochs", "1", QUICK);
+    has(err_buf, "--synthetic", "--synthetic with --data is a usage error");
+    STATUS(2, "train", "--epochs", "1", "--synthetic", "--layers", "784,4,10", "--limit", "300",
+           "--batch", "50", "--quiet", "--out", "same", "--chart", "same");
+    has(err_buf, "same file", "--out and --chart naming one file");
+
+    /* an unusable TAPEGRAD_ISA: warned about, with the valid values */
+    setenv("TAPEGRAD_ISA", "avx9000", 1);
+    STATUS(0, "--version");
+    has(err_buf, "TAPEGRAD_ISA=avx9000", "an unknown TAPEGRAD_ISA is warned about");
+    has(err_buf, "generic, avx2, avx512", "... listing the valid values");
+    setenv("TAPEGRAD_ISA", "generic", 1);
+    STATUS(0, "--version");
+    ok(err_buf[0] == 0, "TAPEGRAD_ISA=generic: no warning");
+    unsetenv("TAPEGRAD_ISA");
+}
+
+/* ---- train: the data it reads and the files it writes --------------------- */
+
+enum { N_TRAIN = 50, N_TEST = 20 };
+
+/* A u8 IDX file of images [n,28,28] (a fixed pattern) or labels [n]
+ * (i % 10) into buf; its length. */
+static size_t idx_file(unsigned char *buf, bool images, uint32_t n)
+{
+    uint32_t dims[3] = {n, 28, 28};
+    int rank = images ? 3 : 1;
+    size_t at = 4, count = images ? (size_t)n * 784 : n;
+    buf[0] = buf[1] = 0, buf[2] = 0x08, buf[3] = (unsigned char)rank;
+    for (int i = 0; i < rank; i++, at += 4)
+        for (int b = 0; b < 4; b++)
+            buf[at + (size_t)b] = (unsigned char)(dims[i] >> (24 - 8 * b));
+    uint32_t r = 12345; /* a fixed LCG: noise that gzip cannot squeeze away */
+    for (size_t i = 0; i < count; i++)
+        buf[at + i] = images ? (unsigned char)((r = r * 1103515245u + 12345u) >> 24)
+                             : (unsigned char)(i % 10);
+    return at + count;
+}
+
+/* Write buf to path, gzip-compressed when gz (false when it cannot). */
+static bool put(const char *path, const unsigned char *buf, size_t len, bool gz)
+{
+#ifdef TG_HAVE_ZLIB
+    if (gz) {
+        gzFile g = gzopen(path, "wb6");
+        return g && gzwrite(g, buf, (unsigned)len) == (int)len && gzclose(g) == Z_OK;
+    }
+#else
+    if (gz)
+        return false;
+#endif
+    return tap_write_file(path, buf, len);
+}
+
+static unsigned char idx_buf[N_TRAIN * 784 + 64];
+
+/* DIR with the four Fashion-MNIST files, the images gzipped when gz_images
+ * (the labels stay raw).  Returns false when they cannot be written. */
+static bool data_dir(const char *dir_name, bool gz_images)
+{
+    static const char *const stems[] = {"train", "t10k"};
+    char path[256];
+    mkdir(dir_name, 0755);
+    bool good = true;
+    for (int s = 0; s < 2; s++) {
+        uint32_t n = s ? N_TEST : N_TRAIN;
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir_name, stems[s],
+                 gz_images ? ".gz" : "");
+        good &= put(path, idx_buf, idx_file(idx_buf, true, n), gz_images);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir_name, stems[s]);
+        good &= put(path, idx_buf, idx_file(idx_buf, false, n), false);
+    }
+    return good;
+}
+
+/* Damage file DIR/NAME: cut it to `keep` bytes (keep > 0), or flip bit
+ * `bit` of byte `at` (keep == 0). */
+static bool damage(const char *dir_name, const char *name, size_t keep, size_t at, int bit)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir_name, name);
+    size_t len = tap_slurp(path, idx_buf, sizeof idx_buf);
+    if (keep)
+        return keep < len && tap_write_file(path, idx_buf, keep);
+    if (at >= len)
+        return false;
+    idx_buf[at] ^= (unsigned char)(1u << bit);
+    return tap_write_file(path, idx_buf, len);
+}
+
+static void rm_tree(const char *path)
+{
+    DIR *dp = opendir(path);
+    struct dirent *e;
+    char sub[512];
+    while (dp && (e = readdir(dp)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            if (unlink(sub))
+                rm_tree(sub);
+        }
+    if (dp)
+        closedir(dp);
+    rmdir(path);
+}
+
+static const char KEEP_TGM[] = "a model file that must survive", KEEP_SVG[] = "<svg>old</svg>";
+
+/* keep.tgm and keep.svg, holding what they held before the failed run */
+static bool kept(void)
+{
+    char buf[128];
+    size_t a = tap_slurp("keep.tgm", buf, sizeof buf);
+    bool same = a == sizeof KEEP_TGM - 1 && !memcmp(buf, KEEP_TGM, a);
+    size_t b = tap_slurp("keep.svg", buf, sizeof buf);
+    return same && b == sizeof KEEP_SVG - 1 && !memcmp(buf, KEEP_SVG, b);
+}
+
+#define ON_DATA(d) "--data", d, "--epochs", "1", "--layers", "784,8,10", "--batch", "10", \
+                   "--quiet"
+
+/* `train --data DIR` (with --out keep.tgm, --chart keep.svg) fails with
+ * exit 1 and a message containing want, before any epoch, leaving both
+ * files as they were. */
+static void refuses_data(const char *d, const char *want, const char *what)
+{
+    STATUS(1, "train", ON_DATA(d), "--out", "keep.tgm", "--chart", "keep.svg");
+    has(err_buf, want, what);
+    ok(!strstr(out_buf, "epoch"), "... before training");
+    ok(kept(), "... and --out and --chart are untouched");
+}
+
+static void train_files(void)
+{
+    tap_write_file("keep.tgm", KEEP_TGM, sizeof KEEP_TGM - 1);
+    tap_write_file("keep.svg", KEEP_SVG, sizeof KEEP_SVG - 1);
+
+    /* good data, raw; the images gzipped and the labels raw */
+    ok(data_dir("good", false), "made a small raw IDX data set");
+    STATUS(0, "train", ON_DATA("good"), "--out", "g.tgm", "--chart", "g.svg");
+    has(out_buf, "data: good: 50 training, 20 test samples", "--data DIR reads its IDX files");
+    ok(exists("g.tgm") && exists("g.svg"), "... and writes the model and the chart");
+    has(out_buf, "model saved to g.tgm, chart to g.svg", "... and says so");
+#ifdef TG_HAVE_ZLIB
+    ok(data_dir("mixed", true), "made a data set of gzipped images and raw labels");
+    STATUS(0, "train", ON_DATA("mixed"), "--out", "g.tgm", "--chart", "g.svg");
+    has(out_buf, "data: mixed: 50 training, 20 test samples",
+        "gzipped images with raw labels are found");
+#else
+    printf("ok %d - # SKIP gzipped images: this build has no zlib\n", ++tap_count);
+#endif
+
+    /* an explicit --data that cannot be read: exit 1, nothing written */
+    refuses_data("no/such/dir", "no/such/dir", "a missing --data directory");
+    data_dir("nofile", false);
+    unlink("nofile/t10k-labels-idx1-ubyte");
+    refuses_data("nofile", "t10k-labels-idx1-ubyte", "a missing IDX file is named");
+    data_dir("cut", false);
+    damage("cut", "train-images-idx3-ubyte", 16 + 30 * 784, 0, 0);
+    refuses_data("cut", "truncated", "a truncated IDX file");
+    data_dir("flipmagic", false);
+    damage("flipmagic", "t10k-images-idx3-ubyte", 0, 2, 0); /* type 0x08 -> 0x09 */
+    refuses_data("flipmagic", "t10k-images-idx3-ubyte", "a bit flipped in a header (the type)");
+    data_dir("flipdims", false);
+    damage("flipdims", "train-images-idx3-ubyte", 0, 7, 6); /* 50 images -> 114 */
+    refuses_data("flipdims", "truncated", "a bit flipped in a header (the count)");
+    data_dir("fliplabel", false);
+    damage("fliplabel", "t10k-labels-idx1-ubyte", 0, 8 + 3, 7); /* label 3 -> 131 */
+    refuses_data("fliplabel", "131", "a bit flipped in a label (out of the classes)");
+#ifdef TG_HAVE_ZLIB
+    data_dir("flipgz", true);
+    damage("flipgz", "train-images-idx3-ubyte.gz", 0, 200, 3);
+    refuses_data("flipgz", "train-images-idx3-ubyte.gz", "a bit flipped in a gzipped file");
+#endif
+
+    /* --out and --chart are checked before the first epoch */
+    STATUS(1, "train", ON_DATA("good"), "--out", "no/such/dir/m.tgm", "--chart", "keep.svg");
+    has(err_buf, "no/such/dir/m.tgm", "an --out in a missing directory is refused, named");
+    ok(!strstr(out_buf, "epoch") && kept(), "... before training");
+    mkdir("adir", 0755);
+    STATUS(1, "train", ON_DATA("good"), "--out", "adir", "--chart", "keep.svg");
+    has(err_buf, "is a directory", "an --out that is a directory is refused");
+    ok(!strstr(out_buf, "epoch") && kept(), "... before training");
+    STATUS(1, "train", ON_DATA("good"), "--out", "keep.tgm", "--chart", "no/such/dir/c.svg");
+    has(err_buf, "no/such/dir/c.svg", "a --chart in a missing directory is refused, named");
+    ok(!strstr(out_buf, "epoch") && kept(), "... before training, the model untouched");
+    STATUS(1, "train", ON_DATA("good"), "--out", "keep.tgm", "--chart", "keep.svg/c.svg");
+    has(err_buf, "keep.svg/c.svg", "a --chart under a regular file is refused");
+    ok(!strstr(out_buf, "epoch") && kept(), "... before training");
+    if (geteuid() != 0) {
+        mkdir("ro", 0555);
+        STATUS(1, "train", ON_DATA("good"), "--out", "keep.tgm", "--chart", "ro/c.svg");
+        has(err_buf, "ro/c.svg", "a --chart in a read-only directory is refused");
+        ok(!strstr(out_buf, "epoch") && kept(), "... before training");
+        chmod("ro", 0755);
+    } else {
+        printf("ok %d - # SKIP a read-only directory (running as root, which writes anyway)\n",
+               ++tap_count);
+    }
+    STATUS(0, "train", ON_DATA("good"), "--out", "g.tgm", "--no-chart");
+    has(out_buf, "model saved to g.tgm", "--no-chart: the model is saved");
+    ok(!strstr(out_buf, "chart"), "... and no chart mentioned");
+    rm_tree("good");
+    rm_tree("mixed");
+    rm_tree("nofile");
+    rm_tree("cut");
+    rm_tree("flipmagic");
+    rm_tree("flipdims");
+    rm_tree("fliplabel");
+    rm_tree("flipgz");
+    rm_tree("adir");
+    rm_tree("ro");
 }
 
 static void tour(void)
@@ -249,6 +493,11 @@ static void tour(void)
     ok(exists("seed002.dot"), "... which writes seed002.dot in the current directory");
     has(out_buf, "3/3  tapegrad train", "the tour runs train");
     has(out_buf, "epoch  2/2", "... for two epochs");
+    if (access("/usr/share/datasets/fashion-mnist", F_OK)) {
+        has(err_buf, "SYNTHETIC", "... on the synthetic data (Fashion-MNIST is not installed), "
+                                  "said loudly");
+        has(err_buf, "apt-get install dataset-fashion-mnist", "... with how to install it");
+    }
 }
 
 int main(int argc, char **argv)
@@ -278,6 +527,8 @@ int main(int argc, char **argv)
     check();
     dot();
     train();
+    train_parsing();
+    train_files();
     tour();
     DIR *dp = opendir(".");
     struct dirent *e;

@@ -8,10 +8,14 @@
  * atomically, and an SVG chart of loss and accuracy is written. */
 #include "cli.h"
 
+#include "io.h" /* tg_atomic: the library's atomic file writer */
+
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,14 +23,14 @@
 #define MAX_LAYERS 16
 
 typedef struct options {
-    const char *data, *out, *chart, *opt, *schedule;
+    const char *data, *out, *chart, *opt, *schedule; /* data: NULL = the default rule */
     size_t layers[MAX_LAYERS + 1];
     int n_layers; /* number of weight layers */
     int epochs, threads;
     size_t batch, limit;
     double lr, momentum, weight_decay;
     uint64_t seed;
-    bool synthetic, quiet;
+    bool synthetic, quiet, no_chart;
 } options;
 
 static void usage(FILE *f)
@@ -34,12 +38,21 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tapegrad train [options]\n"
             "Train an MLP (ReLU hidden layers, softmax cross-entropy) on Fashion-MNIST.\n"
-            "  --data DIR         IDX files (train-images-idx3-ubyte[.gz] ...), default\n"
-            "                     " DEFAULT_DATA " (apt-get install dataset-fashion-mnist)\n"
-            "  --synthetic        use the built-in synthetic data set instead\n"
-            "  --layers L         layer sizes, default 784,512,512,10 (input must match the data)\n"
+            "\n"
+            "Data: --data DIR reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each\n"
+            "file raw or gzipped (.gz); when it cannot be read (missing, truncated or\n"
+            "damaged files) the command fails and writes nothing.  --synthetic trains on a\n"
+            "built-in synthetic set instead.  With neither, " DEFAULT_DATA "\n"
+            "is used when it exists (apt-get install dataset-fashion-mnist), else the\n"
+            "synthetic set, with a notice on stderr.\n"
+            "\n"
+            "  --data DIR         the IDX files, see above\n"
+            "  --synthetic        the built-in synthetic data set (10 classes, 28x28)\n"
+            "  --layers L         layer sizes, default 784,512,512,10 (at most %d sizes;\n"
+            "                     the first must match the data)\n"
             "  --epochs N         default 10\n"
-            "  --batch B          default 128\n"
+            "  --batch B          default 128 (a last partial batch is left out; the\n"
+            "                     reshuffled epochs leave out other samples)\n"
             "  --opt adam|sgd     default adam (lr 1e-3); sgd: momentum 0.9, lr 0.05\n"
             "  --lr X  --momentum X  --weight-decay X\n"
             "  --schedule none|cosine|step   learning-rate schedule per epoch, default none\n"
@@ -48,28 +61,66 @@ static void usage(FILE *f)
             "  --seed S           default 1\n"
             "  --out FILE         model file, saved every epoch (default fashion_mlp.tgm)\n"
             "  --chart FILE       SVG chart of loss and accuracy (default train.svg)\n"
-            "  --quiet            no progress bar\n");
+            "  --no-chart         no chart\n"
+            "  --quiet            no progress bar\n"
+            "N, B, T and S are whole numbers (digits only).  --out and --chart are checked\n"
+            "before the first epoch: their directory must exist and be writable.\n"
+            "\n"
+            "Exit status: 0 when the model (and the chart) were written; 1 when the data\n"
+            "cannot be read, --out or --chart cannot be written, or training fails (a\n"
+            "chart that fails during training is reported, training goes on, and the run\n"
+            "ends with 1); 2 usage error.\n",
+            MAX_LAYERS + 1);
 }
 
 /* ---- options ------------------------------------------------------------- */
 
-static bool parse_layers(const char *s, options *o)
+/* A whole number in [lo, hi] written with digits only (no sign, space,
+ * exponent, fraction or hex prefix). */
+static bool whole(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
 {
-    o->n_layers = -1;
-    while (*s && o->n_layers < MAX_LAYERS) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (end == s || errno || v == 0 || v > 1000000)
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    *v = x;
+    return !*end && !errno && x >= lo && x <= hi;
+}
+
+/* "784,512,10": 2..MAX_LAYERS+1 sizes of 1..1000000; false with a message */
+static bool parse_layers(const char *s, options *o, char *why, size_t len)
+{
+    int k = 0;
+    for (const char *p = s;; p++) {
+        size_t n = strcspn(p, ",");
+        if (k == MAX_LAYERS + 1) {
+            int all = k + 1;
+            for (const char *q = p + n; *q; q++)
+                all += *q == ',';
+            snprintf(why, len, "at most %d sizes (%d layers), not %d", MAX_LAYERS + 1,
+                     MAX_LAYERS, all);
             return false;
-        o->layers[++o->n_layers] = v;
-        if (*end == 0)
+        }
+        char num[16];
+        uint64_t v;
+        snprintf(num, sizeof num, "%.*s", (int)(n < 15 ? n : 15), p);
+        if (n == 0 || n > 7 || !whole(num, 1, 1000000, &v)) {
+            snprintf(why, len, "size %d ('%.*s') must be a whole number in 1..1000000", k + 1,
+                     (int)(n < 20 ? n : 20), p);
+            return false;
+        }
+        o->layers[k++] = (size_t)v;
+        p += n;
+        if (!*p)
             break;
-        if (*end != ',')
-            return false;
-        s = end + 1;
     }
-    return o->n_layers >= 1 && *s && !strchr(s, ',');
+    if (k < 2) {
+        snprintf(why, len, "give at least an input and an output size (e.g. 784,10)");
+        return false;
+    }
+    o->n_layers = k - 1;
+    return true;
 }
 
 static bool number(const char *s, double lo, double hi, double *v)
@@ -80,68 +131,112 @@ static bool number(const char *s, double lo, double hi, double *v)
     return end != s && !*end && !errno && *v >= lo && *v <= hi;
 }
 
+/* "tapegrad train: <message>" and the usage on stderr; returns 2. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int usage_error(const char *fmt, ...)
+{
+    fputs("tapegrad train: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+    usage(stderr);
+    return 2;
+}
+
+/* Options that take a value. */
+static const char *const VALUED[] = {"--data",  "--out",  "--chart", "--layers",
+                                     "--epochs", "--batch", "--limit", "--threads",
+                                     "--seed",  "--lr",   "--momentum", "--weight-decay",
+                                     "--opt",   "--schedule"};
+
+/* One option with its value v; false with what was expected in why. */
+static bool set_option(options *o, const char *a, const char *v, char *why, size_t len)
+{
+    uint64_t u = 0;
+    bool ok = true;
+    const char *want = NULL;
+    if (!strcmp(a, "--data")) {
+        o->data = v, ok = *v != 0, want = "a directory";
+    } else if (!strcmp(a, "--out")) {
+        o->out = v, ok = *v != 0, want = "a file name";
+    } else if (!strcmp(a, "--chart")) {
+        o->chart = v, ok = *v != 0, want = "a file name";
+    } else if (!strcmp(a, "--layers")) {
+        return parse_layers(v, o, why, len);
+    } else if (!strcmp(a, "--epochs")) {
+        ok = whole(v, 1, 100000, &u), o->epochs = (int)u, want = "a whole number in 1..100000";
+    } else if (!strcmp(a, "--batch")) {
+        ok = whole(v, 1, 65536, &u), o->batch = (size_t)u, want = "a whole number in 1..65536";
+    } else if (!strcmp(a, "--limit")) {
+        ok = whole(v, 1, 1000000000, &u), o->limit = (size_t)u,
+        want = "a whole number in 1..1000000000";
+    } else if (!strcmp(a, "--threads")) {
+        ok = whole(v, 1, 1024, &u), o->threads = (int)u, want = "a whole number in 1..1024";
+    } else if (!strcmp(a, "--seed")) {
+        ok = whole(v, 0, UINT64_MAX, &u), o->seed = u,
+        want = "a whole number in 0..18446744073709551615";
+    } else if (!strcmp(a, "--lr")) {
+        ok = number(v, 0, 100, &o->lr), want = "a number in [0, 100]";
+    } else if (!strcmp(a, "--momentum")) {
+        ok = number(v, 0, 0.9999, &o->momentum), want = "a number in [0, 0.9999]";
+    } else if (!strcmp(a, "--weight-decay")) {
+        ok = number(v, 0, 10, &o->weight_decay), want = "a number in [0, 10]";
+    } else if (!strcmp(a, "--opt")) {
+        o->opt = v, want = "adam or sgd";
+        ok = !strcmp(v, "adam") || !strcmp(v, "sgd");
+    } else { /* --schedule */
+        o->schedule = v, want = "none, cosine or step";
+        ok = !strcmp(v, "none") || !strcmp(v, "cosine") || !strcmp(v, "step");
+    }
+    if (!ok)
+        snprintf(why, len, "expected %s", want);
+    return ok;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, options *o)
 {
-    *o = (options){.data = DEFAULT_DATA, .out = "fashion_mlp.tgm", .chart = "train.svg",
-                   .opt = "adam", .schedule = "none", .epochs = 10, .batch = 128,
-                   .lr = -1, .momentum = 0.9, .seed = 1};
-    parse_layers("784,512,512,10", o);
+    *o = (options){.out = "fashion_mlp.tgm", .chart = "train.svg", .opt = "adam",
+                   .schedule = "none", .epochs = 10, .batch = 128, .lr = -1, .momentum = 0.9,
+                   .seed = 1};
+    char why[160];
+    parse_layers("784,512,512,10", o, why, sizeof why);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        bool ok = true, takes = true;
+        const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--synthetic")) {
-            o->synthetic = true, takes = false;
+            o->synthetic = true;
+            continue;
         } else if (!strcmp(a, "--quiet")) {
-            o->quiet = true, takes = false;
-        } else if (!v) {
-            ok = false;
-        } else if (!strcmp(a, "--data")) {
-            o->data = v;
-        } else if (!strcmp(a, "--out")) {
-            o->out = v;
-        } else if (!strcmp(a, "--chart")) {
-            o->chart = v;
-        } else if (!strcmp(a, "--layers")) {
-            ok = parse_layers(v, o);
-        } else if (!strcmp(a, "--epochs")) {
-            ok = number(v, 1, 100000, &d), o->epochs = (int)d;
-        } else if (!strcmp(a, "--batch")) {
-            ok = number(v, 1, 65536, &d), o->batch = (size_t)d;
-        } else if (!strcmp(a, "--limit")) {
-            ok = number(v, 1, 1e9, &d), o->limit = (size_t)d;
-        } else if (!strcmp(a, "--threads")) {
-            ok = number(v, 1, 1024, &d), o->threads = (int)d;
-        } else if (!strcmp(a, "--seed")) {
-            ok = number(v, 0, 1e15, &d), o->seed = (uint64_t)d;
-        } else if (!strcmp(a, "--lr")) {
-            ok = number(v, 0, 100, &o->lr);
-        } else if (!strcmp(a, "--momentum")) {
-            ok = number(v, 0, 0.9999, &o->momentum);
-        } else if (!strcmp(a, "--weight-decay")) {
-            ok = number(v, 0, 10, &o->weight_decay);
-        } else if (!strcmp(a, "--opt")) {
-            o->opt = v;
-            ok = !strcmp(v, "adam") || !strcmp(v, "sgd");
-        } else if (!strcmp(a, "--schedule")) {
-            o->schedule = v;
-            ok = !strcmp(v, "none") || !strcmp(v, "cosine") || !strcmp(v, "step");
-        } else {
-            fprintf(stderr, "tapegrad train: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            o->quiet = true;
+            continue;
+        } else if (!strcmp(a, "--no-chart")) {
+            o->no_chart = true;
+            continue;
         }
-        if (!ok) {
-            fprintf(stderr, "tapegrad train: bad or missing value for %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i += takes;
+        bool valued = false;
+        for (size_t k = 0; k < sizeof VALUED / sizeof *VALUED; k++)
+            valued |= !strcmp(a, VALUED[k]);
+        if (!valued && a[0] == '-')
+            return usage_error("unknown option '%s'", a);
+        if (!valued)
+            return usage_error("unexpected argument '%s' (options start with --)", a);
+        if (i + 1 == argc)
+            return usage_error("%s needs a value", a);
+        const char *v = argv[++i];
+        if (!set_option(o, a, v, why, sizeof why))
+            return usage_error("bad value '%s' for %s: %s", v, a, why);
     }
+    if (o->synthetic && o->data)
+        return usage_error("--synthetic and --data %s: give one of them", o->data);
+    if (!o->no_chart && !strcmp(o->out, o->chart))
+        return usage_error("--out and --chart name the same file (%s)", o->out);
     if (o->lr < 0)
         o->lr = !strcmp(o->opt, "sgd") ? 0.05 : 1e-3;
     return -1;
@@ -149,19 +244,58 @@ static int parse(int argc, char **argv, options *o)
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* Load DIR/<stem>-images-idx3-ubyte[.gz] and the labels. */
+/* DIR/NAME, raw or else gzipped (NAME.gz), into path; false (and a message)
+ * when neither is there. */
+static bool find_file(const char *dir, const char *name, char *path, size_t len, tg_err *err)
+{
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(path, len, "%s/%s%s", dir, name, gz ? ".gz" : "");
+        if (access(path, F_OK) == 0)
+            return true;
+    }
+    snprintf(err->msg, sizeof err->msg, "%s: no %s (or %s.gz)", dir, name, name);
+    return false;
+}
+
+/* Load DIR/<stem>-images-idx3-ubyte and the labels, each raw or gzipped. */
 static int load_split(const char *dir, const char *stem, tg_dataset *d, tg_err *err)
 {
-    char img[4096], lab[4096];
-    for (int gz = 0; gz < 2; gz++) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, stem, gz ? ".gz" : "");
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, stem, gz ? ".gz" : "");
-        if (access(img, R_OK) == 0 && access(lab, R_OK) == 0)
-            return tg_dataset_load_idx(img, lab, d, err);
+    char img[4096], lab[4096], name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", stem);
+    if (!find_file(dir, name, img, sizeof img, err))
+        return -1;
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", stem);
+    if (!find_file(dir, name, lab, sizeof lab, err))
+        return -1;
+    return tg_dataset_load_idx(img, lab, d, err);
+}
+
+/* Both splits of DIR, which must agree: the same image size and the same
+ * classes.  A raw IDX file has no checksum, so a flipped bit in its pixels
+ * cannot be seen; one in a header, in gzipped data (CRC) or in a label that
+ * leaves the classes can. */
+static int load_dir(const char *dir, tg_dataset *train, tg_dataset *test, tg_err *err)
+{
+    struct stat st;
+    int e = stat(dir, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (e) {
+        snprintf(err->msg, sizeof err->msg, "%s: %s", dir, strerror(e));
+        return -1;
     }
-    snprintf(err->msg, sizeof err->msg, "no %s-images-idx3-ubyte[.gz] and labels in %s", stem,
-             dir);
-    return -1;
+    if (load_split(dir, "train", train, err) || load_split(dir, "t10k", test, err))
+        return -1;
+    if (train->rows != test->rows || train->cols != test->cols) {
+        snprintf(err->msg, sizeof err->msg, "%s: training images are %zux%zu but test images "
+                 "%zux%zu", dir, train->rows, train->cols, test->rows, test->cols);
+        return -1;
+    }
+    if (train->classes != test->classes) {
+        snprintf(err->msg, sizeof err->msg, "%s: the training labels go up to %d but the test "
+                 "labels up to %d: a damaged label file, or two different data sets", dir,
+                 train->classes - 1, test->classes - 1);
+        return -1;
+    }
+    return 0;
 }
 
 /* A synthetic stand-in for Fashion-MNIST: 28×28 "images" of 10 classes.
@@ -330,14 +464,17 @@ static void progress(bool tty, int epoch, int epochs, size_t done, size_t total,
     }
 }
 
-/* Loss (left axis) and test accuracy (right axis) per epoch, as SVG. */
-static int write_chart(const char *path, const double *loss, const double *acc, int n)
+/* Loss (left axis) and test accuracy (right axis) per epoch, as SVG,
+ * replacing path atomically.  0, or -1 with the reason in why. */
+static int write_chart(const char *path, const double *loss, const double *acc, int n,
+                       char *why, size_t len)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    tg_atomic a;
+    if (tg_atomic_open(&a, "--chart", path)) {
+        snprintf(why, len, "%s", a.msg);
         return -1;
+    }
+    FILE *f = a.f;
     const double W = 640, H = 360, L = 60, R = 60, T = 40, B = 50;
     double lmax = 0;
     for (int i = 0; i < n; i++)
@@ -379,141 +516,299 @@ static int write_chart(const char *path, const double *loss, const double *acc, 
                "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" fill=\"#e8590c\">test accuracy</text>\n"
                "</svg>\n",
             W / 2, H - 12, L, T - 6, W - R, T - 6);
-    int rc = ferror(f) | fflush(f) | fsync(fileno(f));
-    rc |= fclose(f);
-    if (rc || rename(tmp, path)) {
-        remove(tmp);
+    if (tg_atomic_commit(&a)) {
+        snprintf(why, len, "%s", a.msg);
         return -1;
     }
     return 0;
+}
+
+/* ---- the steps of a run ------------------------------------------------- */
+
+/* Everything a run holds; cli_train frees it (free_session) at the end. */
+typedef struct session {
+    options o;
+    const char *source; /* where the data came from, for the first line */
+    tg_err err;
+    tg_dataset train, test, full;
+    tg_batcher tb, eb;
+    model m;
+    tg_optim *opt;
+    double *losses, *accs; /* per epoch, for the chart */
+    bool chart_failed;     /* the last chart write failed */
+} session;
+
+/* A step returns -1 to go on, else the exit status (its message printed). */
+typedef int step(session *s);
+
+static int tape_fail(const session *s)
+{
+    fprintf(stderr, "tapegrad train: %s\n",
+            s->m.tape ? tg_tape_error(s->m.tape) : "out of memory");
+    return 1;
+}
+
+static int data_fail(const session *s)
+{
+    fprintf(stderr, "tapegrad train: %s\n", s->err.msg);
+    return 1;
+}
+
+static int use_threads(session *s)
+{
+    if (s->o.threads && tg_set_threads(s->o.threads)) {
+        fprintf(stderr, "tapegrad train: cannot use %d threads\n", s->o.threads);
+        return 2;
+    }
+    return -1;
+}
+
+/* Whether path can be replaced the way tg_save and the chart write it: not
+ * a directory or another non-regular file (a device such as /dev/null would
+ * be replaced by a regular file), and a temporary file can be made next to
+ * it (the atomic writer's own first step, undone at once).  0, or 1 with
+ * the reason on stderr. */
+static int writable(const char *opt, const char *path)
+{
+    struct stat st;
+    if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "tapegrad train: %s %s %s\n", opt, path,
+                S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+        return 1;
+    }
+    tg_atomic a;
+    if (tg_atomic_open(&a, opt, path)) {
+        fprintf(stderr, "tapegrad train: %s\n", a.msg);
+        return 1;
+    }
+    tg_atomic_abort(&a);
+    return 0;
+}
+
+/* --out and --chart, before anything is loaded or trained. */
+static int check_outputs(session *s)
+{
+    const options *o = &s->o;
+    struct stat a, b;
+    if (!o->no_chart && !stat(o->out, &a) && !stat(o->chart, &b) && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        fprintf(stderr, "tapegrad train: --out %s and --chart %s are the same file\n", o->out,
+                o->chart);
+        return 2;
+    }
+    if (writable("--out", o->out) || (!o->no_chart && writable("--chart", o->chart)))
+        return 1;
+    return -1;
+}
+
+/* The data, as the usage says: --synthetic; --data DIR, which must load;
+ * or, with neither, Fashion-MNIST where it is installed and else the
+ * synthetic set, with a notice.  Data that is there but cannot be read is
+ * an error (exit 1), never replaced by the synthetic set. */
+static int load_data(session *s)
+{
+    options *o = &s->o;
+    const char *dir = o->data;
+    if (!o->synthetic && !dir) {
+        if (access(DEFAULT_DATA, F_OK) == 0) {
+            dir = DEFAULT_DATA;
+        } else {
+            fprintf(stderr, "tapegrad train: NOTE: Fashion-MNIST is not installed (no %s),\n"
+                            "  so this trains on the built-in SYNTHETIC data set.  Install it "
+                            "with\n  apt-get install dataset-fashion-mnist, or pass --data DIR; "
+                            "--synthetic asks\n  for the synthetic set without this note.\n",
+                    DEFAULT_DATA);
+            o->synthetic = true;
+        }
+    }
+    if (o->synthetic) {
+        s->source = "built-in synthetic data (10 classes, 28x28)";
+        if (synthetic_pair(o->seed, &s->full, &s->test)) {
+            fprintf(stderr, "tapegrad train: out of memory\n");
+            return 1;
+        }
+        return -1;
+    }
+    s->source = dir;
+    if (load_dir(dir, &s->full, &s->test, &s->err)) {
+        fprintf(stderr, "tapegrad train: cannot read the data: %s\n", s->err.msg);
+        if (!o->data)
+            fprintf(stderr, "  (%s is the default; --data DIR reads another directory, "
+                            "--synthetic the built-in data set)\n", DEFAULT_DATA);
+        return 1;
+    }
+    return -1;
+}
+
+/* The loss and accuracy of every epoch, for the chart (out of memory: exit 1). */
+static int alloc_curves(session *s)
+{
+    s->losses = calloc((size_t)s->o.epochs, sizeof *s->losses);
+    s->accs = calloc((size_t)s->o.epochs, sizeof *s->accs);
+    return s->losses && s->accs ? -1 : 1;
+}
+
+/* The training split (the first --limit samples), a check of --layers
+ * against the data, standardisation and the two batchers. */
+static int prepare_data(session *s)
+{
+    const options *o = &s->o;
+    if (o->limit && o->limit < s->full.n
+            ? tg_dataset_head(&s->full, o->limit, &s->train, &s->err)
+            : (s->train = s->full, s->full = (tg_dataset){0}, 0))
+        return data_fail(s);
+    if (o->layers[0] != s->train.dim || o->layers[o->n_layers] < (size_t)s->train.classes) {
+        fprintf(stderr, "tapegrad train: --layers must start with %zu inputs and end with at "
+                        "least %d classes\n", s->train.dim, s->train.classes);
+        return 2;
+    }
+    if (o->batch > s->train.n) {
+        fprintf(stderr, "tapegrad train: --batch %zu is larger than the %zu training samples\n",
+                o->batch, s->train.n);
+        return 2;
+    }
+    if (standardize(&s->train, &s->test, &s->err) ||
+        tg_batcher_init(&s->tb, &s->train, o->batch, true, true, o->seed, &s->err) ||
+        tg_batcher_init(&s->eb, &s->test, o->batch, false, false, 0, &s->err))
+        return data_fail(s);
+    return -1;
+}
+
+/* The network on its tape and the optimizer over its parameters. */
+static int build_model(session *s)
+{
+    const options *o = &s->o;
+    if (build(&s->m, o))
+        return tape_fail(s);
+    s->opt = !strcmp(o->opt, "sgd")
+        ? tg_sgd_new(s->m.tape, s->m.n_params, s->m.params,
+                     &(tg_sgd_opts){.lr = o->lr, .momentum = o->momentum,
+                                    .weight_decay = o->weight_decay})
+        : tg_adam_new(s->m.tape, s->m.n_params, s->m.params,
+                      &(tg_adam_opts){.lr = o->lr, .weight_decay = o->weight_decay,
+                                      .decoupled = o->weight_decay > 0});
+    return s->opt ? -1 : tape_fail(s);
+}
+
+static void print_setup(const session *s)
+{
+    const options *o = &s->o;
+    printf("data: %s: %zu training, %zu test samples\n", s->source, s->train.n, s->test.n);
+    printf("model:");
+    for (int l = 0; l <= o->n_layers; l++)
+        printf("%s%zu", l ? "-" : " ", o->layers[l]);
+    printf(" ReLU MLP, softmax cross-entropy, batch %zu, %s lr %g, %d thread%s, %s kernels\n",
+           o->batch, o->opt, o->lr, tg_get_threads(), tg_get_threads() > 1 ? "s" : "", tg_isa());
+}
+
+/* The learning rate of epoch e (0-based) from --schedule. */
+static void schedule_lr(session *s, int e)
+{
+    const options *o = &s->o;
+    if (!strcmp(o->schedule, "cosine"))
+        tg_optim_set_lr(s->opt, tg_lr_cosine(o->lr, 0, e, o->epochs));
+    else if (!strcmp(o->schedule, "step"))
+        tg_optim_set_lr(s->opt, tg_lr_step(o->lr, e, (o->epochs + 2) / 3, 0.1));
+}
+
+/* Epoch e's steps over the training set (replay, backward, optimizer step),
+ * with the progress (the epoch started at t0); the batches done and the sum
+ * of their losses.  0, or -1 when the tape failed. */
+static int train_steps(session *s, int e, double t0, bool tty, size_t *done, double *sum)
+{
+    const options *o = &s->o;
+    size_t steps = s->train.n / o->batch;
+    int quarter = 0;
+    long got;
+    *done = 0;
+    *sum = 0;
+    while ((got = tg_batcher_next(&s->tb, s->m.x, s->m.labels)) > 0) {
+        tg_zero_grad(s->m.tape);
+        if (tg_replay(s->m.tape) || tg_backward(s->m.loss) || tg_optim_step(s->opt))
+            return -1;
+        *sum += tg_item(s->m.loss);
+        ++*done;
+        if (!o->quiet && (*done % 16 == 0 || *done == steps))
+            progress(tty, e + 1, o->epochs, *done, steps, t0, *sum / (double)*done, &quarter);
+    }
+    return got < 0 ? -1 : 0;
+}
+
+/* After epoch e: the test accuracy, the epoch's line, the model file
+ * (saved atomically) and the chart so far. */
+static int end_epoch(session *s, int e, size_t done, double loss, double train_time)
+{
+    const options *o = &s->o;
+    s->losses[e] = loss;
+    s->accs[e] = accuracy(&s->m, &s->test, &s->eb);
+    if (s->accs[e] < 0)
+        return tape_fail(s);
+    printf("epoch %2d/%d  train loss %.4f  test accuracy %.2f%%  %.2f s (%.0f samples/s)\n",
+           e + 1, o->epochs, s->losses[e], 100 * s->accs[e], train_time,
+           (double)(done * o->batch) / train_time);
+    fflush(stdout);
+    if (tg_save(s->m.tape, o->out, 0, NULL))
+        return tape_fail(s);
+    char why[600];
+    s->chart_failed = !o->no_chart && write_chart(o->chart, s->losses, s->accs, e + 1, why,
+                                                  sizeof why);
+    if (s->chart_failed)
+        fprintf(stderr, "tapegrad train: the chart was not written: %s\n", why);
+    return -1;
+}
+
+/* The setup lines, every epoch, and where the results went. */
+static int run_epochs(session *s)
+{
+    const options *o = &s->o;
+    print_setup(s);
+    bool tty = !o->quiet && isatty(fileno(stderr));
+    for (int e = 0; e < o->epochs; e++) {
+        size_t done;
+        double sum;
+        schedule_lr(s, e);
+        double t0 = now();
+        if (train_steps(s, e, t0, tty, &done, &sum))
+            return tape_fail(s);
+        int status = end_epoch(s, e, done, sum / (double)done, now() - t0);
+        if (status >= 0)
+            return status;
+    }
+    if (o->no_chart) {
+        printf("model saved to %s\n", o->out);
+    } else if (s->chart_failed) { /* the model is saved; the chart is not there */
+        printf("model saved to %s; the chart %s was NOT written (see the message above)\n",
+               o->out, o->chart);
+        return 1;
+    } else {
+        printf("model saved to %s, chart to %s\n", o->out, o->chart);
+    }
+    return 0;
+}
+
+static void free_session(session *s)
+{
+    tg_optim_free(s->opt);
+    free(s->losses);
+    free(s->accs);
+    tg_batcher_free(&s->tb);
+    tg_batcher_free(&s->eb);
+    tg_tape_free(s->m.tape);
+    tg_dataset_free(&s->train);
+    tg_dataset_free(&s->test);
+    tg_dataset_free(&s->full);
 }
 
 /* ---- main ---------------------------------------------------------------- */
 
 int cli_train(int argc, char **argv)
 {
-    options o;
-    int status = parse(argc, argv, &o);
-    if (status >= 0)
-        return status;
-    if (o.threads && tg_set_threads(o.threads)) {
-        fprintf(stderr, "tapegrad train: cannot use %d threads\n", o.threads);
-        return 2;
-    }
-    tg_err err = {{0}};
-    tg_dataset train = {0}, test = {0}, full = {0};
-    const char *source = o.data;
-    if (!o.synthetic && (load_split(o.data, "train", &full, &err) ||
-                         load_split(o.data, "t10k", &test, &err))) {
-        fprintf(stderr, "tapegrad train: %s\n", err.msg);
-        if (access(o.data, F_OK) != 0)
-            fprintf(stderr, "  Fashion-MNIST is not installed: apt-get install "
-                            "dataset-fashion-mnist (or pass --data DIR).\n");
-        fprintf(stderr, "  Training on the built-in synthetic data set instead.\n");
-        tg_dataset_free(&full);
-        tg_dataset_free(&test);
-        o.synthetic = true;
-    }
-    if (o.synthetic) {
-        source = "built-in synthetic data (10 classes, 28x28)";
-        if (synthetic_pair(o.seed, &full, &test)) {
-            fprintf(stderr, "tapegrad train: out of memory\n");
-            return 1;
-        }
-    }
-    model m = {0};
-    tg_batcher tb = {0}, eb = {0};
-    tg_optim *opt = NULL;
-    double *losses = calloc((size_t)o.epochs, sizeof *losses);
-    double *accs = calloc((size_t)o.epochs, sizeof *accs);
-    status = 1;
-    if (!losses || !accs)
-        goto done;
-    if (o.limit && o.limit < full.n ? tg_dataset_head(&full, o.limit, &train, &err)
-                                    : (train = full, full = (tg_dataset){0}, 0))
-        goto data_error;
-    if (o.layers[0] != train.dim || o.layers[o.n_layers] < (size_t)train.classes) {
-        fprintf(stderr, "tapegrad train: --layers must start with %zu inputs and end with at "
-                        "least %d classes\n", train.dim, train.classes);
-        status = 2;
-        goto done;
-    }
-    if (standardize(&train, &test, &err) ||
-        tg_batcher_init(&tb, &train, o.batch, true, true, o.seed, &err) ||
-        tg_batcher_init(&eb, &test, o.batch, false, false, 0, &err))
-        goto data_error;
-    if (build(&m, &o))
-        goto tape_error;
-    opt = !strcmp(o.opt, "sgd")
-        ? tg_sgd_new(m.tape, m.n_params, m.params,
-                     &(tg_sgd_opts){.lr = o.lr, .momentum = o.momentum,
-                                    .weight_decay = o.weight_decay})
-        : tg_adam_new(m.tape, m.n_params, m.params,
-                      &(tg_adam_opts){.lr = o.lr, .weight_decay = o.weight_decay,
-                                      .decoupled = o.weight_decay > 0});
-    if (!opt)
-        goto tape_error;
-
-    printf("data: %s: %zu training, %zu test samples\n", source, train.n, test.n);
-    printf("model:");
-    for (int l = 0; l <= o.n_layers; l++)
-        printf("%s%zu", l ? "-" : " ", o.layers[l]);
-    printf(" ReLU MLP, softmax cross-entropy, batch %zu, %s lr %g, %d thread%s, %s kernels\n",
-           o.batch, o.opt, o.lr, tg_get_threads(), tg_get_threads() > 1 ? "s" : "", tg_isa());
-    bool tty = !o.quiet && isatty(fileno(stderr));
-    size_t steps = train.n / o.batch;
-    for (int e = 0; e < o.epochs; e++) {
-        double base = o.lr;
-        if (!strcmp(o.schedule, "cosine"))
-            tg_optim_set_lr(opt, tg_lr_cosine(base, 0, e, o.epochs));
-        else if (!strcmp(o.schedule, "step"))
-            tg_optim_set_lr(opt, tg_lr_step(base, e, (o.epochs + 2) / 3, 0.1));
-        double t0 = now(), sum = 0;
-        size_t done = 0;
-        int quarter = 0;
-        long got;
-        while ((got = tg_batcher_next(&tb, m.x, m.labels)) > 0) {
-            tg_zero_grad(m.tape);
-            if (tg_replay(m.tape) || tg_backward(m.loss) || tg_optim_step(opt))
-                goto tape_error;
-            sum += tg_item(m.loss);
-            done++;
-            if (!o.quiet && (done % 16 == 0 || done == steps))
-                progress(tty, e + 1, o.epochs, done, steps, t0, sum / (double)done, &quarter);
-        }
-        if (got < 0)
-            goto tape_error;
-        double train_time = now() - t0;
-        losses[e] = sum / (double)done;
-        accs[e] = accuracy(&m, &test, &eb);
-        if (accs[e] < 0)
-            goto tape_error;
-        printf("epoch %2d/%d  train loss %.4f  test accuracy %.2f%%  %.2f s (%.0f samples/s)\n",
-               e + 1, o.epochs, losses[e], 100 * accs[e], train_time,
-               (double)(done * o.batch) / train_time);
-        fflush(stdout);
-        if (tg_save(m.tape, o.out, 0, NULL))
-            goto tape_error;
-        if (write_chart(o.chart, losses, accs, e + 1))
-            fprintf(stderr, "tapegrad train: cannot write %s: %s\n", o.chart, strerror(errno));
-    }
-    printf("model saved to %s, chart to %s\n", o.out, o.chart);
-    status = 0;
-    goto done;
-tape_error:
-    fprintf(stderr, "tapegrad train: %s\n", m.tape ? tg_tape_error(m.tape) : "out of memory");
-    goto done;
-data_error:
-    fprintf(stderr, "tapegrad train: %s\n", err.msg);
-done:
-    tg_optim_free(opt);
-    free(losses);
-    free(accs);
-    tg_batcher_free(&tb);
-    tg_batcher_free(&eb);
-    tg_tape_free(m.tape);
-    tg_dataset_free(&train);
-    tg_dataset_free(&test);
-    tg_dataset_free(&full);
+    static step *const steps[] = {use_threads,  check_outputs, load_data, alloc_curves,
+                                  prepare_data, build_model,   run_epochs};
+    session s = {0};
+    int status = parse(argc, argv, &s.o);
+    for (size_t i = 0; status < 0 && i < sizeof steps / sizeof *steps; i++)
+        status = steps[i](&s);
+    free_session(&s);
     return status;
 }

@@ -1,5 +1,5 @@
 /* Every heap allocation of the library goes through these functions, so a
- * test can count them (tg_alloc_count) and make them fail (tg_debug_fail_alloc). */
+ * test can count them and make them fail (tg_test_control). */
 #include "core.h"
 
 #include <stdatomic.h>
@@ -8,11 +8,15 @@
 static _Atomic uint64_t alloc_count;
 static _Atomic int64_t fail_countdown = -1; /* < 0: never fail */
 
-uint64_t tg_alloc_count(void) { return atomic_load(&alloc_count); }
-
-long tg_debug_fail_alloc(long n)
+int64_t tg_test_control(tg_test_ctl what, int64_t arg)
 {
-    return (long)atomic_exchange(&fail_countdown, (int64_t)(n < 0 ? -1 : n));
+    switch (what) {
+    case TG_TEST_ALLOC_COUNT:
+        return (int64_t)atomic_load(&alloc_count);
+    case TG_TEST_FAIL_ALLOC:
+        return atomic_exchange(&fail_countdown, arg < 0 ? -1 : arg);
+    }
+    return INT64_MIN;
 }
 
 /* True when the allocation about to be made must fail (test hook). */

@@ -52,7 +52,7 @@ static const char *what(const void *p, int dtype, size_t i)
 }
 
 /* the name of a node's output: its name, else the op's name */
-static const char *out_tg_label(const tg_node *n)
+static const char *out_name(const tg_node *n)
 {
     return n->out.name ? n->out.name : n->op->name;
 }
@@ -65,7 +65,7 @@ int tg_anomaly_forward(tg_node *n)
     char in[256];
     describe_inputs(n, in, sizeof in);
     return tg_fail(n, "anomaly: forward produced %s in output '%s' (%s) at element %zu; "
-                      "inputs %s", what(n->out.data, n->out.dtype, i), out_tg_label(n),
+                      "inputs %s", what(n->out.data, n->out.dtype, i), out_name(n),
                    tg_shp_of(&n->out).s, i, in);
 }
 
@@ -83,7 +83,7 @@ int tg_anomaly_backward(tg_node *n)
         return tg_fail(n, "anomaly: backward produced %s in the gradient of input %d '%s' "
                           "(%s) at element %zu; output '%s'; inputs %s",
                        what(x->grad, x->dtype, i), j, tg_label(x), tg_shp_of(x).s, i,
-                       out_tg_label(n), in);
+                       out_name(n), in);
     }
     return TG_OK;
 }

@@ -66,7 +66,7 @@ static int prepare(tg_tape *tape, size_t last)
 
 static int check_root(const tg_tensor *root, const char *fn)
 {
-    if (!root)
+    if (!root || tg_check_alive(root, fn))
         return TG_ERR;
     if (root->dtype == TG_I32)
         return tg_error(root->tape, "%s: root '%s' is i32 and cannot be differentiated",
@@ -78,6 +78,55 @@ static int check_root(const tg_tensor *root, const char *fn)
     return TG_OK;
 }
 
+/* Before any gradient is written: refuse a backward whose values would mix
+ * two states of the tape.  That is (1) a replay failed at or before the
+ * root's node, so nodes from there on hold values of two forwards, or (2) a
+ * node the walk reaches reads, in its backward, a leaf written through the
+ * API after that node's forward.  (Op outputs cannot be written.)  The
+ * reach is marked from the root down, as the walk will go. */
+static int check_consistent(tg_tape *tape, size_t last)
+{
+    if (tape->stale_at <= last)
+        return tg_error(tape, "backward: the last replay failed at node %zu (%s), so the "
+                              "values from there on mix two forwards; replay successfully "
+                              "first", tape->stale_at, tape->nodes[tape->stale_at]->op->name);
+    tape->nodes[last]->reached = 1;
+    int rc = TG_OK;
+    for (size_t i = last + 1; i-- > 0;) {
+        tg_node *n = tape->nodes[i];
+        if (!n->reached)
+            continue;
+        n->reached = 0;
+        for (int j = 0; j < n->n_in; j++) {
+            tg_tensor *x = n->in[j];
+            if (!x->live)
+                continue;
+            if (x->node)
+                x->node->reached = 1;
+            else if (rc == TG_OK && (n->op->grad_reads >> j & 1) && x->version > n->fwd_gen)
+                rc = tg_error(tape, "backward: '%s' (%s) was written after the forward of "
+                                    "%s (node %zu), whose gradient reads it; replay "
+                                    "(tg_replay, tg_forward) before backward",
+                              tg_label(x), tg_shp_of(x).s, n->op->name, n->index);
+        }
+    }
+    return rc;
+}
+
+/* Leaves whose gradient buffer still holds a value from before the last
+ * tg_zero_grad (no backward reached them since) read as zero from now on,
+ * so that a pointer kept from tg_grad shows the right value too. */
+static void settle_leaf_grads(tg_tape *tape)
+{
+    for (size_t i = 0; i < tape->n_leaves; i++) {
+        tg_tensor *t = tape->leaves[i];
+        if (t->grad && t->grad_gen != tape->leaf_gen) {
+            memset(t->grad, 0, t->size * tg_dtype_size((tg_dtype)t->dtype));
+            t->grad_gen = tape->leaf_gen;
+        }
+    }
+}
+
 int tg_backward_vjp(tg_tensor *root, const void *grad_output)
 {
     if (check_root(root, "backward"))
@@ -85,10 +134,13 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
     tg_tape *tape = root->tape;
     if (!grad_output)
         return tg_error(tape, "backward: grad_output is NULL");
-    if (root->node && prepare(tape, root->node->index))
+    if (root->node && (check_consistent(tape, root->node->index) ||
+                       prepare(tape, root->node->index)))
         return TG_ERR;
-    if (!root->live)
-        return TG_OK; /* no parameter can be reached: nothing to do */
+    if (!root->live) { /* no parameter can be reached: nothing to do */
+        settle_leaf_grads(tape);
+        return TG_OK;
+    }
     if (!root->node && tg_grad_alloc(root))
         return TG_ERR;
 
@@ -107,9 +159,7 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
         for (size_t i = 0; i < n; i++)
             d[i] = acc ? d[i] + s[i] : s[i];
     }
-    if (!root->node)
-        return TG_OK;
-    for (size_t i = root->node->index + 1; i-- > 0;) {
+    for (size_t i = root->node ? root->node->index + 1 : 0; i-- > 0;) {
         tg_node *nd = tape->nodes[i];
         if (nd->out.grad_gen != tape->pass_gen)
             continue;
@@ -117,6 +167,7 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
         if (tape->anomaly && tg_anomaly_backward(nd))
             return TG_ERR;
     }
+    settle_leaf_grads(tape);
     return TG_OK;
 }
 
@@ -136,13 +187,22 @@ int tg_backward(tg_tensor *root)
                                                         : (const void *)&one_d);
 }
 
+/* Forward nodes [0, end) again.  A failure marks the tape stale from that
+ * node (backward refuses until a replay gets past it); success up to end
+ * clears a mark below end. */
 static int replay_upto(tg_tape *tape, size_t end)
 {
     for (size_t i = 0; i < end; i++) {
         tg_node *n = tape->nodes[i];
-        if (n->op->forward(n) || (tape->anomaly && tg_anomaly_forward(n)))
+        if (n->op->forward(n) || (tape->anomaly && tg_anomaly_forward(n))) {
+            if (tape->stale_at > i)
+                tape->stale_at = i;
             return TG_ERR;
+        }
+        n->fwd_gen = tape->gen;
     }
+    if (tape->stale_at < end)
+        tape->stale_at = SIZE_MAX;
     return TG_OK;
 }
 
@@ -153,7 +213,7 @@ int tg_replay(tg_tape *tape)
 
 int tg_forward(tg_tensor *root)
 {
-    if (!root)
+    if (!root || tg_check_alive(root, "forward"))
         return TG_ERR;
     if (!root->node)
         return TG_OK; /* a leaf or constant: nothing to compute */

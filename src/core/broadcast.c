@@ -31,7 +31,7 @@ static void strides(const tg_tensor *t, const size_t *dim, size_t *st)
 
 void tg_bcast_plan(const tg_tensor *a, const tg_tensor *b, tg_bcast *p)
 {
-    int r;
+    int r = 0; /* the op's setup checked the shapes: this call succeeds */
     size_t shape[TG_MAX_RANK];
     tg_bcast_shape(a, b, &r, shape);
     for (int i = 0; i < TG_MAX_RANK; i++) {

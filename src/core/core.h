@@ -54,6 +54,8 @@ struct tg_tensor {
     size_t size;        /* element count                                 */
     size_t shape[TG_MAX_RANK];
     uint64_t grad_gen;  /* grad holds a value iff == tg_cur_gen(t)       */
+    uint64_t version;   /* tape->gen at the last write through the API   */
+    uint32_t epoch;     /* temp tensors: tape->epoch when made           */
     tg_tensor *aux;     /* scratch link for whole-graph algorithms       */
     uint8_t dtype, rank, kind;
     uint8_t requires_grad; /* leaves: take part in backward               */
@@ -73,12 +75,16 @@ struct tg_tensor {
  *              so it never allocates.
  *   backward   adds the output's gradient, through the op, into the
  *              gradients of the inputs that are live.
+ *   grad_reads the inputs whose values backward reads (bit i: input i);
+ *              backward refuses when one of them was written after the
+ *              node's forward (a gradient from a mix of two states).
  *   attr_size  bytes of the op's attribute struct (0: none).
  *   attr_str   writes the attributes as "name=value ..." (for DOT labels);
  *              NULL when attr_size is 0.
  */
 typedef struct tg_op {
     const char *name;
+    uint8_t grad_reads;
     size_t attr_size;
     int (*setup)(tg_node *n);
     int (*forward)(tg_node *n);
@@ -98,13 +104,17 @@ struct tg_node {
     size_t scratch_bytes;
     const char *scope;    /* interned scope string or NULL                */
     size_t index;         /* position on the tape (SIZE_MAX: not recorded) */
+    uint64_t fwd_gen;     /* tape->gen when forward last ran               */
     uint8_t n_in;
     uint8_t view;         /* setup: output shares input 0's data           */
+    uint8_t reached;      /* scratch of backward's check pass              */
 };
 
 struct tg_tape {
     tg_arena leaf_arena;  /* leaves, their data and grads, interned scopes */
     tg_arena graph_arena; /* nodes, outputs, scratch, intermediate grads   */
+    tg_arena graph_spare; /* debug builds: the graph before the last clear */
+    uint32_t epoch;       /* tg_tape_clear calls so far                    */
     tg_tensor **leaves;
     size_t n_leaves, cap_leaves;
     tg_node **nodes;
@@ -123,6 +133,8 @@ struct tg_tape {
     const char **scopes;  /* interned scope strings                        */
     size_t n_scopes, cap_scopes;
     char err[512];
+    size_t stale_at;      /* the node a replay failed at, SIZE_MAX if none */
+    char query_err[256];  /* the last failed query (tg_query_error)        */
 };
 
 /* ---- errors and messages (src/core/msg.c: the lowest layer) ------------ */
@@ -151,6 +163,28 @@ const char *tg_label(const tg_tensor *t);
  * its live inputs (backward) holds a NaN or Inf. */
 int tg_anomaly_forward(tg_node *n);
 int tg_anomaly_backward(tg_node *n);
+
+/* A write into t's values through the API (tg_set, tg_copy_in, an init, an
+ * optimizer step, tg_load): refused for an op's output (only leaves hold
+ * values of their own), else t's version moves past every forward so far.
+ * fn names the caller in the message. */
+int tg_write_leaf(tg_tensor *t, const char *fn);
+
+/* Debug builds (NDEBUG not defined): TG_ERR, with the tape's error naming
+ * fn, when t is an op's output (or a tg_scalar) from before the last
+ * tg_tape_clear.  tg_tape_clear keeps the graph it drops intact until the
+ * next clear there, so such a tensor is recognised instead of aliasing a new
+ * one (two clears back its memory is reused: not caught).  Release builds:
+ * always TG_OK, at no cost. */
+int tg_check_alive(const tg_tensor *t, const char *fn);
+
+/* A query (tg_item, tg_data_f32 ...) that failed: the message goes to
+ * tg_query_error, never to the tape's first error. */
+void tg_query_fail(tg_tape *tape, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* ---- recording (src/core/tape.c) ------------------------------------------- */
 /* Record node op(in[0..n_in)) with a copy of op->attr_size bytes of attr

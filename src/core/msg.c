@@ -48,6 +48,21 @@ int tg_fail(tg_node *n, const char *fmt, ...)
     return TG_ERR;
 }
 
+void tg_query_fail(tg_tape *tape, const char *fmt, ...)
+{
+    if (!tape)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tape->query_err, sizeof tape->query_err, fmt, ap);
+    va_end(ap);
+}
+
+const char *tg_query_error(const tg_tape *tape)
+{
+    return tape && tape->query_err[0] ? tape->query_err : NULL;
+}
+
 const char *tg_tape_error(const tg_tape *tape)
 {
     if (!tape)
@@ -60,6 +75,7 @@ void tg_tape_clear_error(tg_tape *tape)
     if (tape) {
         tape->has_err = false;
         tape->err[0] = 0;
+        tape->query_err[0] = 0;
     }
 }
 

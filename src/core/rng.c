@@ -105,9 +105,9 @@ static int need_float(tg_tensor *t, tg_rng *rng, const char *fn)
         return tg_error(t->tape, "%s: rng is NULL", fn);
     if (t->dtype != TG_F32 && t->dtype != TG_F64)
         return tg_error(t->tape, "%s: '%s' must be f32 or f64, not %s", fn,
-                        t->name ? t->name : tg_op_name(t),
+                        tg_label(t),
                         tg_dtype_name((tg_dtype)t->dtype));
-    return TG_OK;
+    return tg_write_leaf(t, fn);
 }
 
 static void put(tg_tensor *t, size_t i, double v)

@@ -13,6 +13,7 @@ tg_tape *tg_tape_new(void)
     t->gen = 1;
     t->leaf_gen = 1;
     t->pass_gen = 1; /* grad_gen 0 ("holds nothing") never matches */
+    t->stale_at = SIZE_MAX;
     return t;
 }
 
@@ -21,6 +22,7 @@ void tg_tape_free(tg_tape *tape)
     if (!tape)
         return;
     tg_arena_free(&tape->graph_arena);
+    tg_arena_free(&tape->graph_spare);
     tg_arena_free(&tape->leaf_arena);
     tg_free(tape->leaves);
     tg_free(tape->nodes);
@@ -34,8 +36,18 @@ void tg_tape_clear(tg_tape *tape)
         return;
     tape->n_nodes = 0;
     tape->grads_ready = 0;
+    tape->epoch++;
+#ifndef NDEBUG
+    /* Debug builds: keep the graph just dropped intact until the next clear,
+     * building on the one before it, so that a tensor kept from it is caught
+     * by tg_check_alive rather than aliasing a new tensor at its address. */
+    tg_arena dropped = tape->graph_arena;
+    tape->graph_arena = tape->graph_spare;
+    tape->graph_spare = dropped;
+#endif
     tg_arena_reset(&tape->graph_arena);
     tape->live_dirty = false;
+    tape->stale_at = SIZE_MAX; /* the nodes a replay failed on are gone */
 }
 
 /* ---- simple queries ------------------------------------------------------ */
@@ -179,6 +191,7 @@ tg_tensor *tg_leaf_new(tg_tape *tape, tg_kind kind, const char *name,
     t->requires_grad = kind == TG_PARAM;
     t->live = t->requires_grad;
     t->temp = arena == &tape->graph_arena;
+    t->epoch = tape->epoch;
     for (int i = 0; i < rank; i++)
         t->shape[i] = shape[i];
     if (tg_shape_size(rank, shape, &size) || data_bytes(size, dtype, &bytes))
@@ -373,11 +386,14 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
         tg_error(tape, "%s: input %d is NULL", op->name, missing);
         return NULL;
     }
-    for (int i = 0; i < n_in; i++)
+    for (int i = 0; i < n_in; i++) {
         if (in[i]->tape != tape) {
             tg_error(tape, "%s: inputs belong to different tapes", op->name);
             return NULL;
         }
+        if (tg_check_alive(in[i], op->name))
+            return NULL;
+    }
 
     tg_arena_mark mark = tg_arena_get_mark(&tape->graph_arena);
     tg_node *n = tg_arena_alloc(&tape->graph_arena, sizeof *n);
@@ -396,6 +412,7 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
     n->out.tape = tape;
     n->out.kind = tape->grad_enabled ? TG_OP : TG_CONST;
     n->out.temp = 1;
+    n->out.epoch = tape->epoch;
     if (op->setup(n))
         goto fail;
 
@@ -420,6 +437,7 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
     n->scope = tape->scope;
     if (op->forward(n) || (tape->anomaly && tg_anomaly_forward(n)))
         goto fail;
+    n->fwd_gen = tape->gen; /* writes from now on have a later version */
     if (tape->grad_enabled) {
         n->index = tape->n_nodes;
         if (push_node(tape, n)) {

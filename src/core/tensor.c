@@ -63,8 +63,7 @@ int tg_set_requires_grad(tg_tensor *t, bool requires_grad)
     if (!t)
         return TG_ERR;
     if (t->node || t->temp)
-        return tg_error(t->tape, "set_requires_grad: '%s' is not a leaf",
-                        t->name ? t->name : tg_op_name(t));
+        return tg_error(t->tape, "set_requires_grad: '%s' is not a leaf", tg_label(t));
     if (requires_grad && t->dtype == TG_I32)
         return tg_error(t->tape, "set_requires_grad: an i32 tensor has no gradient");
     if (t->requires_grad != requires_grad) {
@@ -77,16 +76,42 @@ int tg_set_requires_grad(tg_tensor *t, bool requires_grad)
 
 /* ---- element access ------------------------------------------------------ */
 
+int tg_check_alive(const tg_tensor *t, const char *fn)
+{
+#ifdef NDEBUG
+    (void)t, (void)fn;
+    return TG_OK;
+#else
+    if (!t->temp || t->epoch == t->tape->epoch)
+        return TG_OK;
+    return tg_error(t->tape, "%s: '%s' (%s) was made before the last tg_tape_clear, which "
+                             "dropped it: an op's output is valid only until the clear",
+                    fn, tg_label(t), tg_shp_of(t).s);
+#endif
+}
+
+int tg_write_leaf(tg_tensor *t, const char *fn)
+{
+    if (tg_check_alive(t, fn))
+        return TG_ERR;
+    if (t->node)
+        return tg_error(t->tape, "%s: '%s' is the output of %s (node %zu): only leaves "
+                                 "(tg_input, tg_param, tg_const) can be written; an op's "
+                                 "output is what its forward computed",
+                        fn, tg_label(t), t->node->op->name, t->node->index);
+    t->version = ++t->tape->gen;
+    return TG_OK;
+}
+
 void *tg_data(tg_tensor *t) { return t ? t->data : NULL; }
 
 static void *typed(tg_tensor *t, tg_dtype want, const char *fn)
 {
-    if (!t)
+    if (!t || tg_check_alive(t, fn))
         return NULL;
     if (t->dtype != want) {
-        tg_error(t->tape, "%s: tensor '%s' is %s", fn,
-                 t->name ? t->name : tg_op_name(t),
-                 tg_dtype_name((tg_dtype)t->dtype));
+        tg_query_fail(t->tape, "%s: tensor '%s' is %s", fn, tg_label(t),
+                      tg_dtype_name((tg_dtype)t->dtype));
         return NULL;
     }
     return t->data;
@@ -149,14 +174,14 @@ static int check_copy(const tg_tensor *t, const void *buf, tg_dtype d,
         return tg_error(t->tape, "%s: dtype %d is not TG_F32, TG_F64 or TG_I32", fn, (int)d);
     if (count != t->size)
         return tg_error(t->tape, "%s: count %zu differs from the size %zu of '%s' (%s)",
-                        fn, count, t->size, t->name ? t->name : tg_op_name(t),
+                        fn, count, t->size, tg_label(t),
                         tg_shp_of(t).s);
     return TG_OK;
 }
 
 int tg_copy_in(tg_tensor *t, const void *src, tg_dtype src_dtype, size_t count)
 {
-    if (check_copy(t, src, src_dtype, count, "copy_in"))
+    if (check_copy(t, src, src_dtype, count, "copy_in") || tg_write_leaf(t, "copy_in"))
         return TG_ERR;
     size_t bad = 0;
     if (convert(t->data, (tg_dtype)t->dtype, src, src_dtype, count, &bad))
@@ -167,7 +192,7 @@ int tg_copy_in(tg_tensor *t, const void *src, tg_dtype src_dtype, size_t count)
 
 int tg_copy_out(const tg_tensor *t, void *dst, tg_dtype dst_dtype, size_t count)
 {
-    if (check_copy(t, dst, dst_dtype, count, "copy_out"))
+    if (check_copy(t, dst, dst_dtype, count, "copy_out") || tg_check_alive(t, "copy_out"))
         return TG_ERR;
     size_t bad = 0;
     if (convert(dst, dst_dtype, t->data, (tg_dtype)t->dtype, count, &bad))
@@ -181,6 +206,8 @@ int tg_fill(tg_tensor *t, double value)
         return TG_ERR;
     if (t->dtype == TG_I32 && !fits_i32(value))
         return tg_error(t->tape, "fill: %g is not an int32 value", value);
+    if (tg_write_leaf(t, "fill"))
+        return TG_ERR;
     for (size_t i = 0; i < t->size; i++)
         store(t->data, (tg_dtype)t->dtype, i, value);
     return TG_OK;
@@ -202,17 +229,19 @@ int tg_set(tg_tensor *t, size_t i, double value)
                         tg_shp_of(t).s);
     if (t->dtype == TG_I32 && !fits_i32(value))
         return tg_error(t->tape, "set: %g is not an int32 value", value);
+    if (tg_write_leaf(t, "set"))
+        return TG_ERR;
     store(t->data, (tg_dtype)t->dtype, i, value);
     return TG_OK;
 }
 
 double tg_item(const tg_tensor *t)
 {
-    if (!t)
+    if (!t || tg_check_alive(t, "item"))
         return NAN;
     if (t->size != 1) {
-        tg_error(t->tape, "item: tensor '%s' has %zu elements (%s), not 1",
-                 t->name ? t->name : tg_op_name(t), t->size, tg_shp_of(t).s);
+        tg_query_fail(t->tape, "item: tensor '%s' has %zu elements (%s), not 1", tg_label(t),
+                      t->size, tg_shp_of(t).s);
         return NAN;
     }
     return load(t->data, (tg_dtype)t->dtype, 0);
@@ -234,11 +263,10 @@ int tg_grad_alloc(tg_tensor *t)
 
 void *tg_grad(tg_tensor *t)
 {
-    if (!t)
+    if (!t || tg_check_alive(t, "grad"))
         return NULL;
     if (t->dtype == TG_I32) {
-        tg_error(t->tape, "grad: '%s' is i32 and has no gradient",
-                 t->name ? t->name : tg_op_name(t));
+        tg_query_fail(t->tape, "grad: '%s' is i32 and has no gradient", tg_label(t));
         return NULL;
     }
     if (tg_grad_alloc(t))
@@ -254,6 +282,8 @@ int tg_grad_out(tg_tensor *t, void *dst, tg_dtype dst_dtype, size_t count)
 {
     if (check_copy(t, dst, dst_dtype, count, "grad_out"))
         return TG_ERR;
+    if (t->dtype == TG_I32)
+        return tg_error(t->tape, "grad_out: '%s' is i32 and has no gradient", tg_label(t));
     const void *g = tg_grad(t);
     if (!g)
         return TG_ERR;

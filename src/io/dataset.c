@@ -3,22 +3,10 @@
 #include "io.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int fail(tg_err *err, const char *fmt, ...)
-{
-    if (!err)
-        return TG_ERR;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    return TG_ERR;
-}
+/* messages into a tg_err (tg_msgf, src/io/file.c) */
+#define fail TG_ERR_MSG
 
 void tg_dataset_free(tg_dataset *d)
 {
@@ -300,70 +288,142 @@ int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuff
     return TG_OK;
 }
 
-static const char *label(const tg_tensor *t)
+/* What both tg_batcher_next functions check first: the tensors are there,
+ * the batcher is initialised, x is [batch, dim] f32 or f64.  fn and yname
+ * name the function and its second tensor in the messages.  0 or -1. */
+static int check_batch(const tg_batcher *b, const tg_tensor *x, const tg_tensor *y,
+                       const char *fn, const char *yname)
 {
-    return t->name ? t->name : tg_op_name(t);
-}
-
-long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels)
-{
-    tg_tape *tape = x ? x->tape : labels ? labels->tape : NULL;
-    if (!x || !labels) {
+    tg_tape *tape = x ? x->tape : y ? y->tape : NULL;
+    if (!x || !y) {
         if (tape)
-            tg_error(tape, "batcher_next: the %s tensor is NULL", x ? "labels" : "x");
+            tg_error(tape, "%s: the %s tensor is NULL", fn, x ? yname : "x");
         return -1;
     }
     if (!b || !b->data || !b->order) {
-        tg_error(tape, "batcher_next: the batcher is NULL or not initialised");
+        tg_error(tape, "%s: the batcher is NULL or not initialised", fn);
         return -1;
     }
-    const tg_dataset *d = b->data;
     if (x->dtype != TG_F32 && x->dtype != TG_F64) {
-        tg_error(tape, "batcher_next: x '%s' must be f32 or f64, not %s", label(x),
+        tg_error(tape, "%s: x '%s' must be f32 or f64, not %s", fn, tg_label(x),
                  tg_dtype_name((tg_dtype)x->dtype));
         return -1;
     }
-    if (x->rank != 2 || x->shape[0] != b->batch || x->shape[1] != d->dim) {
-        tg_error(tape, "batcher_next: x '%s' is %s, expected %zux%zu (batch x features)",
-                 label(x), tg_shp_of(x).s, b->batch, d->dim);
+    if (x->rank != 2 || x->shape[0] != b->batch || x->shape[1] != b->data->dim) {
+        tg_error(tape, "%s: x '%s' is %s, expected %zux%zu (batch x features)", fn,
+                 tg_label(x), tg_shp_of(x).s, b->batch, b->data->dim);
         return -1;
     }
-    if (labels->dtype != TG_I32) {
-        tg_error(tape, "batcher_next: labels '%s' must be i32, not %s", label(labels),
-                 tg_dtype_name((tg_dtype)labels->dtype));
-        return -1;
-    }
-    if (labels->rank != 1 || labels->shape[0] != b->batch) {
-        tg_error(tape, "batcher_next: labels '%s' is %s, expected %zu (batch)", label(labels),
-                 tg_shp_of(labels).s, b->batch);
-        return -1;
-    }
-    size_t left = d->n - b->pos;
-    if (left == 0 || (b->drop_last && left < b->batch)) {
+    return 0;
+}
+
+/* The number of samples of the next batch: 0 at the end of the epoch. */
+static size_t next_size(const tg_batcher *b)
+{
+    size_t left = b->data->n - b->pos;
+    return b->drop_last && left < b->batch ? 0 : left < b->batch ? left : b->batch;
+}
+
+/* The number of samples k of the next batch, its rows copied into x and
+ * the rest of x zeroed; 0 at the end of the epoch (the batcher is then
+ * rewound and reshuffled, x is left as it was).  b->pos still points at
+ * the batch's first sample. */
+static size_t take_rows(tg_batcher *b, tg_tensor *x)
+{
+    const tg_dataset *d = b->data;
+    size_t k = next_size(b), dim = d->dim;
+    if (k == 0) {
         b->pos = 0; /* end of the epoch: the next call starts a new one */
         if (b->shuffle)
             shuffle(b);
         return 0;
     }
-    size_t k = left < b->batch ? left : b->batch, dim = d->dim;
-    int32_t *y = labels->data;
+    const size_t *idx = b->order + b->pos;
     if (x->dtype == TG_F32) {
         float *dst = x->data;
         for (size_t i = 0; i < k; i++)
-            memcpy(dst + i * dim, d->x + b->order[b->pos + i] * dim, dim * sizeof(float));
+            memcpy(dst + i * dim, d->x + idx[i] * dim, dim * sizeof(float));
         memset(dst + k * dim, 0, (b->batch - k) * dim * sizeof(float));
     } else {
         double *dst = x->data;
         for (size_t i = 0; i < k; i++) {
-            const float *src = d->x + b->order[b->pos + i] * dim;
+            const float *src = d->x + idx[i] * dim;
             for (size_t j = 0; j < dim; j++)
                 dst[i * dim + j] = src[j];
         }
         memset(dst + k * dim, 0, (b->batch - k) * dim * sizeof(double));
     }
+    return k;
+}
+
+long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels)
+{
+    const char *fn = "batcher_next";
+    if (check_batch(b, x, labels, fn, "labels"))
+        return -1;
+    if (labels->dtype != TG_I32) {
+        tg_error(labels->tape, "%s: labels '%s' must be i32, not %s", fn, tg_label(labels),
+                 tg_dtype_name((tg_dtype)labels->dtype));
+        return -1;
+    }
+    if (labels->rank != 1 || labels->shape[0] != b->batch) {
+        tg_error(labels->tape, "%s: labels '%s' is %s, expected %zu (batch)", fn,
+                 tg_label(labels), tg_shp_of(labels).s, b->batch);
+        return -1;
+    }
+    size_t k = take_rows(b, x);
+    int32_t *y = labels->data;
     for (size_t i = 0; i < k; i++)
-        y[i] = d->y[b->order[b->pos + i]];
-    memset(y + k, 0, (b->batch - k) * sizeof(int32_t));
+        y[i] = b->data->y[b->order[b->pos + i]];
+    /* -1 is no class: a loss over the padding fails rather than training it as class 0 */
+    for (size_t i = k; k && i < b->batch; i++)
+        y[i] = -1;
+    b->pos += k;
+    return (long)k;
+}
+
+long tg_batcher_next_targets(tg_batcher *b, tg_tensor *x, tg_tensor *targets)
+{
+    const char *fn = "batcher_next_targets";
+    if (check_batch(b, x, targets, fn, "targets"))
+        return -1;
+    tg_tape *tape = targets->tape;
+    const tg_dataset *d = b->data;
+    if (targets->dtype != TG_F32 && targets->dtype != TG_F64) {
+        tg_error(tape, "%s: targets '%s' must be f32 or f64, not %s", fn, tg_label(targets),
+                 tg_dtype_name((tg_dtype)targets->dtype));
+        return -1;
+    }
+    if (targets->rank != 2 || targets->shape[0] != b->batch ||
+        targets->shape[1] < (size_t)d->classes) {
+        tg_error(tape, "%s: targets '%s' is %s, expected %zu x at least %d (batch x classes)",
+                 fn, tg_label(targets), tg_shp_of(targets).s, b->batch, d->classes);
+        return -1;
+    }
+    size_t c = targets->shape[1], k = next_size(b);
+    for (size_t i = 0; i < k; i++) { /* before anything is written */
+        int32_t y = d->y[b->order[b->pos + i]];
+        if (y < 0 || (size_t)y >= c) {
+            tg_error(tape, "%s: label %d of sample %zu is outside [0, %zu)", fn, (int)y,
+                     b->order[b->pos + i], c);
+            return -1;
+        }
+    }
+    if ((k = take_rows(b, x)) == 0)
+        return 0;
+    /* row i < k: 1/k at its class, so that Σ t = 1 over the batch; padding: 0 */
+    double w = 1.0 / (double)k;
+    if (targets->dtype == TG_F32)
+        memset(targets->data, 0, b->batch * c * sizeof(float));
+    else
+        memset(targets->data, 0, b->batch * c * sizeof(double));
+    for (size_t i = 0; i < k; i++) {
+        size_t at = i * c + (size_t)d->y[b->order[b->pos + i]];
+        if (targets->dtype == TG_F32)
+            ((float *)targets->data)[at] = (float)w;
+        else
+            ((double *)targets->data)[at] = w;
+    }
     b->pos += k;
     return (long)k;
 }

@@ -1,8 +1,13 @@
 /* Graph inspection: the tape as a Graphviz DOT digraph (tg_dot_write), saved
  * atomically (tg_dot_save), and rendered by Graphviz's dot when it is
- * installed (tg_dot_available, tg_dot_render).
+ * installed (tg_dot_available, tg_dot_render).  Both files are written
+ * through the atomic writer of src/io/file.c.
  *
  * Conventions of the output (the tests keep golden copies, tests/golden/):
+ *  - an op node's label is "name = op(attributes)", then "shape dtype": the
+ *    attributes are the text each op's attr_str writes (ops/op.h), e.g.
+ *    "sum(axis=1 keepdim)", and are left out when the op has none or
+ *    writes "" (a sum of all elements);
  *  - ids come from tape positions, never from pointers: "l<i>" is leaf i
  *    (creation order), "n<i>" the output of node i, "c<k>" the k-th constant
  *    that is not a leaf (tg_scalar, outputs computed with recording off),
@@ -213,7 +218,10 @@ static void esc_text(dot_out *o, const char *str, size_t max_chars, bool last)
         out_str(o, " ");
 }
 
-static void esc(dot_out *o, const char *str, size_t max_chars) { esc_text(o, str, max_chars, false); }
+static void esc(dot_out *o, const char *str, size_t max_chars)
+{
+    esc_text(o, str, max_chars, false);
+}
 
 /* ======================================================================== */
 /* The graph                                                                */
@@ -326,6 +334,23 @@ static void write_summary(dot_out *o, const char *prefix, const void *p, int dty
         out_fmt(o, " (%zu NaN)", nan);
 }
 
+/* "(axis=1 keepdim)" after an op's name: its attributes as the op writes
+ * them (tg_op.attr_str, ops/op.h); nothing when the op has none or writes
+ * "" (a sum of all elements). */
+static void write_attrs(dot_out *o, const tg_node *n)
+{
+    if (!n->op->attr_str)
+        return;
+    char buf[256];
+    buf[0] = 0;
+    n->op->attr_str(n, buf, sizeof buf);
+    if (!buf[0])
+        return;
+    out_str(o, "(");
+    esc(o, buf, NAME_CHARS);
+    out_str(o, ")");
+}
+
 static void write_label(dot_ctx *cx, const dot_item *it)
 {
     dot_out *o = cx->o;
@@ -336,12 +361,13 @@ static void write_label(dot_ctx *cx, const dot_item *it)
     const char *dtype = tg_dtype_name((tg_dtype)t->dtype);
 
     out_str(o, "label=\"");
-    if (!it->ref) { /* an op: "name = op" / shape dtype */
+    if (!it->ref) { /* an op: "name = op(attributes)" / shape dtype */
         if (t->name) {
             esc(o, t->name, NAME_CHARS);
             out_str(o, " = ");
         }
         esc(o, t->node->op->name, NAME_CHARS);
+        write_attrs(o, t->node);
         out_fmt(o, "\\n%s %s", shape, dtype);
     } else if (t->name) { /* a named leaf or constant: name / kind shape dtype */
         esc(o, t->name, NAME_CHARS);
@@ -465,9 +491,92 @@ static void scope_map_free(scope_map *m)
     tg_free(m->rank);
 }
 
-/* Emit the items grouped in nested clusters: the items of each scope are
- * bucketed (stable, so tape order holds inside a cluster), then the sorted
- * scopes are walked with a stack of open components. */
+/* Sort the items by scope rank (counting sort, stable, so tape order holds
+ * inside a cluster): afterwards start[r] is the end of bucket r (bucket 0:
+ * no scope, bucket r + 1: m->sorted[r]) and order[] the items in bucket
+ * order.  start has m->n + 2 entries. */
+static void bucket_by_scope(dot_ctx *cx, const scope_map *m, size_t *start, size_t *order)
+{
+    memset(start, 0, (m->n + 2) * sizeof *start);
+    for (size_t i = 0; i < cx->n_items; i++) {
+        cx->o->steps++;
+        start[scope_rank(m, cx->items[i].scope) + 1]++;
+    }
+    for (size_t r = 1; r < m->n + 2; r++)
+        start[r] += start[r - 1];
+    for (size_t i = 0; i < cx->n_items; i++) {
+        cx->o->steps++;
+        order[start[scope_rank(m, cx->items[i].scope)]++] = i;
+    }
+}
+
+/* The clusters open while writing: one per component of the current
+ * scope ("layer1", "act" for "layer1/act"). */
+enum { MAX_COMP = 260 };
+typedef struct cluster_stack {
+    const char *comp[MAX_COMP]; /* the components, pointing into scopes */
+    size_t len[MAX_COMP];
+    int depth;                  /* clusters open                        */
+    size_t clusters;            /* clusters opened so far (their ids)   */
+} cluster_stack;
+
+/* Close open clusters until `depth` are left. */
+static void close_clusters(dot_out *o, cluster_stack *st, int depth)
+{
+    for (; st->depth > depth; st->depth--) {
+        out_indent(o, st->depth - 1);
+        out_str(o, "}\n");
+    }
+}
+
+/* Open a cluster for the scope component p[0, len), inside the open ones. */
+static void open_cluster(dot_out *o, cluster_stack *st, const char *p, size_t len)
+{
+    int d = st->depth;
+    st->comp[d] = p;
+    st->len[d] = len;
+    char name[MAX_COMP * 2 + 1];
+    memcpy(name, p, len < sizeof name - 1 ? len : sizeof name - 1);
+    name[len < sizeof name - 1 ? len : sizeof name - 1] = 0;
+    out_indent(o, d);
+    out_fmt(o, "subgraph cluster_%zu {\n", st->clusters++);
+    out_indent(o, d + 1);
+    out_str(o, "graph [label=\"");
+    esc_text(o, name, NAME_CHARS, true);
+    out_fmt(o, "\", style=\"rounded,filled\", fillcolor=\"%s\", color=\"#adb5bd\"];\n",
+            cluster_fill[d % 4]);
+    st->depth++;
+}
+
+/* Make the open clusters those of scope s: keep the leading components s
+ * shares with what is open, close the rest, open the components of s that
+ * are missing. */
+static void enter_scope(dot_out *o, cluster_stack *st, const char *s)
+{
+    int k = 0;
+    bool same = true; /* components [0, k) of s are the open ones */
+    for (const char *p = s;; k++) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (k == MAX_COMP - 1) { /* cannot happen: scopes are < 512 bytes */
+            len = strlen(p);
+            e = NULL;
+        }
+        if (same && !(k < st->depth && st->len[k] == len && !memcmp(st->comp[k], p, len))) {
+            same = false;
+            close_clusters(o, st, k);
+        }
+        if (!same)
+            open_cluster(o, st, p, len);
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    close_clusters(o, st, k + 1); /* s is a prefix of what is open */
+}
+
+/* Emit the items grouped in nested clusters: the items bucketed by scope,
+ * then the sorted scopes walked with a stack of open clusters. */
 static int write_clustered(dot_ctx *cx)
 {
     dot_out *o = cx->o;
@@ -480,83 +589,22 @@ static int write_clustered(dot_ctx *cx)
     order = tg_malloc((cx->n_items ? cx->n_items : 1) * sizeof *order);
     if (!start || !order)
         goto done;
-    memset(start, 0, (m.n + 2) * sizeof *start);
-    for (size_t i = 0; i < cx->n_items; i++) {
-        o->steps++;
-        start[scope_rank(&m, cx->items[i].scope) + 1]++;
-    }
-    for (size_t r = 1; r < m.n + 2; r++)
-        start[r] += start[r - 1];
-    for (size_t i = 0; i < cx->n_items; i++) {
-        o->steps++;
-        order[start[scope_rank(&m, cx->items[i].scope)]++] = i;
-    }
-    /* now start[r] is the end of bucket r; bucket 0 (no scope) first */
+    bucket_by_scope(cx, &m, start, order);
     size_t at = 0;
-    for (; at < start[0]; at++)
+    for (; at < start[0]; at++) /* no scope: outside every cluster */
         write_item(cx, &cx->items[order[at]], 0);
-
-    enum { MAX_COMP = 260 };
-    const char *comp[MAX_COMP];
-    size_t comp_len[MAX_COMP];
-    int depth = 0;
-    size_t clusters = 0;
+    cluster_stack st;
+    st.depth = 0;
+    st.clusters = 0;
     for (size_t r = 0; r < m.n; r++) {
         o->steps++;
         if (at == start[r + 1])
             continue; /* no item in this scope */
-        const char *s = m.sorted[r];
-        int k = 0;
-        bool same = true;
-        for (const char *p = s;; k++) {
-            const char *e = strchr(p, '/');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (k == MAX_COMP - 1) { /* cannot happen: scopes are < 512 bytes */
-                len = strlen(p);
-                e = NULL;
-            }
-            if (same && k < depth && comp_len[k] == len && !memcmp(comp[k], p, len)) {
-                if (!e)
-                    break;
-                p = e + 1;
-                continue;
-            }
-            if (same) { /* close what is not shared */
-                same = false;
-                for (; depth > k; depth--) {
-                    out_indent(o, depth - 1);
-                    out_str(o, "}\n");
-                }
-            }
-            comp[k] = p;
-            comp_len[k] = len;
-            char name[MAX_COMP * 2 + 1];
-            memcpy(name, p, len < sizeof name - 1 ? len : sizeof name - 1);
-            name[len < sizeof name - 1 ? len : sizeof name - 1] = 0;
-            out_indent(o, depth);
-            out_fmt(o, "subgraph cluster_%zu {\n", clusters++);
-            out_indent(o, depth + 1);
-            out_str(o, "graph [label=\"");
-            esc_text(o, name, NAME_CHARS, true);
-            out_fmt(o, "\", style=\"rounded,filled\", fillcolor=\"%s\", color=\"#adb5bd\"];\n",
-                    cluster_fill[depth % 4]);
-            depth++;
-            if (!e)
-                break;
-            p = e + 1;
-        }
-        k++; /* components of s */
-        for (; depth > k; depth--) { /* s is a prefix of what is open */
-            out_indent(o, depth - 1);
-            out_str(o, "}\n");
-        }
+        enter_scope(o, &st, m.sorted[r]);
         for (; at < start[r + 1]; at++)
-            write_item(cx, &cx->items[order[at]], depth);
+            write_item(cx, &cx->items[order[at]], st.depth);
     }
-    for (; depth > 0; depth--) {
-        out_indent(o, depth - 1);
-        out_str(o, "}\n");
-    }
+    close_clusters(o, &st, 0);
     rc = TG_OK;
 done:
     scope_map_free(&m);
@@ -593,37 +641,41 @@ static void used_in(dot_ref *r, const char *scope)
     }
 }
 
-static int walk_and_write(dot_ctx *cx)
+/* Link every leaf to its ref (leaf i: "l<i>"); with no root every leaf is
+ * drawn, else only the ancestors of the root (mark_ancestors). */
+static void index_leaves(dot_ctx *cx)
 {
     tg_tape *tape = cx->tape;
-    tg_tensor *root = cx->root;
-    dot_out *o = cx->o;
-
-    /* Leaves: every one drawn for the whole tape, else only ancestors. */
     for (size_t i = 0; i < tape->n_leaves; i++) {
-        o->steps++;
+        cx->o->steps++;
         dot_ref *r = &cx->refs[i];
         memset(r, 0, sizeof *r);
         r->t = tape->leaves[i];
         r->num = i;
         r->prefix = 'l';
-        r->used = !root;
+        r->used = !cx->root;
         tape->leaves[i]->aux = (tg_tensor *)(void *)r;
     }
     cx->n_refs = tape->n_leaves;
+}
 
-    /* Ancestors of the root, walking the tape backwards. */
+/* Flag F_NEED on the nodes to draw (all, or the ancestors of the root,
+ * walking the tape backwards) and mark the leaves they use. */
+static void mark_ancestors(dot_ctx *cx)
+{
+    tg_tape *tape = cx->tape;
+    tg_tensor *root = cx->root;
     if (root && root->node)
         cx->flag[root->node->index] = F_NEED;
     for (size_t i = cx->end; i-- > 0;) {
-        o->steps++;
+        cx->o->steps++;
         if (root && !(cx->flag[i] & F_NEED))
             continue;
         cx->flag[i] = F_NEED;
         tg_node *n = tape->nodes[i];
         for (int j = 0; j < n->n_in; j++) {
             tg_tensor *x = n->in[j];
-            o->steps++;
+            cx->o->steps++;
             if (x->node) {
                 if (x->node->index < i)
                     cx->flag[x->node->index] = F_NEED;
@@ -632,17 +684,24 @@ static int walk_and_write(dot_ctx *cx)
             }
         }
     }
-    if (root && !root->node) { /* a leaf or constant alone */
-        if (ref_of(root))
-            ref_of(root)->used = 1;
-    }
+    if (root && !root->node && ref_of(root)) /* a leaf alone */
+        ref_of(root)->used = 1;
+}
 
+/* The items in output order: the drawn leaves, then the nodes in tape
+ * order, each constant just before its first user.  On the way: F_LIVE
+ * (a gradient can flow) and each item's cluster. */
+static void collect_items(dot_ctx *cx)
+{
+    tg_tape *tape = cx->tape;
+    tg_tensor *root = cx->root;
+    dot_out *o = cx->o;
     for (size_t i = 0; i < tape->n_leaves; i++) {
         o->steps++;
         if (cx->refs[i].used)
             cx->items[cx->n_items++] = (dot_item){tape->leaves[i], &cx->refs[i], NULL};
     }
-    if (root && !root->node && !ref_of(root))
+    if (root && !root->node && !ref_of(root)) /* a constant alone */
         add_const(cx, root);
 
     /* Forward: liveness, constants at first use and their scope. */
@@ -671,8 +730,11 @@ static int walk_and_write(dot_ctx *cx)
         if (r) /* leaves stay outside: a cluster is a layer's ops */
             cx->items[i].scope = r->prefix == 'c' && r->scope_state == 1 ? r->scope : NULL;
     }
+}
 
-    /* Header. */
+static void write_header(dot_ctx *cx)
+{
+    dot_out *o = cx->o;
     out_str(o, "digraph tapegrad {\n");
     out_str(o, "  graph [charset=\"UTF-8\", rankdir=TB, fontname=\"Helvetica\", fontsize=12, "
                "nodesep=0.25, ranksep=0.35");
@@ -685,24 +747,17 @@ static int walk_and_write(dot_ctx *cx)
     out_str(o, "  node [fontname=\"Helvetica\", fontsize=10, margin=\"0.1,0.04\"];\n");
     out_str(o, "  edge [fontname=\"Helvetica\", fontsize=9, color=\"" COL_EDGE "\", "
                "arrowsize=0.7];\n");
+}
 
-    /* Nodes. */
-    if (cx->opts.clusters) {
-        if (write_clustered(cx))
-            return TG_ERR;
-    } else {
-        for (size_t i = 0; i < cx->n_items; i++) {
-            o->steps++;
-            write_item(cx, &cx->items[i], 0);
-        }
-    }
-
-    /* Forward edges: input slot -> op. */
+/* Forward edges: input slot -> op, in tape order. */
+static void write_forward_edges(dot_ctx *cx)
+{
+    dot_out *o = cx->o;
     for (size_t i = 0; i < cx->end; i++) {
         o->steps++;
         if (!(cx->flag[i] & F_NEED))
             continue;
-        tg_node *n = tape->nodes[i];
+        tg_node *n = cx->tape->nodes[i];
         for (int j = 0; j < n->n_in; j++) {
             o->steps++;
             out_str(o, "  ");
@@ -713,28 +768,50 @@ static int walk_and_write(dot_ctx *cx)
             out_str(o, ";\n");
         }
     }
+}
 
-    /* Backward edges: one per gradient contribution, i.e. from every node
-     * a gradient reaches into each input it flows to, in the order backward
-     * runs them.  constraint=false keeps the forward layout. */
-    if (cx->opts.backward) {
-        for (size_t i = cx->end; i-- > 0;) {
+/* Backward edges: one per gradient contribution, i.e. from every node a
+ * gradient reaches into each input it flows to, in the order backward runs
+ * them.  constraint=false keeps the forward layout. */
+static void write_backward_edges(dot_ctx *cx)
+{
+    dot_out *o = cx->o;
+    for (size_t i = cx->end; i-- > 0;) {
+        o->steps++;
+        if ((cx->flag[i] & (F_NEED | F_LIVE)) != (F_NEED | F_LIVE))
+            continue;
+        tg_node *n = cx->tape->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
             o->steps++;
-            if ((cx->flag[i] & (F_NEED | F_LIVE)) != (F_NEED | F_LIVE))
+            if (!is_live(cx, n->in[j]))
                 continue;
-            tg_node *n = tape->nodes[i];
-            for (int j = 0; j < n->n_in; j++) {
-                o->steps++;
-                if (!is_live(cx, n->in[j]))
-                    continue;
-                out_fmt(o, "  n%zu -> ", i);
-                write_id(o, n->in[j]);
-                out_str(o, " [style=dashed, color=\"" COL_GRAD "\", fontcolor=\"" COL_GRAD
-                           "\", label=\"\xE2\x88\x82\", constraint=false];\n"); /* ∂ */
-            }
+            out_fmt(o, "  n%zu -> ", i);
+            write_id(o, n->in[j]);
+            out_str(o, " [style=dashed, color=\"" COL_GRAD "\", fontcolor=\"" COL_GRAD
+                       "\", label=\"\xE2\x88\x82\", constraint=false];\n"); /* ∂ */
         }
     }
-    out_str(o, "}\n");
+}
+
+static int walk_and_write(dot_ctx *cx)
+{
+    index_leaves(cx);
+    mark_ancestors(cx);
+    collect_items(cx);
+    write_header(cx);
+    if (cx->opts.clusters) {
+        if (write_clustered(cx))
+            return TG_ERR;
+    } else {
+        for (size_t i = 0; i < cx->n_items; i++) {
+            cx->o->steps++;
+            write_item(cx, &cx->items[i], 0);
+        }
+    }
+    write_forward_edges(cx);
+    if (cx->opts.backward)
+        write_backward_edges(cx);
+    out_str(cx->o, "}\n");
     return TG_OK;
 }
 
@@ -750,12 +827,11 @@ int tg_dot_write_stats(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opt
     if (!f)
         return tg_error(tape, "dot_write: file is NULL");
     if (root && root->tape != tape)
-        return tg_error(tape, "dot_write: root '%s' belongs to another tape",
-                        root->name ? root->name : tg_op_name(root));
+        return tg_error(tape, "dot_write: root '%s' belongs to another tape", tg_label(root));
     if (root && root->node &&
         (root->node->index >= tape->n_nodes || tape->nodes[root->node->index] != root->node))
         return tg_error(tape, "dot_write: root '%s' is no longer on the tape (cleared?)",
-                        root->name ? root->name : tg_op_name(root));
+                        tg_label(root));
 
     dot_ctx cx;
     memset(&cx, 0, sizeof cx);
@@ -810,75 +886,8 @@ int tg_dot_write(FILE *f, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opt
 }
 
 /* ======================================================================== */
-/* Saving atomically                                                        */
+/* Saving                                                                   */
 /* ======================================================================== */
-
-/* The mode a new file would get from open(path, O_CREAT, 0666): the old
- * file's mode when it exists, else 0666 & ~umask (read from /proc on Linux,
- * where it does not have to be changed to be read), else 0644. */
-static mode_t new_file_mode(const char *path)
-{
-    struct stat st;
-    if (!stat(path, &st))
-        return st.st_mode & 07777;
-    mode_t mode = 0644;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f)) {
-            unsigned um;
-            if (sscanf(line, "Umask: %o", &um) == 1) {
-                mode = 0666 & ~(mode_t)um;
-                break;
-            }
-        }
-        fclose(f);
-    }
-    return mode;
-}
-
-/* "<path>.XXXXXX" created by mkstemp next to path; fd in *fd.  NULL (errno
- * set) on failure.  Free with tg_free. */
-static char *temp_next_to(const char *path, int *fd)
-{
-    size_t len = strlen(path);
-    char *tmp = tg_malloc(len + 8);
-    if (!tmp) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".XXXXXX", 8);
-    *fd = mkstemp(tmp);
-    if (*fd < 0) {
-        int e = errno;
-        tg_free(tmp);
-        errno = e;
-        return NULL;
-    }
-    return tmp;
-}
-
-/* fsync the directory holding path, so that the rename is durable. */
-static void sync_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return;
-        memcpy(dir, path, n);
-        dir[n] = 0;
-    }
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
 
 int tg_dot_save(const char *path, tg_tape *tape, tg_tensor *root, const tg_dot_opts *opts)
 {
@@ -888,53 +897,21 @@ int tg_dot_save(const char *path, tg_tape *tape, tg_tensor *root, const tg_dot_o
         return TG_ERR;
     if (!path || !*path)
         return tg_error(tape, "dot_save: path is NULL or empty");
-    int fd;
-    mode_t mode = new_file_mode(path);
-    char *tmp = temp_next_to(path, &fd);
-    if (!tmp)
-        return tg_error(tape, "dot_save: cannot create a temporary file next to '%s': %s",
-                        path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        tg_free(tmp);
-        return tg_error(tape, "dot_save: cannot open '%s': %s", path, strerror(e));
+    tg_atomic a; /* src/io/file.c */
+    if (tg_atomic_open(&a, "dot_save", path))
+        return tg_error(tape, "%s", a.msg);
+    if (tg_dot_write(a.f, tape, root, opts)) {
+        tg_atomic_abort(&a);
+        return TG_ERR;
     }
-    int rc = tg_dot_write(f, tape, root, opts);
-    if (!rc && (fchmod(fd, mode) || fflush(f) || fsync(fd)))
-        rc = tg_error(tape, "dot_save: cannot write '%s': %s", path, strerror(errno));
-    if (fclose(f) && !rc)
-        rc = tg_error(tape, "dot_save: cannot write '%s': %s", path, strerror(errno));
-    if (!rc && rename(tmp, path))
-        rc = tg_error(tape, "dot_save: cannot rename '%s' to '%s': %s", tmp, path,
-                      strerror(errno));
-    if (rc)
-        unlink(tmp);
-    else
-        sync_dir_of(path);
-    tg_free(tmp);
-    return rc;
+    if (tg_atomic_commit(&a))
+        return tg_error(tape, "%s", a.msg);
+    return TG_OK;
 }
 
 /* ======================================================================== */
 /* Rendering with Graphviz                                                  */
 /* ======================================================================== */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int set_err(tg_err *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return TG_ERR;
-}
 
 #define INSTALL_HINT                                                                        \
     "install Graphviz to render graphs (Debian/Ubuntu: sudo apt-get install graphviz; "     \
@@ -1031,54 +1008,25 @@ static void one_line(char *s)
             *p = ' ';
 }
 
-int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
-                  tg_err *err)
+/* Run Graphviz's dot (at path `dot`) on the DOT file dot_path, writing
+ * `format` to out.  Fails when dot cannot run, fails, or prints anything (a
+ * warning means a wrong picture), with dot's message. */
+static int run_dot(char *dot, const char *format, const char *dot_path, const char *out,
+                   tg_err *err)
 {
-    if (err)
-        err->msg[0] = 0;
-    if (!dot_path || !*dot_path || !out_path || !*out_path)
-        return set_err(err, "dot_render: %s path is NULL or empty",
-                       !dot_path || !*dot_path ? "the DOT file's" : "the output");
-    if (!format || (strcmp(format, "svg") && strcmp(format, "png")))
-        return set_err(err, "dot_render: format must be \"svg\" or \"png\", not %s%s%s",
-                       format ? "\"" : "", format ? format : "NULL", format ? "\"" : "");
-    char dot[4096];
-    if (!find_dot(dot, sizeof dot))
-        return set_err(err, "dot_render: Graphviz's dot was not found on PATH; " INSTALL_HINT);
-    struct stat st;
-    if (stat(dot_path, &st))
-        return set_err(err, "dot_render: cannot read '%s': %s", dot_path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return set_err(err, "dot_render: '%s' is not a regular file", dot_path);
-
-    int fd;
-    mode_t mode = new_file_mode(out_path);
-    char *tmp = temp_next_to(out_path, &fd);
-    if (!tmp)
-        return set_err(err, "dot_render: cannot create a temporary file next to '%s': %s",
-                       out_path, strerror(errno));
-    int rc = TG_ERR;
-    if (fchmod(fd, mode)) {
-        set_err(err, "dot_render: cannot set the mode of '%s': %s", tmp, strerror(errno));
-        close(fd);
-        goto done;
-    }
-    close(fd);
-
     /* No shell: argv is passed as is.  A path starting with '-' would read
      * as an option, so the input gets "./"; the output is glued to -o. */
     char *in_arg = tg_malloc(strlen(dot_path) + 3);
-    char *o_arg = tg_malloc(strlen(tmp) + 3);
+    char *o_arg = tg_malloc(strlen(out) + 3);
     char t_arg[8];
     snprintf(t_arg, sizeof t_arg, "-T%s", format);
     if (!in_arg || !o_arg) {
         tg_free(in_arg);
         tg_free(o_arg);
-        set_err(err, "dot_render: out of memory");
-        goto done;
+        return TG_ERR_MSG(err, "dot_render: out of memory");
     }
     sprintf(in_arg, "%s%s", dot_path[0] == '-' ? "./" : "", dot_path);
-    sprintf(o_arg, "-o%s", tmp);
+    sprintf(o_arg, "-o%s", out);
     char *argv[] = {dot, t_arg, o_arg, in_arg, NULL};
     char msg[2048];
     int status = run_capture(argv, msg, sizeof msg);
@@ -1086,23 +1034,48 @@ int tg_dot_render(const char *dot_path, const char *format, const char *out_path
     tg_free(o_arg);
     one_line(msg);
     if (status < 0)
-        set_err(err, "dot_render: cannot run %s: %s", dot, strerror(errno));
-    else if (!WIFEXITED(status))
-        set_err(err, "dot_render: dot was killed by signal %d%s%s", WTERMSIG(status),
-                *msg ? ": " : "", msg);
-    else if (WEXITSTATUS(status))
-        set_err(err, "dot_render: dot failed on '%s' (exit %d): %s", dot_path,
-                WEXITSTATUS(status), *msg ? msg : "no message");
-    else if (*msg)
-        set_err(err, "dot_render: dot complained about '%s': %s", dot_path, msg);
-    else if (rename(tmp, out_path))
-        set_err(err, "dot_render: cannot rename '%s' to '%s': %s", tmp, out_path,
-                strerror(errno));
-    else
-        rc = TG_OK;
-done:
-    if (rc)
-        unlink(tmp);
-    tg_free(tmp);
-    return rc;
+        return TG_ERR_MSG(err, "dot_render: cannot run %s: %s", dot, strerror(errno));
+    if (!WIFEXITED(status))
+        return TG_ERR_MSG(err, "dot_render: dot was killed by signal %d%s%s", WTERMSIG(status),
+                          *msg ? ": " : "", msg);
+    if (WEXITSTATUS(status))
+        return TG_ERR_MSG(err, "dot_render: dot failed on '%s' (exit %d): %s", dot_path,
+                          WEXITSTATUS(status), *msg ? msg : "no message");
+    if (*msg)
+        return TG_ERR_MSG(err, "dot_render: dot complained about '%s': %s", dot_path, msg);
+    return TG_OK;
+}
+
+int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
+                  tg_err *err)
+{
+    if (err)
+        err->msg[0] = 0;
+    if (!dot_path || !*dot_path || !out_path || !*out_path)
+        return TG_ERR_MSG(err, "dot_render: %s path is NULL or empty",
+                          !dot_path || !*dot_path ? "the DOT file's" : "the output");
+    if (!format || (strcmp(format, "svg") && strcmp(format, "png")))
+        return TG_ERR_MSG(err, "dot_render: format must be \"svg\" or \"png\", not %s%s%s",
+                          format ? "\"" : "", format ? format : "NULL", format ? "\"" : "");
+    char dot[4096];
+    if (!find_dot(dot, sizeof dot))
+        return TG_ERR_MSG(err, "dot_render: Graphviz's dot was not found on PATH; " INSTALL_HINT);
+    struct stat st;
+    if (stat(dot_path, &st))
+        return TG_ERR_MSG(err, "dot_render: cannot read '%s': %s", dot_path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return TG_ERR_MSG(err, "dot_render: '%s' is not a regular file", dot_path);
+
+    /* dot writes into the temporary file by its name; commit then syncs and
+     * renames it like any other file (src/io/file.c) */
+    tg_atomic a;
+    if (tg_atomic_open(&a, "dot_render", out_path))
+        return TG_ERR_MSG(err, "%s", a.msg);
+    if (run_dot(dot, format, dot_path, a.tmp, err)) {
+        tg_atomic_abort(&a);
+        return TG_ERR;
+    }
+    if (tg_atomic_commit(&a))
+        return TG_ERR_MSG(err, "%s", a.msg);
+    return TG_OK;
 }

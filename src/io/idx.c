@@ -12,7 +12,6 @@
 #include "io.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -30,22 +29,9 @@ bool tg_have_zlib(void)
 #endif
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(tg_err *err, const char *path, const char *fmt, ...)
-{
-    if (!err)
-        return TG_ERR;
-    int n = snprintf(err->msg, sizeof err->msg, "idx: %s: ", path ? path : "(null)");
-    if (n < 0 || (size_t)n >= sizeof err->msg)
-        n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
-    va_end(ap);
-    return TG_ERR;
-}
+/* "idx: <path>: ..." into err->msg (err may be NULL). */
+#define fail(err, path, ...) tg_msgf((err) ? (err)->msg : NULL, sizeof (err)->msg, "idx", \
+                                     (path) ? (path) : "(null)", __VA_ARGS__)
 
 static size_t type_size(int type)
 {
@@ -293,6 +279,60 @@ static int read_gz(src *s, tg_idx *out, size_t bytes, size_t header, tg_err *err
 }
 #endif
 
+/* Check the first 4 bytes (head, n of them read): magic, element type and
+ * rank; the element size in *es. */
+static int check_magic(const src *s, const unsigned char head[4], size_t n, size_t *es,
+                       tg_err *err)
+{
+    if (n < 4)
+        return fail(err, s->path, "truncated header: %s has %zu bytes, an IDX header needs at "
+                                  "least 4%s", s->is_gz ? "the decompressed data" : "the file",
+                    n, s->cut ? " (the gzip stream is cut short)" : "");
+    if (head[0] != 0 || head[1] != 0)
+        return fail(err, s->path, "not an IDX file: wrong magic %02x %02x %02x %02x "
+                                  "(expected 00 00, a type byte, a rank byte)",
+                    head[0], head[1], head[2], head[3]);
+    if (!(*es = type_size(head[2])))
+        return fail(err, s->path, "unknown IDX element type 0x%02x (known: 0x08 u8, 0x09 i8, "
+                                  "0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64)", head[2]);
+    if (head[3] < 1 || head[3] > 8)
+        return fail(err, s->path, "rank %d is outside 1..8", head[3]);
+    return TG_OK;
+}
+
+/* Read the rank dimension sizes into out->dims and set out->count, checked
+ * for 0 and for overflow of the byte size (elements of es bytes). */
+static int read_dims(src *s, tg_idx *out, size_t es, tg_err *err)
+{
+    unsigned char dimb[32];
+    size_t n, want = 4 * (size_t)out->rank;
+    if (src_read(s, dimb, want, &n, err))
+        return TG_ERR;
+    if (n < want)
+        return fail(err, s->path, "truncated header: expected %d dimension sizes (%zu bytes), "
+                                  "found %zu bytes%s", out->rank, want, n,
+                    s->cut ? " (the gzip stream is cut short)" : "");
+    size_t count = 1;
+    bool overflow = false;
+    for (int i = 0; i < out->rank; i++) {
+        out->dims[i] = (size_t)be(dimb + 4 * i, 4);
+        if (out->dims[i] == 0)
+            return fail(err, s->path, "dimension %d is 0", i);
+        if (count > SIZE_MAX / out->dims[i])
+            overflow = true;
+        else
+            count *= out->dims[i];
+    }
+    if (overflow || count > (size_t)PTRDIFF_MAX / es) {
+        char d[96];
+        dims_str(out->dims, out->rank, d, sizeof d);
+        return fail(err, s->path, "dimensions %s overflow: %zu-byte elements of that count do "
+                                  "not fit in memory", d, es);
+    }
+    out->count = count;
+    return TG_OK;
+}
+
 int tg_idx_read(const char *path, tg_idx *out, tg_err *err)
 {
     if (!out)
@@ -302,75 +342,23 @@ int tg_idx_read(const char *path, tg_idx *out, tg_err *err)
         return fail(err, path, "path is NULL");
     src s;
     unsigned char head[4];
-    size_t n = 0;
+    size_t n = 0, es = 0;
     int rc = TG_ERR;
-    if (src_open(&s, path, head, &n, err))
+    if (src_open(&s, path, head, &n, err) || check_magic(&s, head, n, &es, err))
         goto done;
-    const char *what = s.is_gz ? "the decompressed data" : "the file";
-    if (n < 4) {
-        fail(err, path, "truncated header: %s has %zu bytes, an IDX header needs at least 4%s",
-             what, n, s.cut ? " (the gzip stream is cut short)" : "");
-        goto done;
-    }
-    if (head[0] != 0 || head[1] != 0) {
-        fail(err, path, "not an IDX file: wrong magic %02x %02x %02x %02x "
-                        "(expected 00 00, a type byte, a rank byte)",
-             head[0], head[1], head[2], head[3]);
-        goto done;
-    }
-    size_t es = type_size(head[2]);
-    if (!es) {
-        fail(err, path, "unknown IDX element type 0x%02x (known: 0x08 u8, 0x09 i8, 0x0B i16, "
-                        "0x0C i32, 0x0D f32, 0x0E f64)", head[2]);
-        goto done;
-    }
-    int rank = head[3];
-    if (rank < 1 || rank > 8) {
-        fail(err, path, "rank %d is outside 1..8", rank);
-        goto done;
-    }
-    unsigned char dimb[32];
-    size_t want = 4 * (size_t)rank;
-    if (src_read(&s, dimb, want, &n, err))
-        goto done;
-    if (n < want) {
-        fail(err, path, "truncated header: expected %d dimension sizes (%zu bytes), found %zu "
-                        "bytes%s", rank, want, n, s.cut ? " (the gzip stream is cut short)" : "");
-        goto done;
-    }
     out->type = head[2];
-    out->rank = rank;
-    size_t count = 1;
-    bool overflow = false;
-    for (int i = 0; i < rank; i++) {
-        out->dims[i] = (size_t)be(dimb + 4 * i, 4);
-        if (out->dims[i] == 0) {
-            fail(err, path, "dimension %d is 0", i);
-            goto done;
-        }
-        if (count > SIZE_MAX / out->dims[i])
-            overflow = true;
-        else
-            count *= out->dims[i];
-    }
-    if (overflow || count > (size_t)PTRDIFF_MAX / es) {
-        char d[96];
-        dims_str(out->dims, rank, d, sizeof d);
-        fail(err, path, "dimensions %s overflow: %zu-byte elements of that count do not fit "
-                        "in memory", d, es);
+    out->rank = head[3];
+    if (read_dims(&s, out, es, err))
         goto done;
-    }
-    out->count = count;
-    size_t header = 4 + want;
+    size_t header = 4 + 4 * (size_t)out->rank, bytes = out->count * es;
 #ifdef TG_HAVE_ZLIB
-    if (s.is_gz ? read_gz(&s, out, count * es, header, err)
-                : read_raw(&s, out, count * es, header, err))
+    if (s.is_gz ? read_gz(&s, out, bytes, header, err) : read_raw(&s, out, bytes, header, err))
         goto done;
 #else
-    if (read_raw(&s, out, count * es, header, err))
+    if (read_raw(&s, out, bytes, header, err))
         goto done;
 #endif
-    to_host(out->data, count, es);
+    to_host(out->data, out->count, es);
     rc = TG_OK;
 done:
     src_close(&s);

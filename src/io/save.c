@@ -1,9 +1,10 @@
 /* Saving and loading named tensors: the format of docs/format.md.
  *
- * Saves build the whole file in memory, write it to a temporary file made
- * by mkstemp next to the target, fsync it, rename it over the target and
- * fsync the directory: the target always holds either the old or the new
- * complete file, and on any failure the temporary file is removed.
+ * Saves build the whole file in memory and replace the target with it
+ * through the atomic writer of src/io/file.c (temporary file, fsync,
+ * rename, fsync of the directory): the target always holds either the old
+ * or the new complete file, and on any failure the temporary file is
+ * removed.
  *
  * Loads read the whole file (its size taken from fstat and checked against
  * the header), verify the magic, version, size, checksum and every record
@@ -168,17 +169,17 @@ static void dims_str(int rank, const uint64_t *dims, char *buf, size_t len)
 
 /* ---- the tensors to save or load ----------------------------------------- */
 
-static const char *what(const tg_tensor *t)
-{
-    return t->name ? t->name : tg_op_name(t);
-}
-
-/* The n tensors (n = 0: every TG_PARAM leaf) in *list (tg_malloc'ed),
+/* Check tg_save's or tg_load's arguments (fn: "save" or "load") and put
+ * the n tensors (n = 0: every TG_PARAM leaf) in *list (tg_malloc'ed),
  * checked: same tape, named (valid UTF-8, at most MAX_NAME bytes), names
  * unique. */
 static int gather(tg_tape *tape, int n, tg_tensor *const *tensors, const char *fn,
                   const char *path, tg_tensor ***list, size_t *count)
 {
+    if (!tape)
+        return TG_ERR;
+    if (!path || !*path)
+        return tg_error(tape, "%s: path is NULL or empty", fn);
     size_t c = 0;
     if (n < 0)
         return tg_error(tape, "%s: %s: n = %d is negative", fn, path, n);
@@ -210,7 +211,11 @@ static int gather(tg_tape *tape, int n, tg_tensor *const *tensors, const char *f
             bad = tg_error(tape, "%s: %s: tensors[%zu] is NULL", fn, path, i);
         else if (t->tape != tape)
             bad = tg_error(tape, "%s: %s: tensor %zu ('%s') belongs to another tape", fn, path,
-                           i, what(t));
+                           i, tg_label(t));
+        else if (t->node && !strcmp(fn, "load"))
+            bad = tg_error(tape, "%s: %s: tensor %zu ('%s') is the output of %s (node %zu): "
+                                 "only leaves can be loaded", fn, path, i, tg_label(t),
+                           t->node->op->name, t->node->index);
         else if (!t->name || !*t->name)
             bad = tg_error(tape, "%s: %s: tensor %zu (%s %s) has no name; tensors are matched "
                                  "by name (tg_set_name)", fn, path, i, tg_op_name(t),
@@ -238,60 +243,26 @@ static int gather(tg_tape *tape, int n, tg_tensor *const *tensors, const char *f
 
 /* ---- saving -------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* The size of the file holding list[0, count), or 0 when it would not fit
+ * in a size_t.  Every record is bounded by a tensor in memory. */
+static size_t file_size(tg_tensor *const *list, size_t count)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return TG_ERR;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return TG_OK;
-}
-
-int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
-{
-    if (!tape)
-        return TG_ERR;
-    if (!path || !*path)
-        return tg_error(tape, "save: path is NULL or empty");
-    tg_tensor **list;
-    size_t count;
-    if (gather(tape, n, tensors, "save", path, &list, &count))
-        return TG_ERR;
-    if (count > UINT32_MAX) {
-        tg_free(list);
-        return tg_error(tape, "save: %s: too many tensors (%zu)", path, count);
-    }
-
-    /* the size of the file; every term is bounded by tensors in memory */
     size_t size = HEADER + TRAILER;
     for (size_t i = 0; i < count; i++) {
         const tg_tensor *t = list[i];
         size_t rec = 4 + strlen(t->name) + 2 + 8 * (size_t)t->rank +
                      t->size * tg_dtype_size((tg_dtype)t->dtype);
-        if (size > SIZE_MAX - rec) {
-            tg_free(list);
-            return tg_error(tape, "save: %s: the file would be too large", path);
-        }
+        if (size > SIZE_MAX - rec)
+            return 0;
         size += rec;
     }
-    size_t plen = strlen(path);
-    unsigned char *buf = tg_malloc(size);
-    char *tmp = plen < SIZE_MAX - 16 ? tg_malloc(plen + 16) : NULL;
-    if (!buf || !tmp) {
-        tg_free(buf);
-        tg_free(tmp);
-        tg_free(list);
-        return tg_error(tape, "save: %s: out of memory", path);
-    }
+    return size;
+}
 
+/* The whole file (docs/format.md) into buf, of file_size(list, count)
+ * bytes. */
+static void encode_file(unsigned char *buf, size_t size, tg_tensor *const *list, size_t count)
+{
     unsigned char *p = buf;
     memcpy(p, MAGIC, 8);
     put_u32(p + 8, VERSION);
@@ -312,64 +283,43 @@ int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
         p += t->size * tg_dtype_size((tg_dtype)t->dtype);
     }
     put_u32(p, tg_crc32c(buf, size - TRAILER));
-    tg_free(list);
+}
 
-    /* write it next to the target, then rename over it */
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        tg_free(buf);
-        tg_free(tmp);
-        return tg_error(tape, "save: %s: cannot create a temporary file in its directory: %s",
-                        path, strerror(e));
-    }
-    struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 0777) : 0644;
-    const char *step = NULL; /* the step that failed */
-    if (write_all(fd, buf, size))
-        step = "write";
-    else if (fchmod(fd, mode))
-        step = "chmod";
-    else if (fsync(fd))
-        step = "fsync";
-    int e = errno;
-    if (close(fd) && !step) {
-        e = errno;
-        step = "close";
-    }
-    if (!step && rename(tmp, path)) {
-        e = errno;
-        step = "rename";
-    }
-    tg_free(buf);
-    if (step) {
-        unlink(tmp);
-        tg_free(tmp);
-        return tg_error(tape, "save: %s: %s of the temporary file failed (%s); the old file is "
-                              "unchanged", path, step, strerror(e));
-    }
-    /* make the rename durable: fsync the directory */
-    char *slash = strrchr(tmp, '/');
-    if (!slash)
-        strcpy(tmp, ".");
-    else if (slash == tmp)
-        tmp[1] = 0;
-    else
-        *slash = 0;
-    int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        if (fsync(dfd) && errno != EINVAL && errno != EROFS) {
-            e = errno;
-            close(dfd);
-            tg_free(tmp);
-            return tg_error(tape, "save: %s: the file was replaced, but fsync of its directory "
-                                  "failed: %s", path, strerror(e));
-        }
-        close(dfd);
-    }
-    tg_free(tmp);
+/* Replace the file at path with buf (src/io/file.c: temporary file,
+ * fsync, rename, fsync of the directory). */
+static int replace_file(tg_tape *tape, const char *path, const unsigned char *buf, size_t size)
+{
+    tg_atomic a;
+    if (tg_atomic_open(&a, "save", path))
+        return tg_error(tape, "%s", a.msg);
+    fwrite(buf, 1, size, a.f); /* a short write sets the error flag commit checks */
+    if (tg_atomic_commit(&a))
+        return tg_error(tape, "%s", a.msg);
     return TG_OK;
+}
+
+int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
+{
+    tg_tensor **list;
+    size_t count;
+    if (gather(tape, n, tensors, "save", path, &list, &count))
+        return TG_ERR;
+    size_t size = count > UINT32_MAX ? 0 : file_size(list, count);
+    unsigned char *buf = NULL;
+    int rc = TG_ERR;
+    if (count > UINT32_MAX) {
+        tg_error(tape, "save: %s: too many tensors (%zu)", path, count);
+    } else if (!size) {
+        tg_error(tape, "save: %s: the file would be too large", path);
+    } else if (!(buf = tg_malloc(size))) {
+        tg_error(tape, "save: %s: out of memory", path);
+    } else {
+        encode_file(buf, size, list, count);
+        rc = replace_file(tape, path, buf, size);
+    }
+    tg_free(list);
+    tg_free(buf);
+    return rc;
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -436,10 +386,9 @@ done:
     return rc;
 }
 
-/* Check the header, size and checksum; then parse the records into *recs
- * (tg_malloc'ed) with every bound checked. */
-static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t size,
-                 record **recs, size_t *n_recs)
+/* Check the header: magic, version, the size field against the real size,
+ * and the checksum. */
+static int check_header(tg_tape *tape, const char *path, const unsigned char *b, size_t size)
 {
     if (size < 8 ? memcmp(b, MAGIC, size) != 0 : memcmp(b, MAGIC, 8) != 0)
         return tg_error(tape, "load: %s: not a tapegrad file (wrong magic; expected \"%s\")",
@@ -450,8 +399,8 @@ static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t
     uint32_t version = get_u32(b + 8);
     if (version == 0 || version > VERSION)
         return tg_error(tape, "load: %s: format version %u is %s (this tapegrad reads version "
-                              "%u)", path, version, version ? "newer than this tapegrad" : "invalid",
-                        VERSION);
+                              "%u)", path, version,
+                        version ? "newer than this tapegrad" : "invalid", VERSION);
     if (size < HEADER + TRAILER)
         return tg_error(tape, "load: %s: truncated: %zu bytes, the header and checksum alone "
                               "have %u", path, size, HEADER + TRAILER);
@@ -467,7 +416,66 @@ static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t
     if (stored != actual)
         return tg_error(tape, "load: %s: checksum mismatch (stored 0x%08x, computed 0x%08x): "
                               "the file is corrupt", path, stored, actual);
+    return TG_OK;
+}
 
+/* Parse the record at b + *at into *x, every field checked against end
+ * (the start of the checksum), and move *at past it.  TG_ERR, with the
+ * reason in bad->msg, when the record is corrupt. */
+static int parse_record(const unsigned char *b, size_t end, size_t *at_io, record *x,
+                        tg_err *bad)
+{
+    size_t at = *at_io;
+    memset(x, 0, sizeof *x);
+    if (end - at < 4)
+        return TG_ERR_MSG(bad, "the name length is cut off");
+    uint32_t name_len = get_u32(b + at);
+    at += 4;
+    if (name_len == 0 || name_len > MAX_NAME)
+        return TG_ERR_MSG(bad, "the name length %u is outside 1..%u", name_len, MAX_NAME);
+    if (end - at < name_len)
+        return TG_ERR_MSG(bad, "the name runs past the end");
+    x->name = b + at;
+    x->name_len = name_len;
+    at += name_len;
+    if (!valid_utf8(x->name, name_len))
+        return TG_ERR_MSG(bad, "the name is not valid UTF-8");
+    if (end - at < 2)
+        return TG_ERR_MSG(bad, "the dtype and rank are cut off");
+    x->dtype = b[at];
+    x->rank = b[at + 1];
+    at += 2;
+    size_t es = tg_dtype_size((tg_dtype)x->dtype);
+    if (!es)
+        return TG_ERR_MSG(bad, "unknown dtype %d", x->dtype);
+    if (x->rank > TG_MAX_RANK)
+        return TG_ERR_MSG(bad, "rank %d is above %d", x->rank, TG_MAX_RANK);
+    if (end - at < 8 * (size_t)x->rank)
+        return TG_ERR_MSG(bad, "the dimensions run past the end");
+    size_t elems = 1;
+    for (int k = 0; k < x->rank; k++, at += 8) {
+        x->dims[k] = get_u64(b + at);
+        if (x->dims[k] == 0)
+            return TG_ERR_MSG(bad, "dimension %d is 0", k);
+        if (x->dims[k] > (end - at) || elems > (end - at) / x->dims[k])
+            return TG_ERR_MSG(bad, "the dimensions exceed the file");
+        elems *= (size_t)x->dims[k];
+    }
+    if (elems > (end - at) / es)
+        return TG_ERR_MSG(bad, "the data runs past the end");
+    x->size = elems;
+    x->data = b + at;
+    *at_io = at + elems * es;
+    return TG_OK;
+}
+
+/* Check the header, size and checksum; then parse the records into *recs
+ * (tg_malloc'ed) with every bound checked. */
+static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t size,
+                 record **recs, size_t *n_recs)
+{
+    if (check_header(tape, path, b, size))
+        return TG_ERR;
     uint32_t count = get_u32(b + 12);
     size_t end = size - TRAILER, at = HEADER;
     if (count > (end - at) / MIN_RECORD)
@@ -477,74 +485,11 @@ static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t
     if (!r)
         return tg_error(tape, "load: %s: out of memory", path);
     for (uint32_t i = 0; i < count; i++) {
-        record *x = &r[i];
-        memset(x, 0, sizeof *x);
-        char bad[96];
-        if (end - at < 4) {
-            snprintf(bad, sizeof bad, "the name length is cut off");
-            goto corrupt;
+        tg_err bad;
+        if (parse_record(b, end, &at, &r[i], &bad)) {
+            tg_free(r);
+            return tg_error(tape, "load: %s: corrupt record of tensor %u: %s", path, i, bad.msg);
         }
-        uint32_t len = get_u32(b + at);
-        at += 4;
-        if (len == 0 || len > MAX_NAME) {
-            snprintf(bad, sizeof bad, "the name length %u is outside 1..%u", len, MAX_NAME);
-            goto corrupt;
-        }
-        if (end - at < len) {
-            snprintf(bad, sizeof bad, "the name runs past the end");
-            goto corrupt;
-        }
-        x->name = b + at;
-        x->name_len = len;
-        at += len;
-        if (!valid_utf8(x->name, len)) {
-            snprintf(bad, sizeof bad, "the name is not valid UTF-8");
-            goto corrupt;
-        }
-        if (end - at < 2) {
-            snprintf(bad, sizeof bad, "the dtype and rank are cut off");
-            goto corrupt;
-        }
-        x->dtype = b[at];
-        x->rank = b[at + 1];
-        at += 2;
-        size_t es = tg_dtype_size((tg_dtype)x->dtype);
-        if (!es) {
-            snprintf(bad, sizeof bad, "unknown dtype %d", x->dtype);
-            goto corrupt;
-        }
-        if (x->rank > TG_MAX_RANK) {
-            snprintf(bad, sizeof bad, "rank %d is above %d", x->rank, TG_MAX_RANK);
-            goto corrupt;
-        }
-        if (end - at < 8 * (size_t)x->rank) {
-            snprintf(bad, sizeof bad, "the dimensions run past the end");
-            goto corrupt;
-        }
-        size_t elems = 1;
-        for (int k = 0; k < x->rank; k++, at += 8) {
-            x->dims[k] = get_u64(b + at);
-            if (x->dims[k] == 0) {
-                snprintf(bad, sizeof bad, "dimension %d is 0", k);
-                goto corrupt;
-            }
-            if (x->dims[k] > (end - at) || elems > (end - at) / x->dims[k]) {
-                snprintf(bad, sizeof bad, "the dimensions exceed the file");
-                goto corrupt;
-            }
-            elems *= (size_t)x->dims[k];
-        }
-        if (elems > (end - at) / es) {
-            snprintf(bad, sizeof bad, "the data runs past the end");
-            goto corrupt;
-        }
-        x->size = elems;
-        x->data = b + at;
-        at += elems * es;
-        continue;
-    corrupt:
-        tg_free(r);
-        return tg_error(tape, "load: %s: corrupt record of tensor %u: %s", path, i, bad);
     }
     if (at != end) {
         tg_free(r);
@@ -561,27 +506,11 @@ static bool same_name(const record *r, const char *name)
     return strlen(name) == r->name_len && !memcmp(name, r->name, r->name_len);
 }
 
-int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
+/* Find each tensor's record (match[i] for list[i]): exactly one of its
+ * name, with the same dtype and shape. */
+static int match_records(tg_tape *tape, const char *path, tg_tensor *const *list, size_t count,
+                         const record *recs, size_t n_recs, size_t *match)
 {
-    if (!tape)
-        return TG_ERR;
-    if (!path || !*path)
-        return tg_error(tape, "load: path is NULL or empty");
-    tg_tensor **list = NULL;
-    size_t count = 0, n_recs = 0;
-    unsigned char *buf = NULL;
-    record *recs = NULL;
-    size_t *match = NULL;
-    int rc = TG_ERR;
-    if (gather(tape, n, tensors, "load", path, &list, &count) ||
-        read_file(tape, path, &buf, &n_recs) || /* n_recs: the file size, for now */
-        parse(tape, path, buf, n_recs, &recs, &n_recs))
-        goto done;
-    if (!(match = tg_malloc(count * sizeof *match))) {
-        tg_error(tape, "load: %s: out of memory", path);
-        goto done;
-    }
-    /* every tensor: exactly one record of its name, same dtype and shape */
     for (size_t i = 0; i < count; i++) {
         const tg_tensor *t = list[i];
         size_t found = 0;
@@ -591,53 +520,76 @@ int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
                     break;
                 match[i] = j;
             }
-        if (found == 0) {
-            tg_error(tape, "load: %s: tensor '%s' is not in the file", path, t->name);
-            goto done;
-        }
-        if (found > 1) {
-            tg_error(tape, "load: %s: the file has more than one tensor named '%s'", path,
-                     t->name);
-            goto done;
-        }
+        if (found == 0)
+            return tg_error(tape, "load: %s: tensor '%s' is not in the file", path, t->name);
+        if (found > 1)
+            return tg_error(tape, "load: %s: the file has more than one tensor named '%s'", path,
+                            t->name);
         const record *r = &recs[match[i]];
-        if (r->dtype != t->dtype) {
-            tg_error(tape, "load: %s: tensor '%s': file has dtype %s, network has %s", path,
-                     t->name, tg_dtype_name((tg_dtype)r->dtype), tg_dtype_name((tg_dtype)t->dtype));
-            goto done;
-        }
+        if (r->dtype != t->dtype)
+            return tg_error(tape, "load: %s: tensor '%s': file has dtype %s, network has %s",
+                            path, t->name, tg_dtype_name((tg_dtype)r->dtype),
+                            tg_dtype_name((tg_dtype)t->dtype));
         bool same = r->rank == t->rank;
         for (int k = 0; same && k < t->rank; k++)
             same = r->dims[k] == t->shape[k];
         if (!same) {
             char fs[128];
             dims_str(r->rank, r->dims, fs, sizeof fs);
-            tg_error(tape, "load: %s: tensor '%s': file has shape %s, network has %s", path,
-                     t->name, fs, tg_shp_of(t).s);
-            goto done;
+            return tg_error(tape, "load: %s: tensor '%s': file has shape %s, network has %s",
+                            path, t->name, fs, tg_shp_of(t).s);
         }
     }
-    /* n = 0 loads a whole model: a tensor in the file that the tape does not
-     * have means a different network.  (Each tensor matched one record, so
-     * the counts are equal exactly when every record was matched.) */
-    if (n == 0 && n_recs != count) {
-        for (size_t j = 0; j < n_recs; j++) {
-            bool used = false;
-            for (size_t i = 0; !used && i < count; i++)
-                used = match[i] == j;
-            if (!used) {
-                char fs[128];
-                dims_str(recs[j].rank, recs[j].dims, fs, sizeof fs);
-                tg_error(tape, "load: %s: the file has a tensor '%.*s' (%s %s) that the tape "
-                               "has no parameter for", path, (int)recs[j].name_len,
-                         (const char *)recs[j].name, tg_dtype_name((tg_dtype)recs[j].dtype), fs);
-                goto done;
-            }
+    return TG_OK;
+}
+
+/* Loading a whole model (n = 0): a tensor in the file that the tape does
+ * not have means a different network.  Each tensor matched one record, so
+ * the counts are equal exactly when every record was matched. */
+static int check_all_matched(tg_tape *tape, const char *path, size_t count, const record *recs,
+                             size_t n_recs, const size_t *match)
+{
+    if (n_recs == count)
+        return TG_OK;
+    for (size_t j = 0; j < n_recs; j++) {
+        bool used = false;
+        for (size_t i = 0; !used && i < count; i++)
+            used = match[i] == j;
+        if (!used) {
+            char fs[128];
+            dims_str(recs[j].rank, recs[j].dims, fs, sizeof fs);
+            return tg_error(tape, "load: %s: the file has a tensor '%.*s' (%s %s) that the tape "
+                                  "has no parameter for", path, (int)recs[j].name_len,
+                            (const char *)recs[j].name, tg_dtype_name((tg_dtype)recs[j].dtype),
+                            fs);
         }
     }
+    return TG_OK;
+}
+
+int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
+{
+    tg_tensor **list = NULL;
+    size_t count = 0, size = 0, n_recs = 0;
+    unsigned char *buf = NULL;
+    record *recs = NULL;
+    size_t *match = NULL;
+    int rc = TG_ERR;
+    if (gather(tape, n, tensors, "load", path, &list, &count) ||
+        read_file(tape, path, &buf, &size) || parse(tape, path, buf, size, &recs, &n_recs))
+        goto done;
+    if (!(match = tg_malloc(count * sizeof *match))) {
+        tg_error(tape, "load: %s: out of memory", path);
+        goto done;
+    }
+    if (match_records(tape, path, list, count, recs, n_recs, match) ||
+        (n == 0 && check_all_matched(tape, path, count, recs, n_recs, match)))
+        goto done;
     /* everything verified: now write */
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         decode(list[i]->data, recs[match[i]].data, (tg_dtype)list[i]->dtype, list[i]->size);
+        list[i]->version = ++tape->gen; /* a write: backward refuses until a replay */
+    }
     rc = TG_OK;
 done:
     tg_free(match);

@@ -1,8 +1,9 @@
 /*
  * Run-time choice of the kernel path: "avx512", "avx2" (AVX2 + FMA) or
  * "generic".  The default is the best path the CPU and the OS support, or
- * TAPEGRAD_ISA when that names a supported path (anything else is ignored
- * silently).
+ * TAPEGRAD_ISA when that names a supported path.  Anything else is ignored
+ * and the library prints nothing: tg_isa() names the path in use, and the
+ * tapegrad command warns about an unknown or unsupported TAPEGRAD_ISA.
  */
 #include "kernels.h"
 

@@ -5,9 +5,9 @@
  *
  * All state is allocated by the constructors; tg_optim_step allocates
  * nothing.  A parameter's gradient is valid only when its grad_gen is the
- * tape's current leaf generation (see backward.c); otherwise it is zero and
- * the step uses a loop variant with a zero gradient instead of reading (or
- * clearing) the stale buffer.  Every update is one loop over the elements of
+ * tape's current leaf generation (see src/core/backward.c); otherwise it is
+ * zero and the step uses a loop variant with a zero gradient instead of
+ * reading (or clearing) the stale buffer.  Every update is one loop over the elements of
  * one parameter, specialised before the loop on dtype, gradient presence,
  * weight-decay mode and momentum mode, so the loop body has no branches and
  * no calls and the compiler vectorises it (sqrt needs -fno-math-errno, which
@@ -31,11 +31,6 @@ struct tg_optim {
     long long steps;    /* Adam: steps taken (for the bias correction)     */
 };
 
-static const char *label(const tg_tensor *t)
-{
-    return t->name ? t->name : tg_op_name(t);
-}
-
 /* ---- parameter lists ----------------------------------------------------- */
 
 /* Check params[i] (or the tape's leaf) as a parameter to update. */
@@ -44,18 +39,17 @@ static int check_param(tg_tape *tape, const tg_tensor *t, int i, const char *fn)
     if (!t)
         return tg_error(tape, "%s: params[%d] is NULL", fn, i);
     if (t->tape != tape)
-        return tg_error(tape, "%s: params[%d] ('%s') belongs to another tape", fn, i,
-                        label(t));
+        return tg_error(tape, "%s: params[%d] ('%s') belongs to another tape", fn, i, tg_label(t));
     if (t->node || t->temp)
         return tg_error(tape, "%s: params[%d] ('%s') is not a parameter: it is the output "
-                              "of an op, not a leaf", fn, i, label(t));
+                              "of an op, not a leaf", fn, i, tg_label(t));
     if (t->dtype != TG_F32 && t->dtype != TG_F64)
         return tg_error(tape, "%s: params[%d] ('%s') is %s; only f32 and f64 parameters "
-                              "can be updated", fn, i, label(t),
+                              "can be updated", fn, i, tg_label(t),
                         tg_dtype_name((tg_dtype)t->dtype));
     if (!t->requires_grad)
         return tg_error(tape, "%s: params[%d] ('%s') is not a parameter: this %s leaf does "
-                              "not require a gradient", fn, i, label(t), tg_op_name(t));
+                              "not require a gradient", fn, i, tg_label(t), tg_op_name(t));
     return TG_OK;
 }
 
@@ -83,7 +77,7 @@ static int collect(tg_tape *tape, int n, tg_tensor *const *params, const char *f
             for (int j = 0; j < i; j++)
                 if (params[j] == params[i])
                     return tg_error(tape, "%s: params[%d] and params[%d] are the same "
-                                          "tensor ('%s')", fn, j, i, label(params[i]));
+                                          "tensor ('%s')", fn, j, i, tg_label(params[i]));
         }
         c = (size_t)n;
     }
@@ -419,6 +413,8 @@ int tg_optim_step(tg_optim *o)
         sgd_step(o);
     else
         adam_step(o);
+    for (size_t k = 0; k < o->n; k++) /* leaves: a write, never refused */
+        tg_write_leaf(o->params[k], "optim_step");
     return TG_OK;
 }
 

@@ -1,6 +1,6 @@
 /* Seed 004's network in plain C (no tape) and its corrected hand-derived
- * gradients: shared by the derivation check (relu_softmax_l2.c) and the
- * training example (train_seed004.c). */
+ * gradients: shared by the derivation check (seeds/relu_softmax_l2.c) and
+ * the training example (examples/train_seed004.c). */
 #ifndef SEED004_NET_H
 #define SEED004_NET_H
 

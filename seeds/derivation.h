@@ -36,13 +36,16 @@ typedef struct dv_table {
     int errors;            /* library errors met (should stay 0)            */
 } dv_table;
 
-/* One seed example: fills the table with `draws` random draws per formula.
- * Returns 0, or -1 when the library reported an error (printed to stderr). */
+/* One seed example: run fills the table with `draws` random draws per
+ * formula and returns 0, or -1 when the library reported an error (printed
+ * to stderr).  network builds the document's network at one small size
+ * (seeds/nets.h): what `tapegrad dot` draws. */
 typedef struct seed_example {
     const char *id;        /* "000"                                         */
     const char *name;      /* program name, e.g. "fisher_mlp"               */
     const char *title;     /* one line: what the document derives           */
     int (*run)(dv_table *t, int draws);
+    tg_tensor *(*network)(tg_tape *tape, tg_rng *rng);
 } seed_example;
 
 void dv_init(dv_table *t, const char *id, const char *title);
@@ -73,8 +76,17 @@ int dv_unexpected(const dv_table *t);
 /* Rows that agree / mismatch. */
 int dv_count(const dv_table *t, bool agree);
 
+/* T [c×r] = Aᵀ for A [r×c], both row-major (for the hand-side formulas). */
+void dv_transpose(const double *a, double *t, int r, int c);
+
 /* Report a library error met while running an example; returns -1. */
 int dv_fail(dv_table *t, tg_tape *tape, const char *what);
+
+/* main() of a seed's example program (examples/fisher_mlp.c ...):
+ * PROGRAM [--draws N] [--tap].  Prints the table, or with --tap TAP (used by
+ * meson test): one test per formula, asserting that right formulas agree
+ * and wrong ones are reported MISMATCH.  Returns the exit status. */
+int dv_main(const seed_example *seed, int argc, char **argv);
 
 /* The five seeds, for the summary (tapegrad check). */
 extern const seed_example seed_fisher_mlp, seed_delta_rule_mlp, seed_batch_sigmoid_mlp,

@@ -28,8 +28,7 @@ int mlp_alloc(mlp *p, int n, int hid, int k)
 }
 
 /* Forward pass, samples as columns of X [n×m]: h, X1 [hid×m], Yhat [K×m]. */
-void forward_plain(const mlp *p, const double *X, int m, double *h, double *X1,
-                          double *Yhat)
+void forward_plain(const mlp *p, const double *X, int m, double *h, double *X1, double *Yhat)
 {
     for (int b = 0; b < p->hid; b++) /* h = W₁ᵀX⁽⁰⁾ + b₁, X⁽¹⁾ = max(0, h) */
         for (int j = 0; j < m; j++) {
@@ -56,8 +55,7 @@ void forward_plain(const mlp *p, const double *X, int m, double *h, double *X1,
 }
 
 /* L = (1/m) Σⱼ −log ŷ_{tⱼ} + λ/2m (‖W₁‖² + ‖W₂‖²) from the forward's Ŷ. */
-double loss_plain(const mlp *p, const double *Yhat, const int *labels, int m,
-                         double lambda)
+double loss_plain(const mlp *p, const double *Yhat, const int *labels, int m, double lambda)
 {
     double ce = 0, sq = 0;
     for (int j = 0; j < m; j++)
@@ -80,8 +78,8 @@ double loss_plain(const mlp *p, const double *Yhat, const int *labels, int m,
  *   ∂L/∂b₁ = Σⱼ (∂L/∂h)₍:,ⱼ₎                        [hid]
  * and returns L (NAN when out of memory).
  */
-double corrected_grads(const mlp *p, const double *X, const int *labels, int m,
-                              double lambda, mlp *g)
+double corrected_grads(const mlp *p, const double *X, const int *labels, int m, double lambda,
+                       mlp *g)
 {
     size_t hm = (size_t)p->hid * (size_t)m, km = (size_t)p->k * (size_t)m;
     double *h = malloc(hm * sizeof *h), *X1 = malloc(hm * sizeof *X1);

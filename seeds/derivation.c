@@ -90,6 +90,13 @@ int dv_fail(dv_table *t, tg_tape *tape, const char *what)
     return -1;
 }
 
+void dv_transpose(const double *a, double *t, int r, int c)
+{
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++)
+            t[j * r + i] = a[i * c + j];
+}
+
 /* Width of a UTF-8 string in terminal columns: combining marks count 0,
  * CJK ideographs and full-width forms 2, everything else 1. */
 static int width(const char *s)
@@ -156,4 +163,53 @@ void dv_print(const dv_table *t, FILE *f)
     }
     fprintf(f, "%d formulas, %d agree, %d mismatch (tolerance: max rel err <= %.0e)\n",
             t->n_rows, dv_count(t, true), dv_count(t, false), DV_TOL);
+}
+
+/* --tap: the table for people on stderr, TAP on stdout. */
+static void print_tap(const dv_table *t, int rc)
+{
+    dv_print(t, stderr);
+    int n = 0;
+    printf("%s %d - seed %s runs without library errors\n", rc || t->errors ? "not ok" : "ok",
+           ++n, t->id);
+    for (int i = 0; i < t->n_rows; i++) {
+        const dv_row *r = &t->rows[i];
+        bool agree = agrees(r);
+        printf("%s %d - %s %s (%s): %s, max rel %.2e over %d comparisons\n",
+               agree == r->expect_right ? "ok" : "not ok", ++n, r->where,
+               !r->expect_right ? "is reported wrong"
+               : r->fix_of      ? "holds, corrected"
+                                : "holds",
+               r->formula,
+               agree ? "AGREES" : "MISMATCH", r->max_rel, r->draws);
+    }
+    printf("1..%d\n", n);
+}
+
+int dv_main(const seed_example *seed, int argc, char **argv)
+{
+    int draws = 5;
+    bool tap = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tap")) {
+            tap = true;
+        } else if (!strcmp(argv[i], "--draws") && i + 1 < argc) {
+            draws = atoi(argv[++i]);
+            if (draws < 1 || draws > 1000) {
+                fprintf(stderr, "%s: --draws must be 1..1000\n", seed->name);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: %s [--draws N] [--tap]\n", seed->name);
+            return 2;
+        }
+    }
+    dv_table t;
+    dv_init(&t, seed->id, seed->title);
+    int rc = seed->run(&t, draws);
+    if (tap)
+        print_tap(&t, rc);
+    else
+        dv_print(&t, stdout);
+    return rc || dv_unexpected(&t) ? 1 : 0;
 }
