@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tapegrad.h"
 
@@ -121,6 +123,28 @@ static inline size_t tap_slurp(const char *path, void *buf, size_t cap)
     if (f)
         fclose(f);
     return n;
+}
+
+/* Whether p is a symbolic link whose text is `text`. */
+static inline bool tap_is_link_to(const char *p, const char *text)
+{
+    char buf[600];
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    if (n < 0)
+        return false;
+    buf[n] = 0;
+    return !strcmp(buf, text);
+}
+
+/* What p names, as ls -l shows it: '-' (regular file), 'l', 'p' (FIFO),
+ * 'c', 'd', '?' (anything else, or nothing). */
+static inline char tap_type_of(const char *p)
+{
+    struct stat st;
+    if (lstat(p, &st))
+        return '?';
+    return S_ISREG(st.st_mode) ? '-' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p'
+         : S_ISCHR(st.st_mode) ? 'c' : S_ISDIR(st.st_mode) ? 'd' : '?';
 }
 
 static inline char *tap_read_file(const char *path, size_t *len)

@@ -785,27 +785,6 @@ static void test_errors_and_files(void)
 
 /* ---- symbolic links and files that are not regular ---------------------------- */
 
-static bool is_link_to(const char *p, const char *text)
-{
-    char buf[600];
-    ssize_t n = readlink(p, buf, sizeof buf - 1);
-    if (n < 0)
-        return false;
-    buf[n] = 0;
-    return !strcmp(buf, text);
-}
-
-/* What p names, as ls -l shows it: '-' (regular file), 'l', 'p' (FIFO),
- * 'c', 'd', '?' (anything else, or nothing). */
-static char type_of(const char *p)
-{
-    struct stat st;
-    if (lstat(p, &st))
-        return '?';
-    return S_ISREG(st.st_mode) ? '-' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p'
-         : S_ISCHR(st.st_mode) ? 'c' : S_ISDIR(st.st_mode) ? 'd' : '?';
-}
-
 /* tg_dot_save and tg_dot_render write through a symbolic link to the file
  * it leads to (the link stays a link) and refuse FIFOs, devices and
  * directories before creating anything (src/io/file.c). */
@@ -828,13 +807,13 @@ static void test_links_and_special_files(void)
     symlink("lreal.dot", link);
     ok(tg_dot_save(link, t, s.loss, NULL) == 0, "dot_save to a symbolic link (%s)", tg_tape_error(t));
     char *f = tap_read_file(real, &fn);
-    ok(is_link_to(link, "lreal.dot") && f && d && fn == n && !memcmp(f, d, n) &&
+    ok(tap_is_link_to(link, "lreal.dot") && f && d && fn == n && !memcmp(f, d, n) &&
            !dir_has_temp(tmpdir, "lreal.dot"),
        "... replaces the file it leads to; the link stays a link; no temporary file");
     free(f);
     symlink("lcreated.dot", dangling);
-    ok(tg_dot_save(dangling, t, s.loss, NULL) == 0 && is_link_to(dangling, "lcreated.dot") &&
-           type_of(created) == '-',
+    ok(tg_dot_save(dangling, t, s.loss, NULL) == 0 && tap_is_link_to(dangling, "lcreated.dot") &&
+           tap_type_of(created) == '-',
        "dot_save to a dangling link creates the file it names, the link kept");
 
     mkfifo(fifo, 0600);
@@ -843,7 +822,7 @@ static void test_links_and_special_files(void)
              fifo);
     bool fifo_refused = tg_dot_save(fifo, t, s.loss, NULL) == -1;
     has_str(tg_tape_error(t), want, "dot_save to a FIFO is refused");
-    fifo_refused = fifo_refused && type_of(fifo) == 'p' && !dir_has_temp(tmpdir, "lfifo");
+    fifo_refused = fifo_refused && tap_type_of(fifo) == 'p' && !dir_has_temp(tmpdir, "lfifo");
     ok(fifo_refused, "... and it is still a FIFO, no temporary file");
     tg_tape_clear_error(t);
     mkdir(dir, 0755);
@@ -876,12 +855,12 @@ static void test_links_and_special_files(void)
         tg_err e;
         ok(tg_dot_render(src, "svg", svg_link, &e) == 0, "render to a symbolic link (%s)", e.msg);
         f = tap_read_file(svg, &fn);
-        ok(is_link_to(svg_link, "lreal.svg") && f && strstr(f, "<svg") && !dir_has_temp(tmpdir, "lreal.svg"),
+        ok(tap_is_link_to(svg_link, "lreal.svg") && f && strstr(f, "<svg") && !dir_has_temp(tmpdir, "lreal.svg"),
            "... replaces the file it leads to; the link stays a link; no temporary file");
         free(f);
         snprintf(want, sizeof want, "dot_render: %s: is a FIFO, not a regular file; refusing to "
                  "replace it", fifo);
-        ok(tg_dot_render(src, "svg", fifo, &e) == -1 && type_of(fifo) == 'p' &&
+        ok(tg_dot_render(src, "svg", fifo, &e) == -1 && tap_type_of(fifo) == 'p' &&
                !dir_has_temp(tmpdir, "lfifo"),
            "render to a FIFO: -1, still a FIFO, no temporary file");
         has_str(e.msg, want, "... refused as a FIFO");

@@ -45,7 +45,7 @@ static void leaves(void)
     is_str(tg_tape_error(NULL), "tape is NULL", "tg_tape_error(NULL) says so");
 }
 
-static void access(void)
+static void tensor_access(void)
 {
     tg_tensor *w = F("w", 2, SHAPE(2, 3));
     tg_tensor *lab = I("lab", 1, SHAPE(3));
@@ -348,7 +348,7 @@ int main(void)
 {
     T = tg_tape_new();
     leaves();
-    access();
+    tensor_access();
     op_errors();
     running();
     labels_changed_after_forward();

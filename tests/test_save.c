@@ -671,27 +671,6 @@ static void atomic(void)
 /* ---- what the path names: symbolic links, FIFOs, devices, directories ---- */
 
 /* Whether p is a symbolic link whose text is `text`. */
-static bool is_link_to(const char *p, const char *text)
-{
-    char buf[256];
-    ssize_t n = readlink(p, buf, sizeof buf - 1);
-    if (n < 0)
-        return false;
-    buf[n] = 0;
-    return !strcmp(buf, text);
-}
-
-/* What p names, as ls -l shows it: '-' (regular file), 'l', 'p' (FIFO),
- * 'c', 'd', '?' (anything else, or nothing). */
-static char type_of(const char *p)
-{
-    struct stat st;
-    if (lstat(p, &st))
-        return '?';
-    return S_ISREG(st.st_mode) ? '-' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p'
-         : S_ISCHR(st.st_mode) ? 'c' : S_ISDIR(st.st_mode) ? 'd' : '?';
-}
-
 /* W[0] as saved in the file at p, NAN when it cannot be loaded. */
 static double saved_w(const char *p)
 {
@@ -732,7 +711,7 @@ static void links_and_special_files(void)
     /* (a) a link to a regular file, a chain of links, an absolute link */
     tg_fill(w, 2);
     struct stat st;
-    ok(tg_save(t, link, 0, NULL) == 0 && is_link_to(link, "real.tg") && saved_w(real) == 2 &&
+    ok(tg_save(t, link, 0, NULL) == 0 && tap_is_link_to(link, "real.tg") && saved_w(real) == 2 &&
            stat(real, &st) == 0 && (st.st_mode & 0777) == 0640 && entries_with(dir, ".tmp-") == 0,
        "saving to a symbolic link replaces the file it names (keeping its mode 0640); the link "
        "stays a link; no temporary file");
@@ -740,32 +719,32 @@ static void links_and_special_files(void)
     mkdir(sub, 0755);
     symlink("../link.tg", latest); /* relative to the link's own directory */
     tg_fill(w, 3);
-    ok(tg_save(t, latest, 0, NULL) == 0 && is_link_to(latest, "../link.tg") &&
-           is_link_to(link, "real.tg") && saved_w(real) == 3 && entries_with(sub, ".tmp-") == 0,
+    ok(tg_save(t, latest, 0, NULL) == 0 && tap_is_link_to(latest, "../link.tg") &&
+           tap_is_link_to(link, "real.tg") && saved_w(real) == 3 && entries_with(sub, ".tmp-") == 0,
        "a chain sub/latest.tg -> ../link.tg -> real.tg: real.tg replaced, both links kept");
     symlink(real, abs);
     tg_fill(w, 4);
-    ok(tg_save(t, abs, 0, NULL) == 0 && is_link_to(abs, real) && saved_w(real) == 4,
+    ok(tg_save(t, abs, 0, NULL) == 0 && tap_is_link_to(abs, real) && saved_w(real) == 4,
        "an absolute link: the file it names is replaced, the link kept");
 
     /* (b) a dangling link: its file is created, as open(O_CREAT) would */
     const char *dangling = path_of("dangling.tg"), *created = path_of("created.tg");
     symlink("created.tg", dangling);
-    ok(tg_save(t, dangling, 0, NULL) == 0 && is_link_to(dangling, "created.tg") &&
-           type_of(created) == '-' && saved_w(created) == 4,
+    ok(tg_save(t, dangling, 0, NULL) == 0 && tap_is_link_to(dangling, "created.tg") &&
+           tap_type_of(created) == '-' && saved_w(created) == 4,
        "a dangling link dangling.tg -> created.tg: created.tg is created, the link kept");
     const char *nowhere = path_of("nowhere.tg");
     symlink("nodir/x.tg", nowhere);
     char want[300];
     snprintf(want, sizeof want, "save: %s: cannot create a temporary file in the directory of "
              "'%s/nodir/x.tg' (where the symbolic link leads): No such file or directory", nowhere, dir);
-    ok(refused(t, nowhere, want) && is_link_to(nowhere, "nodir/x.tg"),
+    ok(refused(t, nowhere, want) && tap_is_link_to(nowhere, "nodir/x.tg"),
        "a link into a directory that does not exist: -1, the message names where it leads");
     const char *loop1 = path_of("loop1.tg"), *loop2 = path_of("loop2.tg");
     symlink("loop2.tg", loop1);
     symlink("loop1.tg", loop2);
     ok(refused(t, loop1, "cannot follow the symbolic link: Too many levels of symbolic links") &&
-           is_link_to(loop1, "loop2.tg"),
+           tap_is_link_to(loop1, "loop2.tg"),
        "a loop of links: -1, \"Too many levels of symbolic links\", the links kept");
 
     /* (c) a FIFO, also through a link */
@@ -774,11 +753,11 @@ static void links_and_special_files(void)
     symlink("fifo", fifo_link);
     snprintf(want, sizeof want, "save: %s: is a FIFO, not a regular file; refusing to replace it",
              fifo);
-    bool fifo_refused = refused(t, fifo, want) && type_of(fifo) == 'p';
+    bool fifo_refused = refused(t, fifo, want) && tap_type_of(fifo) == 'p';
     ok(fifo_refused, "a FIFO: -1, \"is a FIFO\", still a FIFO, no temporary file");
     snprintf(want, sizeof want, "save: %s: links to '%s', a FIFO, not a regular file; refusing to "
              "replace it", fifo_link, fifo);
-    ok(refused(t, fifo_link, want) && is_link_to(fifo_link, "fifo") && type_of(fifo) == 'p',
+    ok(refused(t, fifo_link, want) && tap_is_link_to(fifo_link, "fifo") && tap_type_of(fifo) == 'p',
        "a link to a FIFO: -1, the message names the FIFO, the link and the FIFO kept");
 
     /* (d) character devices: a copy of /dev/null in dir (root only), then
@@ -788,7 +767,7 @@ static void links_and_special_files(void)
     const char *cdev = path_of("cdev");
     if (stat("/dev/null", &null_st) == 0 && mknod(cdev, S_IFCHR | 0666, null_st.st_rdev) == 0) {
         snprintf(want, sizeof want, "save: %s: is a character device, not a regular file", cdev);
-        ok(refused(t, cdev, want) && type_of(cdev) == 'c',
+        ok(refused(t, cdev, want) && tap_type_of(cdev) == 'c',
            "a character device node: -1, \"is a character device\", still a device");
         unlink(cdev);
     } else {
@@ -816,7 +795,7 @@ static void links_and_special_files(void)
     symlink("sub", dlink);
     snprintf(want, sizeof want, "save: %s: links to '%s', a directory, not a regular file; refusing "
              "to replace it", dlink, sub);
-    ok(refused(t, dlink, want) && is_link_to(dlink, "sub") && type_of(sub) == 'd',
+    ok(refused(t, dlink, want) && tap_is_link_to(dlink, "sub") && tap_type_of(sub) == 'd',
        "a link to a directory: -1, the link and the directory kept");
     snprintf(want, sizeof want, "save: %s: is a directory, not a regular file", sub);
     ok(refused(t, sub, want), "a directory: -1, \"is a directory\"");
@@ -832,10 +811,10 @@ static void links_and_special_files(void)
         symlink("../real.tg", mine);
         if (lchown(theirs, 65534, 65534) == 0) {
             tg_fill(w, 5);
-            ok(refused(t, theirs, "will not follow the symbolic link") && is_link_to(theirs, "../real.tg") &&
+            ok(refused(t, theirs, "will not follow the symbolic link") && tap_is_link_to(theirs, "../real.tg") &&
                    saved_w(real) == 4,
                "a link of uid 65534 in a sticky world-writable directory of root: refused, real.tg kept");
-            ok(tg_save(t, mine, 0, NULL) == 0 && saved_w(real) == 5 && is_link_to(mine, "../real.tg"),
+            ok(tg_save(t, mine, 0, NULL) == 0 && saved_w(real) == 5 && tap_is_link_to(mine, "../real.tg"),
                "... while root's own link there is followed");
         } else {
             printf("ok %d - # SKIP cannot chown a link\n", ++tap_count);
@@ -859,14 +838,14 @@ static void links_and_special_files(void)
             break;
         points++;
         const char *e = tg_tape_error(t);
-        if (e && strstr(e, "out of memory") && saved_w(real) < 6 && is_link_to(latest, "../link.tg") &&
+        if (e && strstr(e, "out of memory") && saved_w(real) < 6 && tap_is_link_to(latest, "../link.tg") &&
             entries_with(dir, ".tmp-") == 0 && entries_with(sub, ".tmp-") == 0)
             kept++;
         else
             diag("allocation %ld failed: \"%s\"", k, e ? e : "(none)");
         tg_tape_clear_error(t);
     }
-    ok(points >= 3 && kept == points && saved_w(real) == 6 && is_link_to(latest, "../link.tg"),
+    ok(points >= 3 && kept == points && saved_w(real) == 6 && tap_is_link_to(latest, "../link.tg"),
        "an allocation failure at each of the %d allocation points of a save through links: "
        "\"out of memory\", nothing changed", points);
 
