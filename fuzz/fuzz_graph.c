@@ -728,7 +728,12 @@ static void op_set(state *st)
             tg_tape_clear_error(tape);
             void *p = (m & 0x20) ? (void *)tg_data_f32(t) : (m & 0x40) ? (void *)tg_data_f64(t)
                                                                        : (void *)tg_data_i32(t);
-            FZ_CHECK(p || tg_tape_error(tape), "typed access failed without an error");
+            /* a query: its message goes to tg_query_error, never the tape's
+             * error (a tensor dropped by a clear is the tape's error) */
+            FZ_CHECK(p || tg_query_error(tape) || tg_tape_error(tape),
+                     "typed access failed without an error");
+            FZ_CHECK(p || !tg_query_error(tape) || !tg_tape_error(tape),
+                     "a failed query set the tape's error: %s", tg_tape_error(tape));
         }
         break;
     }
@@ -1042,8 +1047,8 @@ static void op_query(state *st)
         tg_tape *tt = tg_tape_of(t);
         tg_tape_clear_error(tt);
         double v = tg_item(t);
-        FZ_CHECK(tg_size(t) == 1 || (isnan(v) && tg_tape_error(tt)), "item of %zu elements",
-                 tg_size(t));
+        FZ_CHECK(tg_size(t) == 1 || (isnan(v) && (tg_query_error(tt) || tg_tape_error(tt))),
+                 "item of %zu elements", tg_size(t));
         if (m & 4) {
             tg_tape_clear_error(tt);
             int rc = tg_set_name(t, name(st));

@@ -298,6 +298,19 @@ static void stale_tapes(void)
     TAPE_FAILS(t, tg_backward(loss) != 0, "'W' (2x2) was written after the forward");
     ok(tg_replay(t) == 0, "replayed");
 
+    /* 2b. the same when requires_grad changed after recording (the check
+     * follows the live flags as backward will; the fuzzer found this) */
+    tg_tape *t2 = tg_tape_new();
+    tg_tensor *a2 = tg_leaf_from(t2, TG_INPUT, "a2", TG_F64, 1, SHAPE(2), (double[]){1, 2});
+    tg_tensor *b2 = tg_leaf_from(t2, TG_INPUT, "b2", TG_F64, 1, SHAPE(2), (double[]){3, 4});
+    tg_tensor *s2 = tg_sum(tg_mul(a2, b2));
+    tg_set_requires_grad(a2, true);
+    tg_set(b2, 0, 30);
+    TAPE_FAILS(t2, tg_backward(s2) != 0, "backward: 'b2' (2) was written after the forward of mul");
+    ok(tg_replay(t2) == 0 && tg_backward(s2) == 0 && tg_grad_get(a2, 0) == 30,
+       "after a replay: da2 = b2 = (30, 4)");
+    tg_tape_free(t2);
+
     /* 3. writing into an op's output is refused */
     TAPE_FAILS(t, tg_set(h, 0, 1) != 0,
                "set: 'relu' is the output of relu (node 1): only leaves (tg_input, tg_param, "

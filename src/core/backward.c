@@ -97,13 +97,13 @@ static int check_consistent(tg_tape *tape, size_t last)
         if (!n->reached)
             continue;
         n->reached = 0;
+        if (!n->out.live) /* its backward will not run */
+            continue;
         for (int j = 0; j < n->n_in; j++) {
             tg_tensor *x = n->in[j];
-            if (!x->live)
-                continue;
-            if (x->node)
-                x->node->reached = 1;
-            else if (rc == TG_OK && (n->op->grad_reads >> j & 1) && x->version > n->fwd_gen)
+            if (x->node) {
+                x->node->reached |= x->live;
+            } else if (rc == TG_OK && (n->op->grad_reads >> j & 1) && x->version > n->fwd_gen)
                 rc = tg_error(tape, "backward: '%s' (%s) was written after the forward of "
                                     "%s (node %zu), whose gradient reads it; replay "
                                     "(tg_replay, tg_forward) before backward",
@@ -134,8 +134,10 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
     tg_tape *tape = root->tape;
     if (!grad_output)
         return tg_error(tape, "backward: grad_output is NULL");
-    if (root->node && (check_consistent(tape, root->node->index) ||
-                       prepare(tape, root->node->index)))
+    /* prepare first: it brings the live flags up to date, which the check
+     * follows (it allocates buffers, writes no gradient) */
+    if (root->node && (prepare(tape, root->node->index) ||
+                       check_consistent(tape, root->node->index)))
         return TG_ERR;
     if (!root->live) { /* no parameter can be reached: nothing to do */
         settle_leaf_grads(tape);
