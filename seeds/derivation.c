@@ -213,3 +213,11 @@ int dv_main(const seed_example *seed, int argc, char **argv)
         dv_print(&t, stdout);
     return rc || dv_unexpected(&t) ? 1 : 0;
 }
+
+int dv_draws(dv_table *t, int draws, int (*draw)(dv_table *t, int d))
+{
+    for (int d = 0; d < draws; d++)
+        if (draw(t, d))
+            return -1;
+    return 0;
+}

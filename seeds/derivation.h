@@ -79,6 +79,10 @@ int dv_count(const dv_table *t, bool agree);
 /* T [c×r] = Aᵀ for A [r×c], both row-major (for the hand-side formulas). */
 void dv_transpose(const double *a, double *t, int r, int c);
 
+/* Run draw(t, d) for d = 0 .. draws-1, stopping at the first that fails;
+ * returns 0 or -1 (the loop of every seed's run). */
+int dv_draws(dv_table *t, int draws, int (*draw)(dv_table *t, int d));
+
 /* Report a library error met while running an example; returns -1. */
 int dv_fail(dv_table *t, tg_tape *tape, const char *what);
 

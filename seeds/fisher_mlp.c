@@ -550,13 +550,7 @@ static int run_draw(dv_table *t, int draw)
     return rc;
 }
 
-static int run(dv_table *t, int draws)
-{
-    for (int k = 0; k < draws; k++)
-        if (run_draw(t, k))
-            return -1;
-    return 0;
-}
+static int run(dv_table *t, int draws) { return dv_draws(t, draws, run_draw); }
 
 const seed_example seed_fisher_mlp = {
     "000", "fisher_mlp",

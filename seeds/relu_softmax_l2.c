@@ -781,9 +781,8 @@ static void explain(dv_table *t)
 
 static int run(dv_table *t, int draws)
 {
-    for (int d = 0; d < draws; d++)
-        if (run_draw(t, d))
-            return -1;
+    if (dv_draws(t, draws, run_draw))
+        return -1;
     explain(t);
     return 0;
 }

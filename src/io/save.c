@@ -588,7 +588,7 @@ int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
     /* everything verified: now write */
     for (size_t i = 0; i < count; i++) {
         decode(list[i]->data, recs[match[i]].data, (tg_dtype)list[i]->dtype, list[i]->size);
-        list[i]->version = ++tape->gen; /* a write: backward refuses until a replay */
+        tg_write_leaf(list[i], "load"); /* a leaf (gather refused op outputs): never fails */
     }
     rc = TG_OK;
 done:
