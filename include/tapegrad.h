@@ -149,6 +149,24 @@ TG_API void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
 TG_API bool tg_set_grad_enabled(tg_tape *tape, bool enabled);
 
 /**
+ * Training or evaluation mode (PyTorch's train()/eval()), tape-wide; a new
+ * tape trains.  dropout and batch_norm read it every time they run, so it
+ * can change between replays without recording again: in evaluation mode
+ * dropout is the identity and batch_norm normalises with its running
+ * statistics (and leaves them unchanged).  Returns the previous setting
+ * (false for NULL).
+ */
+TG_API bool tg_set_training(tg_tape *tape, bool training);
+/** Whether the tape is in training mode (false for NULL). */
+TG_API bool tg_training(const tg_tape *tape);
+/**
+ * Seed the tape's generator, from which the random ops (dropout) draw a
+ * fresh mask on every forward and replay: the same seed, the same masks,
+ * whatever the thread count.  A new tape is seeded with 0.  NULL: no-op.
+ */
+TG_API void tg_tape_seed(tg_tape *tape, uint64_t seed);
+
+/**
  * Scopes group nodes (for the DOT view, e.g. "layer1").  Nodes recorded
  * between push and pop carry the scope name; scopes nest as "a/b".
  * Returns 0, or -1 when the name is NULL/empty or scopes nest deeper than 8.

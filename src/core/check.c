@@ -446,6 +446,10 @@ int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt, double step,
     cx.dst = tg_tape_new();
     cx.node_copy = tg_malloc((last + 1) * sizeof *cx.node_copy);
     int rc = TG_ERR;
+    if (cx.dst) { /* the copy runs in the same mode; random ops keep one draw */
+        cx.dst->training = tape->training;
+        cx.dst->random_frozen = true;
+    }
     if (!cx.dst || !cx.node_copy)
         tg_error(tape, "check_fd: out of memory");
     else if (!copy_and_backward(&cx, tape, last, n, list) &&

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define TG_MAX_IN 3    /* inputs of one op                               */
+#define TG_MAX_IN 5    /* inputs of one op (batch_norm has five)         */
 #define TG_ALIGN 64    /* alignment of every data buffer (one cache line) */
 #define TG_MAX_SCOPE 8 /* nesting depth of tg_scope_push                 */
 
@@ -126,6 +126,9 @@ struct tg_tape {
     bool live_dirty;      /* requires_grad changed after recording         */
     size_t grads_ready;   /* nodes [0, grads_ready) have gradient buffers  */
     bool anomaly;         /* check every produced value for NaN/Inf        */
+    bool training;        /* tg_set_training: dropout, batch_norm obey it  */
+    bool random_frozen;   /* check_fd's copy: random ops keep their draws  */
+    tg_rng rng;           /* tg_tape_seed: the random ops' generator       */
     bool has_err;
     int scope_depth;
     const char *scope;    /* current interned scope string or NULL         */
@@ -200,6 +203,21 @@ tg_tensor *tg_leaf_new(tg_tape *tape, tg_kind kind, const char *name,
 
 /* The tape's copy of scope string s (kept for the tape's lifetime). */
 const char *tg_intern_scope(tg_tape *tape, const char *s);
+
+/* A random op's key for this forward of node n, stored in *key: a fresh
+ * 64-bit draw from the tape's generator (tg_tape_seed), except on a tape
+ * whose draws are frozen (tg_check_fd's f64 copy), where *key keeps the
+ * value drawn at record time so that every evaluation sees the same mask.
+ * Element i's random bits are then tg_rng_hash(key, i): independent of
+ * the thread count and of the order elements are visited in. */
+void tg_random_key(tg_node *n, uint64_t *key);
+static inline uint64_t tg_rng_hash(uint64_t key, uint64_t i)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15u; /* splitmix64 of key + i */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
 
 /* ---- setup helpers (src/core/tape.c) --------------------------------------- */
 int tg_need_float(tg_node *n, int i);       /* input i is f32/f64          */

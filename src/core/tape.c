@@ -14,7 +14,33 @@ tg_tape *tg_tape_new(void)
     t->leaf_gen = 1;
     t->pass_gen = 1; /* grad_gen 0 ("holds nothing") never matches */
     t->stale_at = SIZE_MAX;
+    t->training = true;
+    tg_rng_seed(&t->rng, 0);
     return t;
+}
+
+bool tg_set_training(tg_tape *tape, bool training)
+{
+    if (!tape)
+        return false;
+    bool old = tape->training;
+    tape->training = training;
+    return old;
+}
+
+bool tg_training(const tg_tape *tape) { return tape && tape->training; }
+
+void tg_tape_seed(tg_tape *tape, uint64_t seed)
+{
+    if (tape)
+        tg_rng_seed(&tape->rng, seed);
+}
+
+void tg_random_key(tg_node *n, uint64_t *key)
+{
+    tg_tape *tape = n->out.tape;
+    if (!tape->random_frozen || n->fwd_gen == 0)
+        *key = tg_rng_next(&tape->rng);
 }
 
 void tg_tape_free(tg_tape *tape)
