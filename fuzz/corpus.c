@@ -319,6 +319,13 @@ static const struct {
     [TG_OP_bce] = {3, {S_P, S_P, 0}},
     [TG_OP_bce_logits] = {3, {S_X, S_P, 1}},
     [TG_OP_l2] = {2, {S_X, FV(0.5)}},
+    [TG_OP_conv2d] = {7, {S_X, S_Q, 2, 0, 0x05, 0, 0}}, /* [1,1,2,3] ⋆ [1,1,2,2], padding 1 */
+    [TG_OP_batch_norm] = {4, {S_X, 0x01, 0, 0}}, /* its own γ, β, running stats; 0.1, 1e-5 */
+    [TG_OP_dropout] = {2, {S_X, 0x00}},           /* p 0.5 */
+    /* X viewed as [1,1,2,3], kernel 2x2, stride 1x1, padding 1x1 (avg: cip) */
+    [TG_OP_max_pool2d] = {5, {S_X, 0x02, 0x05, 0x05, 0x03}},
+    [TG_OP_avg_pool2d] = {5, {S_X, 0x03, 0x05, 0x05, 0x03}},
+    [TG_OP_leaky_relu] = {2, {S_X, FV(0.25)}},
 };
 
 /* Every op of ops/ops.def on valid inputs, 8 at a time: each result summed
@@ -477,7 +484,41 @@ static void corpus_graph(void)
     byte(&f, OP_DOT), byte(&f, 0), byte(&f, 0x1F), byte(&f, N_QUOTE);
     save("graph", "modes", &f);
 
-    /* 5: every op of the list (generated from it: a new op is in it) */
+    /* 5: batch_norm and dropout with the training mode switched between
+     * recording and replays: backward twice and replays with 1 and 2
+     * threads over fresh masks and running statistics, check_fd, a single
+     * value per channel refused in training mode (at record, then at a
+     * replay after switching), inputs picked from the pool (dtypes differ) */
+    f.n = 0;
+    byte(&f, 0x08); /* best ISA, 2 threads */
+    leaf(&f, K_PARAM, D_F64, 2, (int[]){4, 3}, N_X, w, 8);               /* 0 */
+    leaf(&f, K_PARAM, D_F32, 4, (int[]){2, 3, 2, 2}, N_W, w, 8);         /* 1 */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_batch_norm), byte(&f, 1), byte(&f, 0x01), byte(&f, 0),
+        byte(&f, 0);                                  /* 2: own γ, β, stats; 0.1, 1e-5 */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_dropout), byte(&f, 2), byte(&f, 0x00); /* 3: p 0.5 */
+    unary(&f, TG_OP_sum, 3), byte(&f, 0);                                /* 4 */
+    byte(&f, OP_BACKWARD), byte(&f, 6), byte(&f, 4);                     /* twice */
+    byte(&f, OP_REPLAY), byte(&f, 0);                                    /* 1 vs 2 threads */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_batch_norm), byte(&f, 0), byte(&f, 0x03), byte(&f, 1),
+        byte(&f, 1);                                  /* 5: evaluation mode; 0.5, 1e-3 */
+    byte(&f, OP_REPLAY), byte(&f, 0);
+    byte(&f, OP_APPLY), byte(&f, TG_OP_dropout), byte(&f, 0), byte(&f, 0x31); /* 6: training, p 0.25 */
+    unary(&f, TG_OP_sum, 6), byte(&f, 0);                                /* 7 */
+    byte(&f, OP_CHECK), byte(&f, 0x02), byte(&f, 7), byte(&f, 0);       /* check_fd wrt 0 */
+    byte(&f, OP_REPLAY), byte(&f, 0);
+    byte(&f, OP_BACKWARD), byte(&f, 6), byte(&f, 7);
+    leaf(&f, K_PARAM, D_F64, 2, (int[]){1, 3}, N_X, w, 8);               /* 8 */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_batch_norm), byte(&f, 8), byte(&f, 0x01), byte(&f, 0),
+        byte(&f, 0);                                  /* one value per channel: refused */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_batch_norm), byte(&f, 8), byte(&f, 0x03), byte(&f, 0),
+        byte(&f, 0);                                  /* 9: in evaluation mode */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_dropout), byte(&f, 9), byte(&f, 0x30); /* 10: training */
+    byte(&f, OP_REPLAY), byte(&f, 0);                                    /* fails at 9 */
+    byte(&f, OP_APPLY), byte(&f, TG_OP_batch_norm), byte(&f, 1), byte(&f, 0x00), byte(&f, 0),
+        byte(&f, 0), byte(&f, 0), byte(&f, 0), byte(&f, 0), byte(&f, 0); /* f32 x, f64 stats */
+    save("graph", "norm_modes", &f);
+
+    /* 6: every op of the list (generated from it: a new op is in it) */
     f.n = 0;
     every_op(&f);
     save("graph", "every_op", &f);

@@ -512,6 +512,7 @@ UNARY(scale, tg_scale(x, value(st)))
 UNARY(transpose, tg_transpose(x))
 UNARY(trace, tg_trace(x))
 UNARY(l2, tg_l2(x, value(st)))
+UNARY(leaky_relu, tg_leaky_relu(x, value(st)))
 #undef UNARY
 
 /* Elementwise and losses: the cost of the broadcast. */
@@ -626,6 +627,170 @@ static tg_tensor *fz_gather_rows(state *st, call *c)
     if (c->a && c->b && tg_rank(c->a) >= 1)
         cost += (double)size_of(c->b) * ((double)size_of(c->a) / (double)tg_dim(c->a, 0));
     return two_fit(st, c, cost) ? tg_gather_rows(c->a, c->b) : NULL;
+}
+
+/* max_pool2d, avg_pool2d: a slot, then 4 bytes.  Flags: bit 0
+ * count_include_pad, bit 1 an input of rank 1..3 viewed as [1,1,d0,rest]
+ * first (a reshape node: most leaves are not 4-D), 0xFF opts NULL.  Below
+ * 0xF0 the kernel byte gives kh, kw in 1..4 (bits 0-1, 2-3), the stride
+ * byte sh, sw in 0..3 (0: the kernel), the padding byte ph, pw in 0..1;
+ * from 0xF0 a pair from a table of invalid and extreme values.  Cost: the
+ * windows' work when the attributes are valid. */
+static const int pool_ext[8][2] = {{0, 1},       {-1, 2},       {INT_MAX, 1}, {1, INT_MIN},
+                                   {1000, 1000}, {2, INT_MAX}, {-5, -5},     {3, 0}};
+static tg_tensor *pool_op(state *st, call *c, bool avg)
+{
+    if (!one(st, c))
+        return NULL;
+    uint8_t f = u8(st), bk = u8(st), bs = u8(st), bp = u8(st);
+    tg_pool2d_opts o;
+    const int *ek = pool_ext[bk & 7], *es = pool_ext[bs & 7], *ep = pool_ext[bp & 7];
+    o.kernel[0] = bk < 0xF0 ? 1 + (bk & 3) : ek[0];
+    o.kernel[1] = bk < 0xF0 ? 1 + ((bk >> 2) & 3) : ek[1];
+    o.stride[0] = bs < 0xF0 ? bs & 3 : es[0];
+    o.stride[1] = bs < 0xF0 ? (bs >> 2) & 3 : es[1];
+    o.padding[0] = bp < 0xF0 ? bp & 1 : ep[0];
+    o.padding[1] = bp < 0xF0 ? (bp >> 1) & 1 : ep[1];
+    o.count_include_pad = f & 1;
+    tg_tensor *x = c->a;
+    int r = x ? tg_rank(x) : 0;
+    if ((f & 2) && r >= 1 && r <= 3)
+        x = tg_reshape(x, 4, (size_t[]){1, 1, tg_dim(x, 0), size_of(x) / tg_dim(x, 0)});
+    if (x && tg_rank(x) == 4 && o.kernel[0] > 0 && o.kernel[1] > 0 && o.stride[0] >= 0 &&
+        o.stride[1] >= 0 && o.padding[0] >= 0 && o.padding[1] >= 0) {
+        double work = (double)tg_dim(x, 0) * (double)tg_dim(x, 1) * o.kernel[0] * o.kernel[1];
+        for (int i = 0; i < 2; i++) {
+            double k = o.kernel[i], s = o.stride[i] ? o.stride[i] : k;
+            work *= fmax(1, ((double)tg_dim(x, 2 + i) + 2.0 * o.padding[i] - k) / s + 1);
+        }
+        c->cost += work;
+        if (work > PAIR_CAP || !budget(st, c->a, c->cost)) {
+            c->skipped = true;
+            return NULL;
+        }
+    }
+    if (f == 0xFF)
+        return avg ? tg_avg_pool2d(x, NULL) : tg_max_pool2d(x, NULL);
+    return avg ? tg_avg_pool2d(x, &o) : tg_max_pool2d(x, &o);
+}
+
+static tg_tensor *fz_max_pool2d(state *st, call *c) { return pool_op(st, c, false); }
+static tg_tensor *fz_avg_pool2d(state *st, call *c) { return pool_op(st, c, true); }
+
+/* batch_norm: a slot x, a flags byte, momentum and eps bytes (tables of
+ * valid, invalid and extreme values), then the four other inputs: with bit
+ * 0 of the flags made here for x's channels on x's tape (gamma 1, beta 0.5
+ * parameters; running statistics 0 and 1, inputs; not in the pool, whose
+ * slot numbers the corpus counts), else 4 more slots.  Bit 3 views x of
+ * rank 1 or 3 as [d,1] or [a,b,c,1] first (a reshape node); bit 1 sets the
+ * tape's training mode to bit 2 (later replays run in it too). */
+static tg_tensor *fz_batch_norm(state *st, call *c)
+{
+    static const double moms[] = {0.1, 0.5, 0, 1, -0.1, 1.5, NAN, INFINITY};
+    static const double epss[] = {1e-5, 1e-3, 0.5, 0, -1e-5, NAN, INFINITY, 1e-300};
+    if (!one(st, c))
+        return NULL;
+    c->cost *= 2; /* several passes */
+    uint8_t f = u8(st);
+    double mom = moms[u8(st) % 8], eps = epss[u8(st) % 8];
+    tg_tensor *x = c->a, *in[4] = {NULL, NULL, NULL, NULL};
+    int r = x ? tg_rank(x) : 0;
+    if ((f & 8) && (r == 1 || r == 3))
+        x = r == 1 ? tg_reshape(x, 2, (size_t[]){tg_dim(x, 0), 1})
+                   : tg_reshape(x, 4, (size_t[]){tg_dim(x, 0), tg_dim(x, 1), tg_dim(x, 2), 1});
+    tg_dtype dt = x ? tg_dtype_of(x) : TG_I32;
+    if ((f & 1) && x && tg_rank(x) >= 2 && dt != TG_I32) {
+        tg_tape *tape = tg_tape_of(x);
+        size_t ch[1] = {tg_dim(x, 1)};
+        in[0] = tg_param(tape, "gamma", dt, 1, ch);
+        in[1] = tg_param(tape, "beta", dt, 1, ch);
+        in[2] = tg_input(tape, "running_mean", dt, 1, ch);
+        in[3] = tg_input(tape, "running_var", dt, 1, ch);
+        FZ_CHECK(in[0] && in[1] && in[2] && in[3], "batch_norm's leaves: %s",
+                 tg_tape_error(tape));
+        tg_fill(in[0], 1), tg_fill(in[1], 0.5), tg_fill(in[3], 1);
+    } else {
+        for (int i = 0; i < 4; i++)
+            in[i] = pick(st);
+    }
+    for (int i = 0; i < 4 && !c->a; i++)
+        c->a = in[i]; /* the tape an error goes to */
+    if ((f & 2) && c->a)
+        tg_set_training(tg_tape_of(c->a), f & 4);
+    return tg_batch_norm(x, in[0], in[1], in[2], in[3], mom, eps);
+}
+
+/* dropout: a slot and a byte: p from a table (bits 0-3), bit 4 sets the
+ * tape's training mode to bit 5 first. */
+static tg_tensor *fz_dropout(state *st, call *c)
+{
+    static const double ps[16] = {0.5, 0.25, 0,   0.9,      0.999, 1e-300, -0.5, 1,
+                                  NAN, INFINITY, -0.0, 0.75, 0.1, 0.5,    0.5, 0.99};
+    if (!one(st, c))
+        return NULL;
+    uint8_t f = u8(st);
+    if ((f & 0x10) && c->a)
+        tg_set_training(tg_tape_of(c->a), f & 0x20);
+    return tg_dropout(c->a, ps[f & 15]);
+}
+
+/* conv2d: slots x and w, a flags byte (bit 0: a bias, the next slot; bit 1:
+ * x and w of rank 1..3 viewed as [1,1,d0,rest] first, reshape nodes; 0xFF:
+ * opts NULL), then stride, padding, dilation and groups bytes.  Below 0xF0
+ * they give per axis stride 0..3, padding 0..2, dilation 0..2 (bits 0-1,
+ * 2-3; 0 means 1 for stride and dilation) and groups 0..3; from 0xF0 an
+ * invalid or extreme pair (pool_ext).  Cost: the products' work when the
+ * shapes and attributes are valid. */
+static tg_tensor *fz_conv2d(state *st, call *c)
+{
+    two(st, c);
+    tg_tensor *bias = (c->arg & 1) && c->arg != 0xFF ? pick(st) : NULL;
+    uint8_t bs = u8(st), bp = u8(st), bd = u8(st), bg = u8(st);
+    const int *es = pool_ext[bs & 7], *ep = pool_ext[bp & 7], *ed = pool_ext[bd & 7];
+    tg_conv2d_opts o;
+    o.stride[0] = bs < 0xF0 ? bs & 3 : es[0];
+    o.stride[1] = bs < 0xF0 ? (bs >> 2) & 3 : es[1];
+    o.padding[0] = bp < 0xF0 ? (bp & 3) % 3 : ep[0];
+    o.padding[1] = bp < 0xF0 ? ((bp >> 2) & 3) % 3 : ep[1];
+    o.dilation[0] = bd < 0xF0 ? (bd & 3) % 3 : ed[0];
+    o.dilation[1] = bd < 0xF0 ? ((bd >> 2) & 3) % 3 : ed[1];
+    o.groups = bg < 0xF0 ? bg & 3 : pool_ext[bg & 7][0];
+    /* x and w as 4-D (xs, ws), viewed when asked */
+    tg_tensor *x = c->a, *w = c->b;
+    bool view_x = (c->arg & 2) && x && tg_rank(x) >= 1 && tg_rank(x) <= 3;
+    bool view_w = (c->arg & 2) && w && tg_rank(w) >= 1 && tg_rank(w) <= 3;
+    size_t xs[4] = {1, 1, 1, 1}, ws[4] = {1, 1, 1, 1};
+    if (view_x)
+        xs[2] = tg_dim(x, 0), xs[3] = size_of(x) / xs[2];
+    if (view_w)
+        ws[2] = tg_dim(w, 0), ws[3] = size_of(w) / ws[2];
+    for (int i = 0; i < 4; i++) {
+        xs[i] = x && tg_rank(x) == 4 ? tg_dim(x, i) : xs[i];
+        ws[i] = w && tg_rank(w) == 4 ? tg_dim(w, i) : ws[i];
+    }
+    bool valid = o.groups >= 0 && (view_x || (x && tg_rank(x) == 4)) &&
+                 (view_w || (w && tg_rank(w) == 4));
+    for (int i = 0; i < 2; i++)
+        valid &= o.stride[i] >= 0 && o.padding[i] >= 0 && o.dilation[i] >= 0;
+    double cost = base_cost(c) + (double)size_of(bias);
+    if (valid) {
+        /* per output element: (C/groups)·kH·kW multiply-adds, three times */
+        double work = (double)xs[0] * (double)ws[0] * (double)ws[1] * (double)ws[2] *
+                      (double)ws[3] * 3;
+        for (int i = 0; i < 2; i++) {
+            double s = o.stride[i] ? o.stride[i] : 1, d = o.dilation[i] ? o.dilation[i] : 1;
+            double ext = d * ((double)ws[2 + i] - 1) + 1;
+            work *= fmax(1, ((double)xs[2 + i] + 2.0 * o.padding[i] - ext) / s + 1);
+        }
+        cost += work;
+    }
+    if (!two_fit(st, c, cost))
+        return NULL;
+    if (view_x)
+        x = tg_reshape(x, 4, xs);
+    if (view_w)
+        w = tg_reshape(w, 4, ws);
+    return tg_conv2d(x, w, bias, c->arg == 0xFF ? NULL : &o);
 }
 
 /* The builders by op id, generated from the list: an op of ops/ops.def
@@ -813,6 +978,41 @@ static bool heavy(state *st)
     return st->heavy++ < MAX_HEAVY;
 }
 
+/* The values of every leaf of a tape (also those no slot holds now). */
+typedef struct leaf_values {
+    size_t n;
+    void **p;
+} leaf_values;
+
+static void leaves_save(tg_tape *tape, leaf_values *v)
+{
+    v->n = tg_tape_leaves(tape);
+    v->p = calloc(v->n ? v->n : 1, sizeof *v->p);
+    FZ_CHECK(v->p, "out of memory");
+    for (size_t i = 0; i < v->n; i++) {
+        tg_tensor *t = tg_tape_leaf(tape, i);
+        size_t bytes = tg_size(t) * tg_dtype_size(tg_dtype_of(t));
+        v->p[i] = malloc(bytes ? bytes : 1);
+        FZ_CHECK(v->p[i], "out of memory");
+        memcpy(v->p[i], tg_data(t), bytes);
+    }
+}
+
+static void leaves_restore(tg_tape *tape, const leaf_values *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        tg_tensor *t = tg_tape_leaf(tape, i);
+        memcpy(tg_data(t), v->p[i], tg_size(t) * tg_dtype_size(tg_dtype_of(t)));
+    }
+}
+
+static void leaves_free(leaf_values *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        free(v->p[i]);
+    free(v->p);
+}
+
 static void op_replay(state *st)
 {
     uint8_t m = u8(st);
@@ -822,21 +1022,29 @@ static void op_replay(state *st)
         return;
     tg_tape_clear_error(tape);
     if ((m >> 1) % 3 == 0) {
-        /* replay with 1 thread, then with 2: the same values */
+        /* replay with 1 thread, then with 2: the same values, from the same
+         * leaves (batch_norm's forward writes its running statistics) and
+         * the same seed (dropout draws a mask per forward) */
         int threads = tg_get_threads();
         tg_set_threads(1);
+        leaf_values saved;
+        leaves_save(tape, &saved);
+        tg_tape_seed(tape, m);
         int rc = tg_replay(tape);
         FAILS_WITH_MSG(tape, rc, "replay");
         if (rc == 0 && heavy(st)) {
             snapshot a, b;
             snap_take(st, k, &a, false);
             tg_set_threads(2);
+            leaves_restore(tape, &saved);
+            tg_tape_seed(tape, m);
             rc = tg_replay(tape);
             FZ_CHECK(rc == 0, "a replay that passed failed the second time: %s",
                      tg_tape_error(tape));
             snap_take(st, k, &b, false);
             snap_compare_free(st, &a, &b, false, "replay with 1 and 2 threads");
         }
+        leaves_free(&saved);
         tg_set_threads(threads);
     } else if ((m >> 1) % 3 == 1) {
         int rc = tg_replay(tape);

@@ -321,8 +321,9 @@ TG_API int tg_init_normal(tg_tensor *t, tg_rng *rng, double mean, double stddev)
 /**
  * Xavier/Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
  * Fans: a rank-2 tensor [rows, cols] is used as X·W, so fan_in = rows and
- * fan_out = cols; rank 1: both = size; rank 3/4: fan_in = dim0 * receptive
- * field, fan_out = dim1 * receptive field (receptive = product of the rest).
+ * fan_out = cols; rank 1: both = size; rank 3/4 is a convolution's weight
+ * [out, in, k...] (tg_conv2d): fan_in = dim1 * receptive field, fan_out =
+ * dim0 * receptive field (receptive = product of the rest), as PyTorch.
  */
 TG_API int tg_init_xavier(tg_tensor *t, tg_rng *rng);
 /** He/Kaiming normal: N(0, 2 / fan_in), fans as for tg_init_xavier. */
@@ -392,6 +393,90 @@ TG_API tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes);
 TG_API tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx);
 /** Trace of a square matrix (a rank-0 result). */
 TG_API tg_tensor *tg_trace(tg_tensor *x);
+
+/* ---- Convolutional networks (tensors N×C×H×W, row-major) --------------- */
+
+/**
+ * Options of tg_conv2d; a zero-filled struct (or NULL) is PyTorch's default:
+ * stride 1, no padding, dilation 1, one group.  Index 0 is the height axis,
+ * 1 the width axis.
+ */
+typedef struct tg_conv2d_opts {
+    int stride[2];   /* step between output positions; 0 means 1            */
+    int padding[2];  /* zeros added on both sides of each axis              */
+    int dilation[2]; /* spacing between kernel taps; 0 means 1              */
+    int groups;      /* C and O split into groups (C = groups: depthwise); 0 means 1 */
+} tg_conv2d_opts;
+/**
+ * 2-D convolution (cross-correlation, as PyTorch's Conv2d): x [N,C,H,W],
+ * w [O,C/groups,kH,kW], optional bias [O] (NULL: none) →
+ * y [N,O,Ho,Wo] with Ho = ⌊(H + 2·pad − dil·(kH − 1) − 1) / stride⌋ + 1
+ * (Wo likewise).  Gradients for x, w and bias.
+ */
+TG_API tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *bias,
+                            const tg_conv2d_opts *opts);
+
+/** Options of the 2-D poolings; NULL is not accepted (the kernel has no default). */
+typedef struct tg_pool2d_opts {
+    int kernel[2];  /* window height, width (>= 1)                           */
+    int stride[2];  /* 0 means the kernel size (PyTorch's default)           */
+    int padding[2]; /* at most half the kernel on each side                  */
+    bool count_include_pad; /* avg_pool2d: padded zeros count in the divisor */
+} tg_pool2d_opts;
+/**
+ * Max pooling of x [N,C,H,W] over windows → [N,C,Ho,Wo], Ho as tg_conv2d
+ * with dilation 1.  Padding is −∞ (never the maximum).  The gradient goes
+ * to the maximum of each window; on a tie, to the first maximum in
+ * row-major order within the window.  A NaN in a window is its maximum (as
+ * PyTorch): the output is NaN and the gradient goes to the window's first
+ * NaN.  The maxima's positions are kept at forward, so backward does not
+ * read x.  Refused: x not 4-D or not float, opts NULL, a kernel < 1, a
+ * stride < 0, a padding < 0 or above half the kernel, a kernel larger than
+ * the padded input.
+ */
+TG_API tg_tensor *tg_max_pool2d(tg_tensor *x, const tg_pool2d_opts *opts);
+/**
+ * Average pooling of x [N,C,H,W] → [N,C,Ho,Wo].  The divisor is the number
+ * of window positions inside the input, or the whole kernel area when
+ * count_include_pad is set (PyTorch's default is true; a zero-filled opts
+ * has it false).  Global average pooling is tg_mean_axis of
+ * tg_reshape(x, 3, {N, C, H·W}) along axis 2 (or this with the kernel
+ * {H, W}).  Refused as tg_max_pool2d.
+ */
+TG_API tg_tensor *tg_avg_pool2d(tg_tensor *x, const tg_pool2d_opts *opts);
+
+/**
+ * Batch normalisation, per channel: over N,H,W for x [N,C,H,W] and over N
+ * for x [N,C].  gamma, beta, running_mean, running_var are [C].
+ * Training mode (tg_set_training): y = γ·(x − μ_B)/√(σ²_B + ε) + β with the
+ * batch mean and biased variance, and each forward updates
+ * running ← (1 − momentum)·running + momentum·batch statistic (the
+ * variance's unbiased form, as PyTorch); backward goes through μ_B and σ²_B.
+ * Evaluation mode: μ and σ² are the running statistics, left unchanged.
+ * running_mean and running_var are leaves the op writes (tg_input or
+ * tg_const, f32/f64 like x; PyTorch starts them at 0 and 1); save them with
+ * the parameters.  Errors: running statistics that are op outputs, require
+ * a gradient or are another input too; momentum outside [0, 1]; eps <= 0; in
+ * training mode, one value per channel (N·H·W = 1), at record time or at a
+ * replay after switching to training.  Backward follows the mode its
+ * forward ran in.
+ */
+TG_API tg_tensor *tg_batch_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
+                                tg_tensor *running_mean, tg_tensor *running_var,
+                                double momentum, double eps);
+/**
+ * Dropout: in training mode each element is zeroed with probability p and
+ * the others scaled by 1/(1 − p) (inverted dropout), with a fresh mask on
+ * every forward and replay drawn from the tape's generator (tg_tape_seed);
+ * the identity in evaluation mode.  0 <= p < 1.  Element i is kept when
+ * u_i >= p, u_i uniform in [0, 1) from the forward's key and i alone: the
+ * masks do not depend on the thread count.  Backward uses the mask of the
+ * last forward; tg_check_fd's copy keeps one mask for all its evaluations.
+ */
+TG_API tg_tensor *tg_dropout(tg_tensor *x, double p);
+/** max(x, 0) + slope·min(x, 0); slope 0.01 is PyTorch's default (any value
+ *  is accepted).  The gradient at x = 0 is slope (PyTorch's x > 0 ? 1 : slope). */
+TG_API tg_tensor *tg_leaky_relu(tg_tensor *x, double slope);
 
 /* Losses.  `flags` combines one reduction with options:                  */
 #define TG_SUM 0x0        /* sum over all terms                             */
@@ -759,8 +844,9 @@ typedef struct tg_batcher {
 TG_API int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuffle,
                            bool drop_last, uint64_t seed, tg_err *err);
 /**
- * Copy the next batch into x ([batch, dim], f32 or f64) and labels ([batch],
- * i32).  Returns the number of samples copied, k, or 0 at the end of the
+ * Copy the next batch into x ([batch, dim], or any [batch, ...] whose
+ * sample has dim elements such as [batch, 1, rows, cols] for a
+ * convolutional network; f32 or f64) and labels ([batch], i32).  Returns the number of samples copied, k, or 0 at the end of the
  * epoch (x and labels untouched; the next call starts a new, reshuffled
  * epoch), or -1 on error (wrong shapes or dtypes: the message is on the
  * tensors' tape).  k < batch only for a last partial batch: its rows k..

@@ -633,7 +633,7 @@ static void batches(void)
     tg_tensor *y5 = tg_input(t, "y5", TG_I32, 1, SHAPE(5));
     tg_tensor *yf = tg_input(t, "yf", TG_F32, 1, SHAPE(4));
     struct { tg_tensor *x, *y; const char *msg; } cases[] = {
-        {x3, y, "batcher_next: x 'x3' is 4x3, expected 4x2 (batch x features)"},
+        {x3, y, "batcher_next: x 'x3' is 4x3, expected 4x2 (batch x features) or 4x... with 2 elements a sample"},
         {xi, y, "batcher_next: x 'xi' must be f32 or f64, not i32"},
         {x, y5, "batcher_next: labels 'y5' is 5, expected 4 (batch)"},
         {x, yf, "batcher_next: labels 'yf' must be i32, not f32"},
@@ -645,6 +645,16 @@ static void batches(void)
         ok(r == -1 && m && strstr(m, cases[i].msg), "%s", m ? m : "(no error)");
         tg_tape_clear_error(t);
     }
+    /* images: x [batch, 1, 1, 2] takes the same values as x [batch, 2] */
+    tg_tensor *x4 = tg_input(t, "x4", TG_F32, 4, SHAPE(4, 1, 1, 2));
+    tg_batcher b4;
+    tg_batcher_init(&b4, &d, 4, true, false, 1, &e);
+    tg_batcher_free(&b);
+    tg_batcher_init(&b, &d, 4, true, false, 1, &e);
+    ok(tg_batcher_next(&b4, x4, y) == 4 && tg_batcher_next(&b, x, y) == 4 &&
+           !memcmp(tg_data(x4), tg_data(x), 8 * sizeof(float)),
+       "x of shape [batch, 1, 1, 2] gets the same batch as [batch, 2]");
+    tg_batcher_free(&b4);
     ok(tg_batcher_next(&b, NULL, NULL) == -1, "NULL x and labels: -1");
     ok(tg_batcher_next(NULL, x, y) == -1 && tg_tape_error(t) &&
            strstr(tg_tape_error(t), "the batcher is NULL or not initialised"),

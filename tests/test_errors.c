@@ -155,6 +155,96 @@ static void op_errors(void)
                "bce (node 0): probability -0.25 at element 2 of 3 is outside [0, 1]");
     tg_tape_free(bt);
     FAILS(!tg_l2(sq, INFINITY), "l2: lambda inf is not finite");
+    /* poolings and leaky_relu (failing calls record no node) */
+    tg_tensor *px = F("px", 4, SHAPE(2, 3, 5, 4));
+    tg_pool2d_opts pk2 = {{2, 2}, {0, 0}, {0, 0}, false};
+    FAILS(!tg_max_pool2d(sq, &pk2), "max_pool2d: input must be 4-D [N,C,H,W], got 4x4");
+    FAILS(!tg_avg_pool2d(px, NULL), "avg_pool2d: opts is NULL");
+    FAILS(!tg_max_pool2d(px, &(tg_pool2d_opts){{0, 2}, {0, 0}, {0, 0}, false}),
+          "max_pool2d: kernel 0x2 must be >= 1");
+    FAILS(!tg_avg_pool2d(px, &(tg_pool2d_opts){{2, 2}, {1, -2}, {0, 0}, false}),
+          "avg_pool2d: stride 1x-2 must be >= 0");
+    FAILS(!tg_avg_pool2d(px, &(tg_pool2d_opts){{3, 3}, {1, 1}, {2, 1}, true}),
+          "avg_pool2d: padding 2x1 must be between 0 and half the kernel 3x3");
+    FAILS(!tg_max_pool2d(px, &(tg_pool2d_opts){{6, 2}, {0, 0}, {0, 0}, false}),
+          "max_pool2d: kernel 6x2 is larger than the input 2x3x5x4 padded by 0x0");
+    FAILS(!tg_max_pool2d(tg_input(T, "pl", TG_I32, 4, SHAPE(1, 1, 2, 2)), &pk2),
+          "max_pool2d: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_leaky_relu(lab, 0.01), "leaky_relu: input 0 must be f32 or f64, not i32");
+
+    /* conv2d (a tape of its own: the node numbers below stay) */
+    tg_tape *ct = tg_tape_new();
+    tg_tensor *cx = tg_param(ct, "x", TG_F32, 4, SHAPE(2, 4, 5, 6));
+    tg_tensor *cw = tg_param(ct, "w", TG_F32, 4, SHAPE(6, 2, 3, 3));
+    tg_conv2d_opts g2 = {{1, 1}, {0, 0}, {1, 1}, 2};
+    TAPE_FAILS(ct, !tg_conv2d(tg_param(ct, "x3", TG_F32, 3, SHAPE(4, 5, 6)), cw, NULL, &g2),
+               "conv2d: input must be 4-D [N,C,H,W], got 4x5x6");
+    TAPE_FAILS(ct, !tg_conv2d(cx, tg_param(ct, "w2", TG_F32, 2, SHAPE(6, 18)), NULL, &g2),
+               "conv2d: weight must be 4-D [O,C/groups,kH,kW], got 6x18");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, NULL),
+               "conv2d: weight 6x2x3x3 must have 4 input channels (C/groups) for input 2x4x5x6 and groups 1");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){.groups = 3}),
+               "conv2d: input 2x4x5x6 has 4 channels, not divisible by groups 3");
+    TAPE_FAILS(ct, !tg_conv2d(cx, tg_param(ct, "w5", TG_F32, 4, SHAPE(5, 2, 3, 3)), NULL, &g2),
+               "conv2d: weight 5x2x3x3 has 5 output channels, not divisible by groups 2");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, tg_param(ct, "b", TG_F32, 1, SHAPE(4)), &g2),
+               "conv2d: bias must be [6] for weight 6x2x3x3, got 4");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {0, 0}, {3, 1}, 2}),
+               "conv2d: kernel 3x3 with dilation 3x1 is larger than the padded input (2x4x5x6 padded by 0x0)");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {0, -1}, {1, 1}, 2}),
+               "conv2d: padding 0x-1 is negative");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{-2, 1}, {0, 0}, {1, 1}, 2}),
+               "conv2d: stride -2x1 is negative (0 means 1)");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {0, 0}, {1, -2147483647 - 1}, 2}),
+               "conv2d: dilation 1x-2147483648 is negative (0 means 1)");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){.groups = -2}),
+               "conv2d: groups -2 is negative (0 means 1)");
+    TAPE_FAILS(ct, !tg_conv2d(cx, tg_param(ct, "w64", TG_F64, 4, SHAPE(6, 2, 3, 3)), NULL, &g2),
+               "conv2d: dtypes differ (f32, f64)");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, tg_input(ct, "bi", TG_I32, 1, SHAPE(6)), &g2),
+               "conv2d: input 2 must be f32 or f64, not i32");
+    TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {2147483647, 2147483647}, {1, 1}, 2}),
+               "conv2d: sizes overflow: output 4294967297x4294967298 per channel (input 2x4x5x6, "
+               "weight 6x2x3x3, padding 2147483647x2147483647)");
+    tg_tape_free(ct);
+
+    /* batch_norm and dropout (a tape of their own: the node numbers below stay) */
+    tg_tape *nt = tg_tape_new();
+    tg_tensor *nx = tg_param(nt, "x", TG_F32, 4, SHAPE(2, 3, 4, 4));
+    tg_tensor *ng = tg_param(nt, "g", TG_F32, 1, SHAPE(3)), *nb = tg_param(nt, "b", TG_F32, 1, SHAPE(3));
+    tg_tensor *nm = tg_input(nt, "rm", TG_F32, 1, SHAPE(3)), *nv = tg_input(nt, "rv", TG_F32, 1, SHAPE(3));
+    TAPE_FAILS(nt, !tg_batch_norm(tg_param(nt, "x3", TG_F32, 3, SHAPE(2, 3, 4)), ng, nb, nm, nv, 0.1, 1e-5),
+               "batch_norm: input must be [N,C] or [N,C,H,W], got 2x3x4");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, tg_param(nt, "g4", TG_F32, 1, SHAPE(4)), nb, nm, nv, 0.1, 1e-5),
+               "batch_norm: gamma must be [3] (the channels of input 2x3x4x4), got 4");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, tg_input(nt, "rv2", TG_F32, 2, SHAPE(1, 3)), 0.1, 1e-5),
+               "batch_norm: running_var must be [3] (the channels of input 2x3x4x4), got 1x3");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, tg_input(nt, "rm64", TG_F64, 1, SHAPE(3)), nv, 0.1, 1e-5),
+               "batch_norm: dtypes differ (f32, f64)");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, ng, nv, 0.1, 1e-5),
+               "batch_norm: running_mean ('g') requires a gradient: the running statistics are state");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, tg_relu(nv), 0.1, 1e-5),
+               "batch_norm: running_var ('relu') is the output of relu (node 0): it must be a leaf");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, nm, 0.1, 1e-5),
+               "batch_norm: running_mean and running_var are the same tensor ('rm')");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, nv, 1.5, 1e-5), "batch_norm: momentum 1.5 is outside [0, 1]");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, nv, NAN, 1e-5), "batch_norm: momentum nan is outside [0, 1]");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, nv, 0.1, 0), "batch_norm: eps 0 must be > 0 and finite");
+    TAPE_FAILS(nt, !tg_batch_norm(nx, ng, nb, nm, nv, 0.1, -1e-5), "batch_norm: eps -1e-05 must be > 0");
+    tg_tensor *one = tg_param(nt, "one", TG_F32, 4, SHAPE(1, 3, 1, 1));
+    TAPE_FAILS(nt, !tg_batch_norm(one, ng, nb, nm, nv, 0.1, 1e-5),
+               "batch_norm: expected more than 1 value per channel in training mode, got input 1x3x1x1");
+    tg_set_training(nt, false);
+    ok(tg_batch_norm(one, ng, nb, nm, nv, 0.1, 1e-5) != NULL, "batch_norm: one value per channel in evaluation mode");
+    tg_set_training(nt, true);
+    TAPE_FAILS(nt, tg_replay(nt) != 0,
+               "batch_norm (node 1): expected more than 1 value per channel in training mode, got input 1x3x1x1");
+    TAPE_FAILS(nt, !tg_dropout(nx, 1), "dropout: p 1 is outside [0, 1) (input 2x3x4x4)");
+    TAPE_FAILS(nt, !tg_dropout(nx, -0.5), "dropout: p -0.5 is outside [0, 1)");
+    TAPE_FAILS(nt, !tg_dropout(nx, NAN), "dropout: p nan is outside [0, 1)");
+    TAPE_FAILS(nt, !tg_dropout(tg_input(nt, "i", TG_I32, 1, SHAPE(3)), 0.5),
+               "dropout: input 0 must be f32 or f64, not i32");
+    tg_tape_free(nt);
 
     /* labels and indices out of range: at record time and at replay */
     tg_tensor *l = tg_leaf_from(T, TG_INPUT, "l", TG_I32, 1, SHAPE(4), (int32_t[]){0, 1, 4, 1});

@@ -162,6 +162,87 @@ static void run_all(void)
            VALS((L2 - log(0.25) - 0.5 * (log(0.25) + log(0.75))) / 3), 1);
     expect("l2", tg_l2(row, 0.5), 0, NULL, VALS(0.25 * 21), 1);
 
+    /* pooling, by hand, of x [1,1,3,4] =  1  5  2  0
+     *                                      3 -1  4  6
+     *                                      7  2  8 -3
+     * kernel 2 stride 2: one row of windows {1,5,3,-1}, {2,0,4,6} (row 2 left
+     * out).  Kernel 3 stride 2 padding 1: windows over rows {0,1}, {1,2} and
+     * columns {0,1}, {1,2,3}: sums 8, 16, 11, 16 of 4, 6, 4, 6 elements. */
+    tg_tensor *px = leaf(4, SHAPE(1, 1, 3, 4), VALS(1, 5, 2, 0, 3, -1, 4, 6, 7, 2, 8, -3));
+    tg_pool2d_opts k2 = {{2, 2}, {0, 0}, {0, 0}, false};
+    tg_pool2d_opts k3 = {{3, 3}, {2, 2}, {1, 1}, false};
+    tg_pool2d_opts k3c = {{3, 3}, {2, 2}, {1, 1}, true};
+    tg_pool2d_opts k13 = {{1, 3}, {1, 1}, {0, 1}, false};
+    expect("max_pool2d k2 s2", tg_max_pool2d(px, &k2), 4, SHAPE(1, 1, 1, 2), VALS(5, 6), 2);
+    expect("max_pool2d k3 s2 p1", tg_max_pool2d(px, &k3), 4, SHAPE(1, 1, 2, 2), VALS(5, 6, 7, 8), 4);
+    /* rows of 1x3 windows, padding 1 on columns: max of (·,1,5), (1,5,2), (5,2,0), (2,0,·) ... */
+    expect("max_pool2d k1x3 p0x1", tg_max_pool2d(px, &k13), 4, SHAPE(1, 1, 3, 4),
+           VALS(5, 5, 5, 2, 3, 4, 6, 6, 7, 8, 8, 8), 12);
+    expect("avg_pool2d k2 s2", tg_avg_pool2d(px, &k2), 4, SHAPE(1, 1, 1, 2), VALS(2, 3), 2);
+    expect("avg_pool2d k3 s2 p1", tg_avg_pool2d(px, &k3), 4, SHAPE(1, 1, 2, 2),
+           VALS(2, 16.0 / 6, 2.75, 16.0 / 6), 4);
+    expect("avg_pool2d k3 s2 p1 count_include_pad", tg_avg_pool2d(px, &k3c), 4, SHAPE(1, 1, 2, 2),
+           VALS(8.0 / 9, 16.0 / 9, 11.0 / 9, 16.0 / 9), 4);
+    expect("leaky_relu slope 0.25", tg_leaky_relu(leaf(1, SHAPE(4), VALS(-2, 0, 0.5, -0.125)), 0.25),
+           1, SHAPE(4), VALS(-0.5, 0, 0.5, -0.03125), 4);
+
+    /* batch_norm, training, x [2,2]: channel 0 {-0.5, 0.5}, channel 1 {3, 4};
+     * mean (0, 3.5), biased variance 1/4, + eps 3/4 = 1: x̂ = (-1/2, 1/2) in
+     * both; γ = (2, -1), β = (1, 1/2) -> y = [[0, 1], [2, 0]].  Running
+     * statistics, momentum 1/2: mean (0, 1.75), variance 1/2·1 + 1/2·1/2
+     * (unbiased: 1/4·2/1) = 0.75 */
+    tg_tensor *bx = leaf(2, SHAPE(2, 2), VALS(-0.5, 3, 0.5, 4));
+    tg_tensor *bg = leaf(1, SHAPE(2), VALS(2, -1)), *bb = leaf(1, SHAPE(2), VALS(1, 0.5));
+    tg_tensor *rm = tg_input(T, "rm", D, 1, SHAPE(2)), *rv = tg_input(T, "rv", D, 1, SHAPE(2));
+    tg_fill(rv, 1);
+    expect("batch_norm training", tg_batch_norm(bx, bg, bb, rm, rv, 0.5, 0.75), 2, SHAPE(2, 2),
+           VALS(0, 1, 2, 0), 4);
+    expect("batch_norm running mean", rm, 1, SHAPE(2), VALS(0, 1.75), 2);
+    expect("batch_norm running variance (unbiased)", rv, 1, SHAPE(2), VALS(0.75, 0.75), 2);
+    /* evaluation, x [1,2,1,2]: running mean (1, -1), variance (3.75, 0.75)
+     * + eps 1/4 -> σ = (2, 1); γ = (2, 3), β = (0, 1): channel 0 (x - 1)·1,
+     * channel 1 (x + 1)·3 + 1 */
+    tg_tensor *ex = leaf(4, SHAPE(1, 2, 1, 2), VALS(1, 5, -1, 0));
+    tg_tensor *eg = leaf(1, SHAPE(2), VALS(2, 3)), *eb = leaf(1, SHAPE(2), VALS(0, 1));
+    tg_tensor *erm = tg_input(T, "erm", D, 1, SHAPE(2)), *erv = tg_input(T, "erv", D, 1, SHAPE(2));
+    tg_set(erm, 0, 1), tg_set(erm, 1, -1), tg_set(erv, 0, 3.75), tg_set(erv, 1, 0.75);
+    tg_set_training(T, false);
+    expect("batch_norm evaluation", tg_batch_norm(ex, eg, eb, erm, erv, 0.1, 0.25), 4,
+           SHAPE(1, 2, 1, 2), VALS(0, 4, 1, 4), 4);
+    expect("batch_norm evaluation leaves the running mean", erm, 1, SHAPE(2), VALS(1, -1), 2);
+    /* dropout: the identity in evaluation mode, and with p = 0 */
+    expect("dropout in evaluation mode", tg_dropout(row, 0.5), 1, SHAPE(3), VALS(1, 2, 4), 3);
+    tg_set_training(T, true);
+    expect("dropout p = 0", tg_dropout(R, 0), 2, SHAPE(2, 3), VALS(1, 0, 2, -1, 3, 1), 6);
+
+    /* conv2d: x = 1..9 [1,1,3,3], w = [[1,0],[0,-1]]: every output is
+     * x[i][j] − x[i+1][j+1] = −4; with padding 1 and bias 0.5 the corners
+     * see one tap (values worked by hand, and the whole list checked with
+     * torch.nn.functional.conv2d in float64). */
+    tg_tensor *cx = leaf(4, SHAPE(1, 1, 3, 3), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9));
+    tg_tensor *cw = leaf(4, SHAPE(1, 1, 2, 2), VALS(1, 0, 0, -1));
+    expect("conv2d", tg_conv2d(cx, cw, NULL, NULL), 4, SHAPE(1, 1, 2, 2), VALS(-4, -4, -4, -4), 4);
+    expect("conv2d padding 1, bias", tg_conv2d(cx, cw, leaf(1, SHAPE(1), VALS(0.5)),
+           &(tg_conv2d_opts){{0, 0}, {1, 1}, {0, 0}, 0}), 4, SHAPE(1, 1, 4, 4),
+           VALS(-0.5, -1.5, -2.5, 0.5, -3.5, -3.5, -3.5, 3.5, -6.5, -3.5, -3.5, 6.5, 0.5, 7.5,
+                8.5, 9.5), 16);
+    /* x[i] = ((7i) mod 11 − 5)/4 [1,2,3,4], w[i] = ((5i) mod 9 − 4)/2
+     * [4,1,2,2], bias (1,−1,0.5,2), stride 2x1, padding 1x0, dilation
+     * 1x2, groups 2: the values are torch.nn.functional.conv2d's in
+     * float64 (exact: multiples of 1/8). */
+    double cxv[24], cwv[16];
+    for (int i = 0; i < 24; i++)
+        cxv[i] = (double)((i * 7) % 11 - 5) / 4;
+    for (int i = 0; i < 16; i++)
+        cwv[i] = (double)((i * 5) % 9 - 4) / 2;
+    expect("conv2d stride, padding, dilation, groups, bias",
+           tg_conv2d(leaf(4, SHAPE(1, 2, 3, 4), cxv), leaf(4, SHAPE(4, 1, 2, 2), cwv),
+                     leaf(1, SHAPE(4), VALS(1, -1, 0.5, 2)),
+                     &(tg_conv2d_opts){{2, 1}, {1, 0}, {1, 2}, 2}),
+           4, SHAPE(1, 4, 2, 2),
+           VALS(2.375, 1.5, 2.25, 0.125, -1.375, 1.25, 0.25, -3.125, -1.125, -0.125, 2.75,
+                1.625, 2.125, 1.125, 3.0, 3.375), 16);
+
     /* extreme inputs stay finite */
     tg_tensor *big = leaf(2, SHAPE(2, 2), VALS(1e4, -1e4, -1e4, -1e4));
     expect("softmax of ±1e4", tg_softmax(big), 2, SHAPE(2, 2), VALS(1, 0, 0.5, 0.5), 4);

@@ -220,6 +220,104 @@ static tg_tensor *b_bce_logits(build_ctx *c, int v)
 
 static tg_tensor *b_l2(build_ctx *c, int v) { return tg_l2(x_any(c, v, -2, 2, false), 0.37); }
 
+/* max_pool2d, avg_pool2d: per variant a kernel, stride, padding (overlapping,
+ * stride > kernel, padding = half the kernel, non-square, k2 s2) on a random
+ * input at least the kernel; variants 6.. have kernel = the whole input
+ * (global pooling) when the padding allows.  x holds a shuffled ramp 0.05
+ * apart: no ties, so the maximum is differentiable. */
+static tg_tensor *pool_case(build_ctx *c, int v, bool avg)
+{
+    static const tg_pool2d_opts os[6] = {
+        {{2, 2}, {2, 2}, {0, 0}, false}, {{3, 3}, {1, 1}, {1, 1}, false},
+        {{3, 2}, {2, 1}, {1, 1}, true},  {{2, 2}, {3, 3}, {0, 0}, false},
+        {{1, 3}, {1, 2}, {0, 1}, true},  {{4, 4}, {2, 2}, {2, 2}, false}};
+    tg_pool2d_opts o = os[v % 6];
+    size_t h = rnd(c, (size_t)o.kernel[0], 6), w = rnd(c, (size_t)o.kernel[1], 6);
+    if (v >= 6 && o.padding[0] == 0 && o.padding[1] == 0)
+        o.kernel[0] = (int)h, o.kernel[1] = (int)w, o.stride[0] = o.stride[1] = 0;
+    tg_tensor *x = P(c, "x", 4, (size_t[]){rnd(c, 1, 2), rnd(c, 1, 3), h, w}, -1, 1);
+    size_t n = tg_size(x);
+    for (size_t i = 0; i < n; i++)
+        tg_set(x, i, ((double)i - (double)n / 2) * 0.05);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)tg_rng_below(c->rng, i);
+        double t = tg_get(x, i - 1);
+        tg_set(x, i - 1, tg_get(x, j));
+        tg_set(x, j, t);
+    }
+    return avg ? tg_avg_pool2d(x, &o) : tg_max_pool2d(x, &o);
+}
+static tg_tensor *b_max_pool2d(build_ctx *c, int v) { return pool_case(c, v, false); }
+static tg_tensor *b_avg_pool2d(build_ctx *c, int v) { return pool_case(c, v, true); }
+
+/* leaky_relu with slopes 0.01, 0.2, -0.5, 1.5 (x away from the kink) */
+static tg_tensor *b_leaky_relu(build_ctx *c, int v)
+{
+    static const double slope[4] = {0.01, 0.2, -0.5, 1.5};
+    return tg_leaky_relu(x_any(c, v, 0.1, 2, true), slope[v / 2 % 4]);
+}
+
+/* batch_norm: rank 4 (also N = 1, C = 1, H = W = 1, a tail after runs of
+ * 8) and rank 2; variants 7.. in evaluation mode (the running statistics) */
+static tg_tensor *b_batch_norm(build_ctx *c, int v)
+{
+    static const size_t shapes[7][4] = {{3, 2, 2, 3}, {1, 3, 2, 2}, {4, 1, 3, 1}, {5, 2, 1, 1},
+                                        {2, 2, 1, 9}, {4, 3, 0, 0}, {3, 1, 0, 0}};
+    const size_t *s = shapes[v % 7];
+    size_t C = s[1];
+    if (v >= 7)
+        tg_set_training(c->tape, false);
+    tg_tensor *x = P(c, "x", s[2] ? 4 : 2, s, -2, 2);
+    tg_tensor *g = P(c, "gamma", 1, &C, 0.5, 2);
+    tg_tensor *b = P(c, "beta", 1, &C, -1, 1);
+    tg_tensor *rm = tg_input(c->tape, "running_mean", c->dt, 1, &C);
+    tg_tensor *rv = tg_input(c->tape, "running_var", c->dt, 1, &C);
+    tg_init_uniform(rm, c->rng, -0.5, 0.5);
+    tg_init_uniform(rv, c->rng, 0.5, 2);
+    return tg_batch_norm(x, g, b, rm, rv, 0.1, 1e-5);
+}
+
+/* dropout in training mode (the f64 copy of tg_check_fd keeps its mask) with
+ * p = 0.5, 0.2, 0.9; variants 12.. in evaluation mode (the identity) */
+static tg_tensor *b_dropout(build_ctx *c, int v)
+{
+    static const double ps[4] = {0.5, 0.2, 0.9, 0.5};
+    if (v >= 12)
+        tg_set_training(c->tape, false);
+    return tg_dropout(x_any(c, v, -2, 2, false), ps[(v / 4) % 4]);
+}
+
+/* conv2d: per variant a kernel, stride, padding, dilation and groups
+ * (0 means 1) and whether there is a bias; channels are multiples of the
+ * groups, the input a random size at least the dilated kernel (minus the
+ * padding), so the padding and stride edges vary too.  Variant 4 is
+ * depthwise, 5 a 1×1 kernel, 6 a kernel as large as the padded input. */
+static tg_tensor *b_conv2d(build_ctx *c, int v)
+{
+    static const struct { size_t kh, kw; tg_conv2d_opts o; bool bias; } k[8] = {
+        {3, 3, {{1, 1}, {0, 0}, {1, 1}, 1}, true},  {3, 2, {{2, 1}, {1, 0}, {0, 0}, 0}, false},
+        {2, 2, {{1, 1}, {2, 1}, {2, 1}, 1}, true},  {3, 3, {{1, 2}, {1, 1}, {1, 1}, 2}, true},
+        {3, 3, {{2, 2}, {1, 1}, {1, 1}, -1}, true}, {1, 1, {{1, 1}, {0, 0}, {1, 1}, 1}, false},
+        {4, 3, {{1, 1}, {1, 0}, {1, 1}, 1}, true},  {2, 3, {{3, 2}, {2, 2}, {2, 2}, 1}, false},
+    };
+    int i = v % 8;
+    tg_conv2d_opts o = k[i].o;
+    size_t g = o.groups > 0 ? (size_t)o.groups : 1, C = rnd(c, 1, 2) * g, O = rnd(c, 1, 2) * g;
+    if (o.groups < 0) /* depthwise */
+        g = C = rnd(c, 1, 3), O = C, o.groups = (int)C;
+    size_t sz[2];
+    for (int a = 0; a < 2; a++) {
+        size_t kk = a ? k[i].kw : k[i].kh, d = o.dilation[a] ? (size_t)o.dilation[a] : 1;
+        size_t ext = d * (kk - 1) + 1, pad = 2 * (size_t)o.padding[a];
+        size_t least = ext > pad ? ext - pad : 1;
+        sz[a] = i == 6 ? least : least + rnd(c, 0, 3);
+    }
+    tg_tensor *x = P(c, "x", 4, (size_t[]){rnd(c, 1, 2), C, sz[0], sz[1]}, -1, 1);
+    tg_tensor *w = P(c, "w", 4, (size_t[]){O, C / g, k[i].kh, k[i].kw}, -1, 1);
+    tg_tensor *b = k[i].bias ? P(c, "b", 1, &O, -1, 1) : NULL;
+    return tg_conv2d(x, w, b, &o);
+}
+
 static const struct {
     const char *name;
     build_fn fn;
@@ -240,6 +338,10 @@ static const struct {
     {"mse", b_mse, 12},              {"softmax_ce", b_softmax_ce, 9},
     {"softmax_ce_onehot", b_softmax_ce_onehot, 9}, {"bce", b_bce, 6},
     {"bce_logits", b_bce_logits, 6}, {"l2", b_l2, 4},
+    {"max_pool2d", b_max_pool2d, 12}, {"avg_pool2d", b_avg_pool2d, 12},
+    {"leaky_relu", b_leaky_relu, 8},
+    {"conv2d", b_conv2d, 16},
+    {"batch_norm", b_batch_norm, 14}, {"dropout", b_dropout, 16},
 };
 
 /* loss = Σ out ⊙ R with a random R, so every output element gets its own
@@ -302,7 +404,12 @@ int main(void)
                 tg_copy_in(l64, tmp, TG_F64, tg_size(l64));
                 free(tmp);
             }
+            /* replayed on the copied values, both with one seed: random ops
+             * (dropout) draw the same mask on both tapes */
+            tg_tape_seed(c64.tape, seed);
+            tg_tape_seed(c32.tape, seed);
             tg_forward(loss);
+            tg_forward(loss32);
             tg_backward(loss);
             tg_backward(loss32);
             for (int w = 0; w < c32.n_wrt; w++) {

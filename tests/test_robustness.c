@@ -312,6 +312,28 @@ static void ops(void)
          "gather_rows: index 9 at position 2 is outside [0, 4)", !tg_gather_rows(sq, bad));
     TROW("tg_trace", "not a square matrix", "NULL", "trace: input must be a square matrix, got 2x3",
          !tg_trace(f32("r", 2, SHAPE(2, 3))));
+    tg_tensor *cx = f32("cx", 4, SHAPE(2, 4, 5, 6)), *cw = f32("cw", 4, SHAPE(6, 2, 3, 3));
+    tg_conv2d_opts g2 = {{1, 1}, {0, 0}, {1, 1}, 2};
+    TROW("tg_conv2d", "x or w not 4-D; w not [O, C/groups, kH, kW]; bias not [O]", "NULL",
+         "conv2d: weight 6x2x3x3 must have 4 input channels (C/groups) for input 2x4x5x6 and groups 1",
+         !tg_conv2d(cx, cw, NULL, NULL) && !tg_conv2d(sq, cw, NULL, &g2) &&
+             !tg_conv2d(cx, sq, NULL, &g2) && !tg_conv2d(cx, cw, v, &g2));
+    TROW("tg_conv2d", "C or O not divisible by groups", "NULL",
+         "conv2d: input 2x4x5x6 has 4 channels, not divisible by groups 3",
+         !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){.groups = 3}) &&
+             !tg_conv2d(cx, f32("cw5", 4, SHAPE(5, 2, 3, 3)), NULL, &g2));
+    TROW("tg_conv2d", "negative stride, padding, dilation or groups", "NULL",
+         "conv2d: stride -1x1 is negative (0 means 1)",
+         !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{-1, 1}, {0, 0}, {1, 1}, 2}) &&
+             !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {-1, 0}, {1, 1}, 2}) &&
+             !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {0, 0}, {1, -1}, 2}) &&
+             !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){.groups = -1}));
+    TROW("tg_conv2d", "dilated kernel larger than the padded input", "NULL",
+         "conv2d: kernel 3x3 with dilation 3x1 is larger than the padded input (2x4x5x6 padded by 0x0)",
+         !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {0, 0}, {3, 1}, 2}));
+    TROW("tg_conv2d", "padding so large that the sizes overflow", "NULL",
+         "conv2d: sizes overflow: output 4294967297x4294967298 per channel",
+         !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {2147483647, 2147483647}, {1, 1}, 2}));
     TROW("tg_mse", "prediction and target shapes differ", "NULL",
          "mse: prediction 4x4 and target 4 differ in shape", !tg_mse(sq, v, TG_SUM));
     TROW("tg_bce / tg_bce_logits", "input and target shapes differ", "NULL",
@@ -330,6 +352,42 @@ static void ops(void)
          "softmax_ce_onehot: targets must be 4x4 like the logits, got 4x3",
          !tg_softmax_ce_onehot(sq, f32("t", 2, SHAPE(4, 3)), TG_SUM));
     TROW("tg_l2", "lambda not finite", "NULL", "l2: lambda inf is not finite", !tg_l2(sq, INFINITY));
+    tg_tensor *px = f32("px", 4, SHAPE(2, 3, 5, 4));
+    tg_pool2d_opts pk2 = {{2, 2}, {0, 0}, {0, 0}, false};
+    TROW("tg_max_pool2d / tg_avg_pool2d", "input not 4-D", "NULL",
+         "max_pool2d: input must be 4-D [N,C,H,W], got 4x4", !tg_max_pool2d(sq, &pk2));
+    TROW("tg_max_pool2d / tg_avg_pool2d", "opts NULL", "NULL", "avg_pool2d: opts is NULL",
+         !tg_avg_pool2d(px, NULL) && !tg_max_pool2d(px, NULL));
+    TROW("tg_max_pool2d / tg_avg_pool2d", "kernel < 1, stride < 0", "NULL",
+         "max_pool2d: stride -1x0 must be >= 0 (0: the kernel size)",
+         !tg_max_pool2d(px, &(tg_pool2d_opts){{2, 2}, {-1, 0}, {0, 0}, false}) &&
+             !tg_avg_pool2d(px, &(tg_pool2d_opts){{0, 2}, {0, 0}, {0, 0}, false}));
+    TROW("tg_max_pool2d / tg_avg_pool2d", "padding < 0 or above half the kernel", "NULL",
+         "max_pool2d: padding 2x0 must be between 0 and half the kernel 3x3",
+         !tg_max_pool2d(px, &(tg_pool2d_opts){{3, 3}, {1, 1}, {2, 0}, false}));
+    TROW("tg_max_pool2d / tg_avg_pool2d", "kernel larger than the padded input (also INT_MAX)",
+         "NULL", "avg_pool2d: kernel 2147483647x2 is larger than the input 2x3x5x4 padded by 0x0",
+         !tg_avg_pool2d(px, &(tg_pool2d_opts){{INT32_MAX, 2}, {0, 0}, {0, 0}, false}));
+    TROW("tg_leaky_relu", "an i32 input", "NULL", "leaky_relu: input 0 must be f32 or f64, not i32",
+         !tg_leaky_relu(lab, 0.01));
+    tg_tensor *rm = tg_input(T, "rm", TG_F32, 1, SHAPE(4)), *rv = tg_input(T, "rv", TG_F32, 1, SHAPE(4));
+    TROW("tg_batch_norm", "input not [N,C] or [N,C,H,W]; gamma, beta or a running statistic not [C]",
+         "NULL", "batch_norm: gamma must be [4] (the channels of input 4x4), got 3",
+         !tg_batch_norm(sq, f32("g3", 1, SHAPE(3)), v, rm, rv, 0.1, 1e-5) &&
+             !tg_batch_norm(v, v, v, rm, rv, 0.1, 1e-5));
+    TROW("tg_batch_norm", "momentum outside [0, 1] or NaN; eps <= 0 or not finite", "NULL",
+         "batch_norm: momentum 1.5 is outside [0, 1]",
+         !tg_batch_norm(sq, v, v, rm, rv, 1.5, 1e-5) && !tg_batch_norm(sq, v, v, rm, rv, 0.1, 0) &&
+             !tg_batch_norm(sq, v, v, rm, rv, 0.1, INFINITY));
+    TROW("tg_batch_norm", "a running statistic that requires a gradient, is an op's output, or is "
+         "used twice", "NULL", "batch_norm: running_mean ('v') requires a gradient",
+         !tg_batch_norm(sq, v, v, v, rv, 0.1, 1e-5) && !tg_batch_norm(sq, v, v, rm, rm, 0.1, 1e-5) &&
+             !tg_batch_norm(sq, v, v, rm, tg_relu(rv), 0.1, 1e-5));
+    TROW("tg_batch_norm", "one value per channel (N·H·W = 1) in training mode (also at replay)",
+         "NULL", "batch_norm: expected more than 1 value per channel in training mode, got input 1x4",
+         !tg_batch_norm(f32("one", 2, SHAPE(1, 4)), v, v, rm, rv, 0.1, 1e-5));
+    TROW("tg_dropout", "p outside [0, 1) or NaN", "NULL", "dropout: p 1 is outside [0, 1) (input 4x4)",
+         !tg_dropout(sq, 1) && !tg_dropout(sq, -0.5) && !tg_dropout(sq, NAN));
     tg_tape_free(other);
 }
 
@@ -629,7 +687,7 @@ static void datasets(void)
          tg_batcher_init(NULL, &d, 2, true, true, 1, &E) == -1);
     tg_batcher_init(&b, &d, 2, true, true, 1, NULL);
     tg_tensor *x = tg_input(T, "x", TG_F32, 2, SHAPE(2, 4)), *y = tg_input(T, "y", TG_I32, 1, SHAPE(2));
-    TROW("tg_batcher_next", "x not [batch, features]", "-1", "batcher_next: x 'xb' is 3x4, expected 2x4 (batch x features)",
+    TROW("tg_batcher_next", "x not [batch, features]", "-1", "batcher_next: x 'xb' is 3x4, expected 2x4 (batch x features) or 2x... with 4 elements a sample",
          tg_batcher_next(&b, tg_input(T, "xb", TG_F32, 2, SHAPE(3, 4)), y) == -1);
     TROW("tg_batcher_next", "x not f32/f64, labels not i32 [batch]", "-1", "batcher_next: labels 'yb' must be i32, not f32",
          tg_batcher_next(&b, x, tg_input(T, "yb", TG_F32, 1, SHAPE(2))) == -1);

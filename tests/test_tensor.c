@@ -116,6 +116,13 @@ static void rng(void)
     for (size_t i = 0; i < 2048; i++)
         v += tg_get(a, i) * tg_get(a, i);
     near(sqrt(v / 2048), sqrt(2.0 / 64), 0.01, "He init std ~ sqrt(2/64)");
+    /* a convolution weight [out 8, in 16, 3, 3]: fan_in = 16·9 = 144 (not 8·9) */
+    tg_tensor *cw = tg_param(t, "cw", TG_F64, 4, SHAPE(8, 16, 3, 3));
+    tg_init_he(cw, &r);
+    double cv = 0;
+    for (size_t i = 0; i < 8 * 16 * 9; i++)
+        cv += tg_get(cw, i) * tg_get(cw, i);
+    near(sqrt(cv / (8 * 16 * 9)), sqrt(2.0 / 144), 0.01, "He init of a conv weight: std ~ sqrt(2/(16*3*3))");
     /* Xavier: U(±sqrt(6/(64+32))) = U(±0.25) */
     tg_init_xavier(b, &r);
     double mx = 0;

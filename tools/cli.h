@@ -28,7 +28,7 @@ typedef struct cli_net {
 } cli_net;
 
 /* Build network `name`: seed000 .. seed004, an alias (fisher, delta, batch,
- * biasunit, relusoftmax) or mlp:N0,N1,...,Nk.  Returns 0; -2 when the name
+ * biasunit, relusoftmax), cnn or mlp:N0,N1,...,Nk.  Returns 0; -2 when the name
  * is not a network (a usage error), -1 when building failed; the message is
  * in err (which may be NULL). */
 int cli_net_build(const char *name, cli_net *net, tg_err *err);

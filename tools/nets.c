@@ -6,6 +6,7 @@
  * draws the same graph. */
 #include "cli.h"
 
+#include "cnn.h"        /* the convolutional network of train --model cnn */
 #include "derivation.h" /* the seed_example: title and network */
 
 #include <errno.h>
@@ -107,6 +108,33 @@ static tg_tensor *mlp(tg_tape *tp, tg_rng *r, const size_t *sz, int k)
     return loss;
 }
 
+/* ---- cnn --------------------------------------------------------------------- */
+
+/* The network of `tapegrad train --model cnn` (seeds/cnn.h) on a batch of
+ * MLP_BATCH seeded 28×28 images, one DOT cluster per block. */
+static int build_cnn(cli_net *net, tg_err *err)
+{
+    cnn_model c;
+    if (cnn_build(&c, MLP_BATCH, 28, 10, TG_F32, 0x7a9e0ccu, 0.25, err))
+        return -1;
+    tg_rng rng;
+    tg_rng_seed(&rng, 0x7a9e0cdu);
+    tg_init_uniform(c.x, &rng, 0, 1);
+    for (size_t b = 0; b < MLP_BATCH; b++)
+        tg_set(c.labels, b, (double)b);
+    if (tg_replay(c.tape)) {
+        fail(err, "building cnn failed: %s", tg_tape_error(c.tape));
+        cnn_free(&c);
+        return -1;
+    }
+    net->tape = c.tape;
+    net->loss = c.loss;
+    snprintf(net->name, sizeof net->name, "cnn");
+    snprintf(net->title, sizeof net->title, "cnn: conv-bn-ReLU-pool x2, dropout, fc 128, fc 10 "
+             "(tapegrad train --model cnn), batch of %d", MLP_BATCH);
+    return 0;
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 typedef struct net_entry {
@@ -127,6 +155,8 @@ void cli_net_list(FILE *f)
 {
     for (size_t i = 0; i < N_NETS; i++)
         fprintf(f, "  %s, %-12s %s\n", NETS[i].name, NETS[i].alias, NETS[i].seed->title);
+    fprintf(f, "  cnn                   the convolutional network of `tapegrad train --model "
+               "cnn` (batch of %d)\n", MLP_BATCH);
     fprintf(f, "  mlp:N0,N1,...,Nk      MLP of these layer sizes (ReLU hidden, softmax "
                "cross-entropy), e.g. mlp:784,512,10\n");
 }
@@ -143,6 +173,8 @@ int cli_net_build(const char *name, cli_net *net, tg_err *err)
             e = &NETS[i];
     size_t sizes[MLP_MAX_LAYERS];
     int k = 0;
+    if (!e && !strcmp(name, "cnn"))
+        return build_cnn(net, err);
     if (!e) {
         if (strncmp(name, "mlp:", 4))
             return fail(err, "unknown network '%s'", name), -2;

@@ -167,7 +167,7 @@ static void check(void)
 static void dot(void)
 {
     static const char *nets[] = {"seed000", "seed001", "seed002", "seed003", "seed004",
-                                 "fisher", "relusoftmax", "mlp:784,512,10", "mlp:5,3"};
+                                 "fisher", "relusoftmax", "mlp:784,512,10", "mlp:5,3", "cnn"};
     for (size_t i = 0; i < sizeof nets / sizeof *nets; i++) {
         char path[64];
         snprintf(path, sizeof path, "net%zu.dot", i);
@@ -176,6 +176,10 @@ static void dot(void)
         ok(exists(path), "dot %s wrote %s", nets[i], path);
         renders(path);
     }
+    slurp("net9.dot", out_buf, sizeof out_buf); /* cnn */
+    ok(strstr(out_buf, "graph [label=\"block1\"") && strstr(out_buf, "graph [label=\"block2\"") &&
+           strstr(out_buf, "graph [label=\"head\"") && strstr(out_buf, "conv2d(k=3x3"),
+       "dot cnn: one cluster per block");
     unlink("seed002.dot");
     unlink("seed002.svg");
     STATUS(0, "dot", "seed002");
@@ -233,6 +237,18 @@ static void train(void)
     ok(exists("m.tgm") && exists("c.svg"), "the model and the chart are written");
     STATUS(0, "train", "--synthetic", "--epochs", "1", "--layers", "784,16,10", "--opt", "sgd",
            "--schedule", "cosine", "--limit", "1000", "--out", "m3.tgm", "--chart", "c3.svg");
+    /* the convolutional network */
+    STATUS(2, "train", "--model", "cnn", "--layers", "784,10");
+    has(err_buf, "--layers is for --model mlp", "--layers with --model cnn is refused");
+    STATUS(2, "train", "--model", "resnet");
+    STATUS(2, "train", "--model", "cnn", "--dropout", "1");
+    unlink("fashion_cnn.tgm");
+    STATUS(0, "train", "--model", "cnn", "--synthetic", "--epochs", "1", "--limit", "512",
+           "--no-chart", "--quiet");
+    has(out_buf, "model: cnn: conv 3x3 32, bn, ReLU, max-pool 2", "train --model cnn says so");
+    has(out_buf, "epoch  1/1  train loss", "... trains an epoch");
+    ok(exists("fashion_cnn.tgm"), "... and saves to fashion_cnn.tgm by default");
+    unlink("fashion_cnn.tgm");
 }
 
 /* ---- train: parsing ------------------------------------------------------- */

@@ -1,12 +1,16 @@
-/* tapegrad train: an MLP on Fashion-MNIST (or a built-in synthetic data set
- * when the data is not installed), built once and replayed every step.
+/* tapegrad train: an MLP or the convolutional network of seeds/cnn.h on
+ * Fashion-MNIST (or a built-in synthetic data set when the data is not
+ * installed), built once and replayed every step.
  *
  * A step is: copy the next batch into the input leaves, tg_replay,
  * tg_zero_grad, tg_backward, tg_optim_step; it records nothing and
  * allocates nothing.  Per epoch: the mean training loss, the test accuracy
- * (replaying only up to the logits), the time; the model is saved
+ * (replaying only up to the logits, in evaluation mode), the time; the
+ * model (parameters and batch-norm statistics) is saved
  * atomically, and an SVG chart of loss and accuracy is written. */
 #include "cli.h"
+
+#include "cnn.h" /* the convolutional network (seeds/) */
 
 #include "io.h" /* tg_atomic: the library's atomic file writer */
 
@@ -24,11 +28,13 @@
 
 typedef struct options {
     const char *data, *out, *chart, *opt, *schedule; /* data: NULL = the default rule */
+    const char *model;                               /* "mlp" or "cnn"                */
+    bool layers_given;
     size_t layers[MAX_LAYERS + 1];
     int n_layers; /* number of weight layers */
     int epochs, threads;
     size_t batch, limit;
-    double lr, momentum, weight_decay;
+    double lr, momentum, weight_decay, dropout;
     uint64_t seed;
     bool synthetic, quiet, no_chart;
 } options;
@@ -37,7 +43,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tapegrad train [options]\n"
-            "Train an MLP (ReLU hidden layers, softmax cross-entropy) on Fashion-MNIST.\n"
+            "Train an MLP (ReLU hidden layers, softmax cross-entropy) or a convolutional\n"
+            "network on Fashion-MNIST.\n"
             "\n"
             "Data: --data DIR reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each\n"
             "file raw or gzipped (.gz); when it cannot be read (missing, truncated or\n"
@@ -48,18 +55,25 @@ static void usage(FILE *f)
             "\n"
             "  --data DIR         the IDX files, see above\n"
             "  --synthetic        the built-in synthetic data set (10 classes, 28x28)\n"
-            "  --layers L         layer sizes, default 784,512,512,10 (at most %d sizes;\n"
+            "  --model mlp|cnn    default mlp; cnn: conv 3x3 32 - batch norm - ReLU -\n"
+            "                     max-pool 2 - conv 3x3 64 - batch norm - ReLU - max-pool 2 -\n"
+            "                     dropout - fc 128 - ReLU - fc 10 (square images, side a\n"
+            "                     multiple of 4)\n"
+            "  --layers L         mlp layer sizes, default 784,512,512,10 (at most %d sizes;\n"
             "                     the first must match the data)\n"
+            "  --dropout P        cnn: dropout probability before fc 128, default 0.25\n"
             "  --epochs N         default 10\n"
             "  --batch B          default 128 (a last partial batch is left out; the\n"
             "                     reshuffled epochs leave out other samples)\n"
             "  --opt adam|sgd     default adam (lr 1e-3); sgd: momentum 0.9, lr 0.05\n"
             "  --lr X  --momentum X  --weight-decay X\n"
             "  --schedule none|cosine|step   learning-rate schedule per epoch, default none\n"
+            "                     (cosine for the cnn)\n"
             "  --limit N          use the first N training samples\n"
             "  --threads T        worker threads (default: TAPEGRAD_THREADS or all CPUs)\n"
             "  --seed S           default 1\n"
-            "  --out FILE         model file, saved every epoch (default fashion_mlp.tgm)\n"
+            "  --out FILE         model file, saved every epoch (default fashion_mlp.tgm,\n"
+            "                     fashion_cnn.tgm for the cnn)\n"
             "  --chart FILE       SVG chart of loss and accuracy (default train.svg)\n"
             "  --no-chart         no chart\n"
             "  --quiet            no progress bar\n"
@@ -151,7 +165,7 @@ static int usage_error(const char *fmt, ...)
 static const char *const VALUED[] = {"--data",  "--out",  "--chart", "--layers",
                                      "--epochs", "--batch", "--limit", "--threads",
                                      "--seed",  "--lr",   "--momentum", "--weight-decay",
-                                     "--opt",   "--schedule"};
+                                     "--opt",   "--schedule", "--model", "--dropout"};
 
 /* One option with its value v; false with what was expected in why. */
 static bool set_option(options *o, const char *a, const char *v, char *why, size_t len)
@@ -166,7 +180,13 @@ static bool set_option(options *o, const char *a, const char *v, char *why, size
     } else if (!strcmp(a, "--chart")) {
         o->chart = v, ok = *v != 0, want = "a file name";
     } else if (!strcmp(a, "--layers")) {
+        o->layers_given = true;
         return parse_layers(v, o, why, len);
+    } else if (!strcmp(a, "--model")) {
+        o->model = v, want = "mlp or cnn";
+        ok = !strcmp(v, "mlp") || !strcmp(v, "cnn");
+    } else if (!strcmp(a, "--dropout")) {
+        ok = number(v, 0, 0.95, &o->dropout), want = "a number in [0, 0.95]";
     } else if (!strcmp(a, "--epochs")) {
         ok = whole(v, 1, 100000, &u), o->epochs = (int)u, want = "a whole number in 1..100000";
     } else if (!strcmp(a, "--batch")) {
@@ -200,8 +220,8 @@ static bool set_option(options *o, const char *a, const char *v, char *why, size
 /* Returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, options *o)
 {
-    *o = (options){.out = "fashion_mlp.tgm", .chart = "train.svg", .opt = "adam",
-                   .schedule = "none", .epochs = 10, .batch = 128, .lr = -1, .momentum = 0.9,
+    *o = (options){.chart = "train.svg", .opt = "adam", .model = "mlp",
+                   .epochs = 10, .batch = 128, .lr = -1, .momentum = 0.9, .dropout = 0.25,
                    .seed = 1};
     char why[160];
     parse_layers("784,512,512,10", o, why, sizeof why);
@@ -233,6 +253,13 @@ static int parse(int argc, char **argv, options *o)
         if (!set_option(o, a, v, why, sizeof why))
             return usage_error("bad value '%s' for %s: %s", v, a, why);
     }
+    bool cnn = !strcmp(o->model, "cnn");
+    if (cnn && o->layers_given)
+        return usage_error("--layers is for --model mlp (the cnn's layers are fixed)");
+    if (!o->out)
+        o->out = cnn ? "fashion_cnn.tgm" : "fashion_mlp.tgm";
+    if (!o->schedule)
+        o->schedule = cnn ? "cosine" : "none";
     if (o->synthetic && o->data)
         return usage_error("--synthetic and --data %s: give one of them", o->data);
     if (!o->no_chart && !strcmp(o->out, o->chart))
@@ -371,8 +398,9 @@ static int standardize(tg_dataset *train, tg_dataset *test, tg_err *err)
 typedef struct model {
     tg_tape *tape;
     tg_tensor *x, *labels, *logits, *loss;
-    tg_tensor *params[2 * MAX_LAYERS];
-    int n_params;
+    tg_tensor *saved[2 * MAX_LAYERS + CNN_MAX_PARAMS + CNN_MAX_BUFFERS];
+    int n_params; /* saved[0, n_params): the optimizer's parameters        */
+    int n_saved;  /* then the batch-norm running statistics: all are saved */
 } model;
 
 /* X [batch, L0] → (matmul, add_bias, relu)* → logits → softmax_ce, each
@@ -396,8 +424,8 @@ static int build(model *m, const options *o)
         snprintf(name, sizeof name, "b%d", l + 1);
         tg_tensor *b = tg_param(t, name, TG_F32, 1, (size_t[]){o->layers[l + 1]});
         tg_init_he(w, &r);
-        m->params[m->n_params++] = w;
-        m->params[m->n_params++] = b;
+        m->saved[m->n_params++] = w;
+        m->saved[m->n_params++] = b;
         tg_scope_push(t, scope);
         h = tg_add_bias(tg_matmul(h, w), b);
         if (l + 1 < o->n_layers)
@@ -406,17 +434,40 @@ static int build(model *m, const options *o)
     }
     m->logits = h;
     m->loss = tg_softmax_ce(h, m->labels, TG_MEAN);
+    m->n_saved = m->n_params;
     return m->loss ? 0 : -1;
 }
 
-/* Fraction of d classified right: replay up to the logits, batch by batch. */
+/* The convolutional network of seeds/cnn.h for square images of the data. */
+static int build_cnn(model *m, const options *o, const tg_dataset *d, tg_err *err)
+{
+    if (d->rows != d->cols || !d->rows || d->rows % 4) {
+        snprintf(err->msg, sizeof err->msg, "--model cnn needs square images whose side is a "
+                 "multiple of 4; the data's are %zux%zu", d->rows, d->cols);
+        return -1;
+    }
+    cnn_model c;
+    if (cnn_build(&c, o->batch, d->rows, (size_t)d->classes, TG_F32, o->seed, o->dropout, err))
+        return -1;
+    *m = (model){.tape = c.tape, .x = c.x, .labels = c.labels, .logits = c.logits,
+                 .loss = c.loss, .n_params = c.n_params, .n_saved = c.n_params + c.n_buffers};
+    memcpy(m->saved, c.params, (size_t)c.n_params * sizeof *c.params);
+    memcpy(m->saved + c.n_params, c.buffers, (size_t)c.n_buffers * sizeof *c.buffers);
+    return 0;
+}
+
+/* Fraction of d classified right: replay up to the logits, batch by batch,
+ * in evaluation mode (dropout off, batch norm on its running statistics). */
 static double accuracy(model *m, const tg_dataset *d, tg_batcher *b)
 {
     size_t right = 0, seen = 0, classes = tg_dim(m->logits, 1);
     long got;
+    bool was = tg_set_training(m->tape, false);
     while ((got = tg_batcher_next(b, m->x, m->labels)) > 0) {
-        if (tg_forward(m->logits))
+        if (tg_forward(m->logits)) {
+            tg_set_training(m->tape, was);
             return -1;
+        }
         const float *z = tg_data_f32(m->logits);
         const int32_t *y = tg_data_i32(m->labels);
         for (long i = 0; i < got; i++) {
@@ -427,6 +478,7 @@ static double accuracy(model *m, const tg_dataset *d, tg_batcher *b)
         }
         seen += (size_t)got;
     }
+    tg_set_training(m->tape, was);
     (void)d;
     return got < 0 ? -1 : (double)right / (double)seen;
 }
@@ -657,7 +709,8 @@ static int prepare_data(session *s)
             ? tg_dataset_head(&s->full, o->limit, &s->train, &s->err)
             : (s->train = s->full, s->full = (tg_dataset){0}, 0))
         return data_fail(s);
-    if (o->layers[0] != s->train.dim || o->layers[o->n_layers] < (size_t)s->train.classes) {
+    if (!strcmp(o->model, "mlp") &&
+        (o->layers[0] != s->train.dim || o->layers[o->n_layers] < (size_t)s->train.classes)) {
         fprintf(stderr, "tapegrad train: --layers must start with %zu inputs and end with at "
                         "least %d classes\n", s->train.dim, s->train.classes);
         return 2;
@@ -678,13 +731,17 @@ static int prepare_data(session *s)
 static int build_model(session *s)
 {
     const options *o = &s->o;
-    if (build(&s->m, o))
+    if (!strcmp(o->model, "cnn")) {
+        if (build_cnn(&s->m, o, &s->train, &s->err))
+            return data_fail(s);
+    } else if (build(&s->m, o)) {
         return tape_fail(s);
+    }
     s->opt = !strcmp(o->opt, "sgd")
-        ? tg_sgd_new(s->m.tape, s->m.n_params, s->m.params,
+        ? tg_sgd_new(s->m.tape, s->m.n_params, s->m.saved,
                      &(tg_sgd_opts){.lr = o->lr, .momentum = o->momentum,
                                     .weight_decay = o->weight_decay})
-        : tg_adam_new(s->m.tape, s->m.n_params, s->m.params,
+        : tg_adam_new(s->m.tape, s->m.n_params, s->m.saved,
                       &(tg_adam_opts){.lr = o->lr, .weight_decay = o->weight_decay,
                                       .decoupled = o->weight_decay > 0});
     return s->opt ? -1 : tape_fail(s);
@@ -695,10 +752,18 @@ static void print_setup(const session *s)
     const options *o = &s->o;
     printf("data: %s: %zu training, %zu test samples\n", s->source, s->train.n, s->test.n);
     printf("model:");
-    for (int l = 0; l <= o->n_layers; l++)
-        printf("%s%zu", l ? "-" : " ", o->layers[l]);
-    printf(" ReLU MLP, softmax cross-entropy, batch %zu, %s lr %g, %d thread%s, %s kernels\n",
-           o->batch, o->opt, o->lr, tg_get_threads(), tg_get_threads() > 1 ? "s" : "", tg_isa());
+    if (!strcmp(o->model, "cnn")) {
+        printf(" cnn: conv 3x3 32, bn, ReLU, max-pool 2, conv 3x3 64, bn, ReLU, max-pool 2, "
+               "dropout %g, fc 128, ReLU, fc %d,", o->dropout, s->train.classes);
+    } else {
+        for (int l = 0; l <= o->n_layers; l++)
+            printf("%s%zu", l ? "-" : " ", o->layers[l]);
+        printf(" ReLU MLP,");
+    }
+    printf(" softmax cross-entropy, batch %zu, %s lr %g%s%s, %d thread%s, %s kernels\n",
+           o->batch, o->opt, o->lr, strcmp(o->schedule, "none") ? " " : "",
+           strcmp(o->schedule, "none") ? o->schedule : "", tg_get_threads(),
+           tg_get_threads() > 1 ? "s" : "", tg_isa());
 }
 
 /* The learning rate of epoch e (0-based) from --schedule. */
@@ -747,7 +812,7 @@ static int end_epoch(session *s, int e, size_t done, double loss, double train_t
            e + 1, o->epochs, s->losses[e], 100 * s->accs[e], train_time,
            (double)(done * o->batch) / train_time);
     fflush(stdout);
-    if (tg_save(s->m.tape, o->out, 0, NULL))
+    if (tg_save(s->m.tape, o->out, s->m.n_saved, s->m.saved))
         return tape_fail(s);
     char why[600];
     s->chart_failed = !o->no_chart && write_chart(o->chart, s->losses, s->accs, e + 1, why,

@@ -150,8 +150,9 @@ static void fans(const tg_tensor *t, double *fan_in, double *fan_out)
         double receptive = 1;
         for (int i = 2; i < t->rank; i++)
             receptive *= (double)t->shape[i];
-        *fan_in = (double)t->shape[0] * receptive;
-        *fan_out = (double)t->shape[1] * receptive;
+        bool conv = t->rank > 2; /* [out, in, k...] as tg_conv2d's weight */
+        *fan_in = (double)t->shape[conv ? 1 : 0] * receptive;
+        *fan_out = (double)t->shape[conv ? 0 : 1] * receptive;
     }
 }
 

@@ -289,7 +289,8 @@ int tg_batcher_init(tg_batcher *b, const tg_dataset *d, size_t batch, bool shuff
 }
 
 /* What both tg_batcher_next functions check first: the tensors are there,
- * the batcher is initialised, x is [batch, dim] f32 or f64.  fn and yname
+ * the batcher is initialised, x is [batch, dim] (or [batch, ...] of dim
+ * elements a sample, e.g. [batch, 1, rows, cols]) f32 or f64.  fn and yname
  * name the function and its second tensor in the messages.  0 or -1. */
 static int check_batch(const tg_batcher *b, const tg_tensor *x, const tg_tensor *y,
                        const char *fn, const char *yname)
@@ -309,9 +310,11 @@ static int check_batch(const tg_batcher *b, const tg_tensor *x, const tg_tensor 
                  tg_dtype_name((tg_dtype)x->dtype));
         return -1;
     }
-    if (x->rank != 2 || x->shape[0] != b->batch || x->shape[1] != b->data->dim) {
-        tg_error(tape, "%s: x '%s' is %s, expected %zux%zu (batch x features)", fn,
-                 tg_label(x), tg_shp_of(x).s, b->batch, b->data->dim);
+    size_t features = x->rank >= 2 ? x->size / x->shape[0] : 0;
+    if (x->rank < 2 || x->shape[0] != b->batch || features != b->data->dim) {
+        tg_error(tape, "%s: x '%s' is %s, expected %zux%zu (batch x features) or %zux... "
+                 "with %zu elements a sample", fn, tg_label(x), tg_shp_of(x).s, b->batch,
+                 b->data->dim, b->batch, b->data->dim);
         return -1;
     }
     return 0;
