@@ -5,8 +5,11 @@
  * and loaded again into a fresh network that must give the same test
  * accuracy.
  *
- *   train_cnn [--data DIR | --builtin] [--epochs N] [--limit N] [--out FILE] [--tap]
+ *   train_cnn [--data DIR | --builtin] [--epochs N] [--limit N] [--out FILE]
+ *             [--load FILE] [--tap]
  *
+ * --load starts from a saved model (one of `tapegrad train --model cnn`'s
+ * files); with --epochs 0 it only evaluates it.
  * DIR holds {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (default
  * /usr/share/datasets/fashion-mnist).  Without it, or with --builtin (the
  * test suite), a small built-in set of 28×28 images of 10 classes (a bar at
@@ -97,7 +100,7 @@ static double accuracy(cnn_model *m, const tg_dataset *test)
 
 int main(int argc, char **argv)
 {
-    const char *dir = "/usr/share/datasets/fashion-mnist", *out = "train_cnn.tgm";
+    const char *dir = "/usr/share/datasets/fashion-mnist", *out = "train_cnn.tgm", *from = NULL;
     int epochs = 10;
     size_t limit = 0;
     bool have_dir = false, use_builtin = false;
@@ -114,9 +117,11 @@ int main(int argc, char **argv)
             limit = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--out"))
             out = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--load"))
+            from = argv[++i];
         else {
             fprintf(stderr, "usage: train_cnn [--data DIR | --builtin] [--epochs N] "
-                            "[--limit N] [--out FILE] [--tap]\n");
+                            "[--limit N] [--out FILE] [--load FILE] [--tap]\n");
             return 2;
         }
     }
@@ -155,7 +160,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_cnn: cannot start: %s\n", tg_tape_error(m.tape));
         return 1;
     }
-    double acc = 0;
+    tg_tensor *saved[CNN_MAX_PARAMS + CNN_MAX_BUFFERS];
+    memcpy(saved, m.params, (size_t)m.n_params * sizeof *saved);
+    memcpy(saved + m.n_params, m.buffers, (size_t)m.n_buffers * sizeof *saved);
+    if (from && tg_load(m.tape, from, m.n_params + m.n_buffers, saved)) {
+        fprintf(stderr, "train_cnn: %s\n", tg_tape_error(m.tape));
+        return 1;
+    }
+    double acc = from ? accuracy(&m, &test) : 0;
+    if (from)
+        printf("%s%s: test accuracy %.2f%%\n", tap ? "# " : "", from, 100 * acc);
     for (int e = 1; e <= epochs; e++) {
         tg_optim_set_lr(adam, tg_lr_cosine(1e-3, 0, e - 1, epochs)); /* cosine schedule */
         double sum = 0;
@@ -174,9 +188,6 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     /* the parameters and the running statistics, in one file */
-    tg_tensor *saved[CNN_MAX_PARAMS + CNN_MAX_BUFFERS];
-    memcpy(saved, m.params, (size_t)m.n_params * sizeof *saved);
-    memcpy(saved + m.n_params, m.buffers, (size_t)m.n_buffers * sizeof *saved);
     check(tg_save(m.tape, out, m.n_params + m.n_buffers, saved) == 0, "model saved");
 
     /* a fresh network (other random weights) loaded from the file */

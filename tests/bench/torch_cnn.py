@@ -9,8 +9,8 @@ same convolutional network (seeds/cnn.h) in PyTorch.
   Training (like tapegrad train --model cnn: Adam lr 1e-3, batch 128,
   standardised pixels, test accuracy in eval mode after every epoch):
     /usr/bin/python3 tests/bench/torch_cnn.py train [--epochs 10] [--schedule none|cosine]
-        [--data DIR] [--seed S]
-  one line per epoch: epoch E  train loss L  test accuracy A%  T s
+        [--data DIR] [--seed S] [--limit N]
+  one line per epoch: epoch E  train loss L  test accuracy A%  T s (ms a step, cpu_per_wall)
 
 Run with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (and --threads 1) for a
 one-core figure: Debian's torch uses OpenBLAS threads that
@@ -38,6 +38,7 @@ p.add_argument("--dropout", type=float, default=0.25)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--schedule", choices=["none", "cosine"], default="none")
 p.add_argument("--seed", type=int, default=1)
+p.add_argument("--limit", type=int, default=0, help="train on the first N samples only")
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
@@ -105,6 +106,8 @@ def load(stem):
 
 def train_mode():
     xtr, ytr = load("train")
+    if a.limit:
+        xtr, ytr = xtr[:a.limit], ytr[:a.limit]
     xte, yte = load("t10k")
     mean, sd = xtr.mean(dtype=np.float64), xtr.std(dtype=np.float64)  # as tapegrad train
     xtr = torch.from_numpy((xtr - mean) / sd).float().unsqueeze(1)
@@ -119,6 +122,7 @@ def train_mode():
                 grp["lr"] = a.lr * (1 + math.cos(math.pi * e / a.epochs)) / 2
         net.train()
         t0 = time.perf_counter()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         perm = torch.randperm(len(xtr), generator=g)
         total = 0.0
         for s in range(steps):
@@ -129,12 +133,15 @@ def train_mode():
             opt.step()
             total += loss.item()
         secs = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         net.eval()
         with torch.no_grad():
             right = sum((net(xte[k:k + 1000]).argmax(1) == yte[k:k + 1000]).sum().item()
                         for k in range(0, len(xte), 1000))
         print(f"epoch {e + 1:2d}  train loss {total / steps:.4f}  test accuracy "
-              f"{100 * right / len(xte):.2f}%  {secs:.2f} s", flush=True)
+              f"{100 * right / len(xte):.2f}%  {secs:.2f} s  ({1e3 * secs / steps:.1f} ms a step, "
+              f"cpu_per_wall {cpu / secs:.2f})", flush=True)
 
 
 step_mode() if a.mode == "step" else train_mode()
