@@ -326,6 +326,16 @@ static const struct {
     [TG_OP_max_pool2d] = {5, {S_X, 0x02, 0x05, 0x05, 0x03}},
     [TG_OP_avg_pool2d] = {5, {S_X, 0x03, 0x05, 0x05, 0x03}},
     [TG_OP_leaky_relu] = {2, {S_X, FV(0.25)}},
+    [TG_OP_bmm] = {3, {S_X, S_X, 2}},             /* X·Xᵀ as a batch of one */
+    [TG_OP_layer_norm] = {3, {S_X, 0x03, 0}},     /* its own γ, β; eps 1e-5 */
+    [TG_OP_embedding] = {3, {S_X, S_L, 0}},       /* rows 1, 0 of X */
+    [TG_OP_sqrt] = {1, {S_P}},
+    [TG_OP_pow] = {2, {S_P, FV(1.5)}},
+    [TG_OP_clamp] = {3, {S_X, FV(-0.5), FV(0.75)}},
+    [TG_OP_add_scalar] = {2, {S_X, FV(0.5)}},
+    [TG_OP_permute] = {3, {S_X, 0, 1}},           /* perm 1,0 */
+    [TG_OP_slice] = {4, {S_X, 7, 1, 2}},          /* axis 1, start 1, length 2 */
+    [TG_OP_concat] = {4, {S_X, 0x01, 6, S_P}},    /* X, P along axis 1 */
 };
 
 /* Every op of ops/ops.def on valid inputs, 8 at a time: each result summed

@@ -513,7 +513,23 @@ UNARY(transpose, tg_transpose(x))
 UNARY(trace, tg_trace(x))
 UNARY(l2, tg_l2(x, value(st)))
 UNARY(leaky_relu, tg_leaky_relu(x, value(st)))
+UNARY(gelu, tg_gelu(x))
+UNARY(silu, tg_silu(x))
+UNARY(softplus, tg_softplus(x))
+UNARY(sqrt, tg_sqrt(x))
+UNARY(abs, tg_abs(x))
+UNARY(pow, tg_pow(x, value(st)))
+UNARY(add_scalar, tg_add_scalar(x, value(st)))
 #undef UNARY
+
+/* clamp: two values, lo then hi (lo > hi or NaN: the error) */
+static tg_tensor *fz_clamp(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    double lo = value(st), hi = value(st);
+    return tg_clamp(c->a, lo, hi);
+}
 
 /* Elementwise and losses: the cost of the broadcast. */
 #define BINARY(name, call_expr)                                                \
@@ -791,6 +807,154 @@ static tg_tensor *fz_conv2d(state *st, call *c)
     if (view_w)
         w = tg_reshape(w, 4, ws);
     return tg_conv2d(x, w, bias, c->arg == 0xFF ? NULL : &o);
+}
+
+/* bmm: arg bits 0 and 1 transpose a and b; the cost is that of the
+ * products over the broadcast batches when the ranks are valid. */
+static tg_tensor *fz_bmm(state *st, call *c)
+{
+    two(st, c);
+    bool ta = c->arg & 1, tb = c->arg & 2;
+    double cost = base_cost(c);
+    int ra = c->a ? tg_rank(c->a) : 0, rb = c->b ? tg_rank(c->b) : 0;
+    if (ra >= 2 && ra <= 4 && rb >= 2 && rb <= 4) {
+        double m = (double)tg_dim(c->a, ta ? -1 : -2), k = (double)tg_dim(c->a, ta ? -2 : -1);
+        double kb = (double)tg_dim(c->b, tb ? -1 : -2), n = (double)tg_dim(c->b, tb ? -2 : -1);
+        double batches = 1;
+        for (int i = 3; i <= 4; i++) {
+            double x = i <= ra ? (double)tg_dim(c->a, -i) : 1;
+            double y = i <= rb ? (double)tg_dim(c->b, -i) : 1;
+            batches *= x > y ? x : y;
+        }
+        cost += batches * (m * n * (k > kb ? k : kb) + m * n);
+    }
+    return two_fit(st, c, cost) ? tg_bmm(c->a, c->b, ta, tb) : NULL;
+}
+
+/* layer_norm: a slot x, a flags byte and an eps byte (a table of valid,
+ * invalid and extreme values).  Flags bit 0: gamma, bit 1: beta, made here
+ * as [D] parameters on x's tape (not in the pool); else, with bit 2, gamma
+ * and beta from 2 more slots (NULL or not); else none. */
+static tg_tensor *fz_layer_norm(state *st, call *c)
+{
+    static const double epss[] = {1e-5, 1e-3, 0.5, 0, -1e-5, NAN, INFINITY, 1e-300};
+    if (!one(st, c))
+        return NULL;
+    c->cost *= 2; /* several passes */
+    uint8_t f = u8(st);
+    double eps = epss[u8(st) % 8];
+    tg_tensor *x = c->a, *g = NULL, *b = NULL;
+    tg_dtype dt = x ? tg_dtype_of(x) : TG_I32;
+    if ((f & 3) && x && tg_rank(x) >= 1 && dt != TG_I32) {
+        tg_tape *tape = tg_tape_of(x);
+        size_t d[1] = {tg_dim(x, -1)};
+        if (f & 1) {
+            g = tg_param(tape, "gamma", dt, 1, d);
+            FZ_CHECK(g, "layer_norm's gamma: %s", tg_tape_error(tape));
+            tg_fill(g, 1.5);
+        }
+        if (f & 2) {
+            b = tg_param(tape, "beta", dt, 1, d);
+            FZ_CHECK(b, "layer_norm's beta: %s", tg_tape_error(tape));
+            tg_fill(b, -0.5);
+        }
+    } else if (f & 4) {
+        g = pick(st);
+        b = pick(st);
+    }
+    if (!c->a)
+        c->a = g ? g : b; /* the tape an error goes to */
+    return tg_layer_norm(x, g, b, eps);
+}
+
+/* embedding: a row of a per index */
+static tg_tensor *fz_embedding(state *st, call *c)
+{
+    two(st, c);
+    double cost = base_cost(c);
+    if (c->a && c->b && tg_rank(c->a) == 2)
+        cost += (double)size_of(c->b) * (double)tg_dim(c->a, 1);
+    return two_fit(st, c, cost) ? tg_embedding(c->a, c->b) : NULL;
+}
+
+/* permute: a flags byte (0xFF: perm NULL; bit 6: one entry made invalid,
+ * out of range or repeated) and a byte giving the permutation of the
+ * input's rank (its Lehmer code). */
+static tg_tensor *fz_permute(state *st, call *c)
+{
+    static const int bad[4] = {-1, 4, INT_MIN, INT_MAX};
+    if (!one(st, c))
+        return NULL;
+    uint8_t f = u8(st), code = u8(st);
+    int r = c->a ? tg_rank(c->a) : 0, perm[4] = {0, 1, 2, 3};
+    for (int i = 0; i < r - 1; i++) { /* a permutation of 0..r-1 from code */
+        int j = i + (int)(code % (unsigned)(r - i));
+        code = (uint8_t)(code / (unsigned)(r - i));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    if ((f & 0x40) && r >= 1)
+        perm[f % (unsigned)r] = (f & 0x20) && r >= 2 ? perm[(f + 1) % (unsigned)r] : bad[f & 3];
+    return tg_permute(c->a, f == 0xFF ? NULL : perm);
+}
+
+/* slice: an axis byte (-6..6 or an extreme), start and length bytes (small,
+ * beyond the axis or extreme). */
+static tg_tensor *fz_slice(state *st, call *c)
+{
+    static const size_t ext[4] = {0, SIZE_MAX, SIZE_MAX / 2 + 1, 1000};
+    if (!one(st, c))
+        return NULL;
+    uint8_t ba = u8(st), bs = u8(st), bl = u8(st);
+    int axis = ba < 0xF0 ? (int)(ba % 13) - 6 : (ba & 1) ? INT_MIN : INT_MAX;
+    size_t start = bs < 0xF0 ? bs % 5 : ext[bs & 3];
+    size_t len = bl < 0xF0 ? bl % 5 : ext[bl & 3];
+    return tg_slice(c->a, axis, start, len);
+}
+
+/* concat: a slot a and a mode byte: 1..8 inputs (above 5 a tree); bits 3-4:
+ * 0 inputs from the pool (often incompatible), 1 windows of a along one
+ * axis (slice nodes), 2 a repeated, 3 tg_stack of a with pool slots of its
+ * shape (or others); an axis byte -5..5.  Cost: 4·Σ|x_i| + 1. */
+static tg_tensor *fz_concat(state *st, call *c)
+{
+    tg_tensor *xs[8];
+    c->a = pick(st);
+    uint8_t m = u8(st), ba = u8(st);
+    int n = 1 + m % 8, mode = (m >> 3) & 3, axis = (int)(ba % 11) - 5;
+    int r = c->a ? tg_rank(c->a) : 0;
+    if (mode == 3 && n == 1)
+        n = 2; /* tg_stack of one is a reshape node */
+    xs[0] = c->a;
+    for (int i = 1; i < n; i++) {
+        if (mode == 1 && c->a && r >= 1) {
+            xs[i] = c->a; /* a bound of the window's size; sliced below */
+            axis = (int)(ba % (unsigned)r);
+        } else if (mode == 2 || (mode == 3 && (m & 0x80))) {
+            xs[i] = c->a;
+        } else {
+            xs[i] = pick(st);
+        }
+    }
+    c->b = n > 1 ? xs[1] : NULL;
+    c->cost = 1;
+    for (int i = 0; i < n; i++)
+        c->cost += 4.0 * (double)size_of(xs[i]);
+    tg_tensor *first = NULL;
+    for (int i = 0; i < n && !first; i++)
+        first = xs[i];
+    if (c->cost > PAIR_CAP || (first && !budget(st, first, c->cost))) {
+        c->skipped = true;
+        return NULL;
+    }
+    for (int i = 1; i < n && mode == 1 && c->a && r >= 1; i++) {
+        size_t d = tg_dim(c->a, axis), start = u8(st) % d, len = 1 + u8(st) % (d - start);
+        xs[i] = tg_slice(c->a, axis, start, len);
+    }
+    c->b = n > 1 ? xs[1] : NULL;
+    clear_errors(st);
+    return mode == 3 ? tg_stack(n, xs, axis) : tg_concat(n, xs, axis);
 }
 
 /* The builders by op id, generated from the list: an op of ops/ops.def

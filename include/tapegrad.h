@@ -478,6 +478,110 @@ TG_API tg_tensor *tg_dropout(tg_tensor *x, double p);
  *  is accepted).  The gradient at x = 0 is slope (PyTorch's x > 0 ? 1 : slope). */
 TG_API tg_tensor *tg_leaky_relu(tg_tensor *x, double slope);
 
+/* ---- Sequence models (attention, normalisation, embeddings) ------------ */
+/**
+ * Batched matrix product: C[t] = op(A[t])·op(B[t]) for every batch index t,
+ * op = identity or transpose (trans_a, trans_b).  a is [..., m, k] ([..., k, m]
+ * with trans_a), b is [..., k, n] ([..., n, k] with trans_b), rank 2 to 4
+ * each; the batch axes (all but the last two) broadcast NumPy-style (aligned
+ * from the right, sizes equal or 1; a rank-2 operand is the same matrix for
+ * every batch).  C is [batch..., m, n].  Q·Kᵀ is tg_bmm(q, k, false, true),
+ * with no transposed copy.  Gradients: per batch as tg_matmul_t, summed over
+ * the batches an operand was broadcast across (in a fixed order: identical
+ * for any thread count).  Errors: a dtype that is not f32/f64 or differs,
+ * a rank outside 2..4, inner dimensions that differ, batch axes that do not
+ * broadcast.
+ */
+TG_API tg_tensor *tg_bmm(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
+/**
+ * Layer normalisation over the last axis (size D) of x (any rank >= 1):
+ * per row μ = mean(x), σ = √(mean((x − μ)²) + eps) (biased variance),
+ * x̂ = (x − μ)/σ, y = γ⊙x̂ + β, as PyTorch's LayerNorm(D).  gamma and beta
+ * are [D] with x's dtype, and each is optional: NULL means no scale (γ = 1)
+ * or no shift (β = 0).  Gradients: dx = (g − mean(g) − x̂·mean(g⊙x̂))/σ with
+ * g = γ⊙dy; dγ = Σ dy⊙x̂ and dβ = Σ dy over all rows.  D = 1 gives x̂ = 0
+ * (y = β, dx = 0).  Errors: x a scalar or not f32/f64; gamma or beta not [D]
+ * or of another dtype; eps <= 0 or not finite.  PyTorch's eps is 1e-5.
+ */
+TG_API tg_tensor *tg_layer_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps);
+/**
+ * Embedding lookup: y[p, :] = weight[idx[p], :] for weight [V, D] (f32/f64)
+ * and idx an i32 tensor of any shape [...] of rank 0 to 3; y is [..., D].
+ * The gradient scatter-adds into weight (an index repeated gets every
+ * contribution, summed in index order).  Errors: weight not 2-D, idx not i32
+ * or of rank > 3; at forward (record or replay), an index outside [0, V),
+ * named with its position.  Backward uses the indices of the last forward.
+ */
+TG_API tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *idx);
+/**
+ * Axes reordered: y.shape[i] = x.shape[perm[i]] and y[j_0,…,j_{r−1}] = x[i]
+ * with i_{perm[k]} = j_k (NumPy's transpose(x, perm), PyTorch's permute).
+ * perm holds rank(x) entries, a permutation of 0..rank(x)−1 (negative axes
+ * are not accepted); x has rank 1..4.  The heads case [B,T,H,D] ↔ [B,H,T,D]
+ * is perm {0,2,1,3}.  Gradient: dx = permute(dy, perm⁻¹).  Errors: x not
+ * f32/f64 or a scalar, perm NULL, an entry out of range or repeated.
+ */
+TG_API tg_tensor *tg_permute(tg_tensor *x, const int *perm);
+/**
+ * The window [start, start+length) of one axis (negative axis counts from
+ * the end): y has x's shape with that axis of size length (a copy, not a
+ * view).  Gradient: dy into the window of dx, zero elsewhere.  Errors: x not
+ * f32/f64 or a scalar, axis out of range, length 0, start + length beyond
+ * the axis.
+ */
+TG_API tg_tensor *tg_slice(tg_tensor *x, int axis, size_t start, size_t length);
+/**
+ * xs[0..n) joined along axis (negative counts from the end): every input
+ * has the same dtype (f32/f64), rank and sizes except along axis, where y
+ * has the sum of theirs.  n = 1 gives a copy.  A node takes at most 5
+ * inputs: for n > 5 the result is a tree of concat nodes (parts of 5^k
+ * inputs joined the same way, then joined; the same values and
+ * gradients).  Gradient: each input gets its block of dy (the same tensor
+ * in two places gets both).  Errors: xs NULL or n < 1 (NULL, no error can
+ * be set without a tape), an input NULL, of another tape, dtype, rank or
+ * size off the axis, axis out of range.
+ */
+TG_API tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
+/**
+ * xs[0..n) of one shape [s...] stacked along a new axis (0..rank, negative
+ * counts from the end of the result): y[..., i, ...] = xs[i], the result
+ * has rank rank(x)+1 (at most 4).  Recorded as a reshape per input (a size-1
+ * axis inserted) and tg_concat along it; n = 1 is that reshape alone.
+ * Errors: as tg_concat, inputs of different shapes, a result of rank > 4,
+ * axis out of range.
+ */
+TG_API tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
+
+/* Elementwise: y has x's shape and dtype (f32/f64); NaN in x stays NaN in y
+ * (except pow with p = 0, 1 everywhere as C's pow). */
+/** GELU, exact erf form (PyTorch's nn.GELU()): y = ½·x·(1 + erf(x/√2)) =
+ *  x·Φ(x), computed without cancellation for x ≪ 0 (y(−∞) = 0);
+ *  dx = dy·(Φ(x) + x·φ(x)), φ the standard normal density. */
+TG_API tg_tensor *tg_gelu(tg_tensor *x);
+/** SiLU (swish): y = x·σ(x); dx = dy·σ(x)·(1 + x·(1 − σ(x))).  Stable for
+ *  any |x| (y(−∞) = 0, y(+∞) = +∞, no NaN from ±∞). */
+TG_API tg_tensor *tg_silu(tg_tensor *x);
+/** y = log(1 + eˣ), computed as max(x, 0) + log1p(e^(−|x|)) (no threshold);
+ *  dx = dy·σ(x). */
+TG_API tg_tensor *tg_softplus(tg_tensor *x);
+/** y = √x; dx = dy/(2y): +∞ at x = 0 (as PyTorch), NaN for x < 0. */
+TG_API tg_tensor *tg_sqrt(tg_tensor *x);
+/** y = |x|; dx = dy·sign(x), 0 at x = 0 (as PyTorch). */
+TG_API tg_tensor *tg_abs(tg_tensor *x);
+/** y = x^p for a constant finite exponent p (C's pow; f32 rounds p to
+ *  float); dx = dy·p·x^(p−1).  p = 0: y = 1 and dx = 0 everywhere.  x < 0
+ *  with a non-integer p gives NaN; x = 0 with p < 1 an infinite gradient
+ *  (p = −1: y = +∞).  Errors: x not f32/f64, p NaN or ±∞. */
+TG_API tg_tensor *tg_pow(tg_tensor *x, double p);
+/** y = min(max(x, lo), hi); dx = dy where lo <= x <= hi (the bounds
+ *  included, as PyTorch), 0 elsewhere and where x is NaN.  Either bound may
+ *  be infinite (one-sided clamp).  Errors: x not f32/f64, lo or hi NaN,
+ *  lo > hi. */
+TG_API tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
+/** y = x + c for a plain number c (±∞ accepted; NaN is an error); dx = dy.
+ *  Multiplying by a number is tg_scale. */
+TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);
+
 /* Losses.  `flags` combines one reduction with options:                  */
 #define TG_SUM 0x0        /* sum over all terms                             */
 #define TG_MEAN 0x1       /* divided by the number of terms                 */

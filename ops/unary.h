@@ -51,7 +51,10 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
 
 /* Like UNARY_OP with a separate f32 forward (e.g. a vectorisable exp).
  * Large tensors are split into element ranges over the thread pool. */
-#define UNARY_OP_T(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR)                                  \
+#define UNARY_OP_T(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR)                 \
+    UNARY_OP_S(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR, tg_setup_unary)
+/* UNARY_OP_T with the op's own setup (one that also checks the constant c). */
+#define UNARY_OP_S(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR, SETUP)          \
     UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
@@ -96,7 +99,7 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
     }                                                                          \
     const tg_op tg_op_##NAME = {.name = #NAME, .grad_reads = READS_X,          \
                                 .attr_size = ASIZE,                            \
-                                .setup = tg_setup_unary,                       \
+                                .setup = SETUP,                                \
                                 .forward = NAME##_forward,                     \
                                 .backward = NAME##_backward, .attr_str = ASTR};
 

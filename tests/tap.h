@@ -125,6 +125,21 @@ static inline size_t tap_slurp(const char *path, void *buf, size_t cap)
     return n;
 }
 
+/* The DOT text of root's graph (default options) in buf, NUL-terminated
+ * (empty when writing failed). */
+static inline void tap_dot_text(tg_tape *t, tg_tensor *root, char *buf, size_t cap)
+{
+    FILE *f = tmpfile();
+    buf[0] = 0;
+    if (f && root && tg_dot_write(f, t, root, NULL) == 0) {
+        rewind(f);
+        size_t n = fread(buf, 1, cap - 1, f);
+        buf[n] = 0;
+    }
+    if (f)
+        fclose(f);
+}
+
 /* Whether p is a symbolic link whose text is `text`. */
 static inline bool tap_is_link_to(const char *p, const char *text)
 {

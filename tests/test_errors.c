@@ -171,6 +171,114 @@ static void op_errors(void)
     FAILS(!tg_max_pool2d(tg_input(T, "pl", TG_I32, 4, SHAPE(1, 1, 2, 2)), &pk2),
           "max_pool2d: input 0 must be f32 or f64, not i32");
     FAILS(!tg_leaky_relu(lab, 0.01), "leaky_relu: input 0 must be f32 or f64, not i32");
+    /* the elementwise ops of the sequence models */
+    FAILS(!tg_gelu(lab), "gelu: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_silu(lab), "silu: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_softplus(lab), "softplus: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_sqrt(lab), "sqrt: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_abs(lab), "abs: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_pow(lab, 2), "pow: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_pow(sq, NAN), "pow: exponent p nan is not finite (input 4x4)");
+    FAILS(!tg_pow(sq, -INFINITY), "pow: exponent p -inf is not finite (input 4x4)");
+    FAILS(!tg_clamp(lab, 0, 1), "clamp: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_clamp(sq, 1, -1), "clamp: bounds lo 1, hi -1 are not lo <= hi (input 4x4)");
+    FAILS(!tg_clamp(sq, NAN, 1), "clamp: bounds lo nan, hi 1 are not lo <= hi (input 4x4)");
+    FAILS(!tg_clamp(sq, 0, NAN), "clamp: bounds lo 0, hi nan are not lo <= hi (input 4x4)");
+    FAILS(!tg_add_scalar(lab, 1), "add_scalar: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_add_scalar(sq, NAN), "add_scalar: c is NaN (input 4x4)");
+    /* bmm, layer_norm, embedding (a tape of their own: the node numbers
+     * below stay) */
+    tg_tape *qt = tg_tape_new();
+    tg_tensor *q3 = tg_param(qt, "q", TG_F32, 3, SHAPE(2, 3, 4));
+    tg_tensor *k3 = tg_param(qt, "k", TG_F32, 3, SHAPE(3, 5, 4));
+    TAPE_FAILS(qt, !tg_bmm(q3, tg_param(qt, "k1", TG_F32, 1, SHAPE(4)), false, false),
+               "bmm: operands must have rank 2 to 4 (2x3x4 · 4)");
+    TAPE_FAILS(qt, !tg_bmm(q3, q3, false, false), "bmm: inner dimensions differ (2x3x4 · 2x3x4)");
+    TAPE_FAILS(qt, !tg_bmm(q3, q3, true, true), "bmm: inner dimensions differ (2x3x4ᵀ · 2x3x4ᵀ)");
+    TAPE_FAILS(qt, !tg_bmm(q3, k3, false, true), "bmm: batch axes do not broadcast (2x3x4 · 3x5x4)");
+    TAPE_FAILS(qt, !tg_bmm(q3, tg_param(qt, "k64", TG_F64, 2, SHAPE(4, 2)), false, false),
+               "bmm: dtypes differ (f32, f64)");
+    TAPE_FAILS(qt, !tg_bmm(tg_input(qt, "qi", TG_I32, 2, SHAPE(2, 2)), q3, false, false),
+               "bmm: input 0 must be f32 or f64, not i32");
+    tg_tensor *d4 = tg_param(qt, "d4", TG_F32, 1, SHAPE(4));
+    TAPE_FAILS(qt, !tg_layer_norm(q3, tg_param(qt, "g3", TG_F32, 1, SHAPE(3)), d4, 1e-5),
+               "layer_norm: gamma must be [4] (the last axis of input 2x3x4), got 3");
+    TAPE_FAILS(qt, !tg_layer_norm(q3, NULL, tg_param(qt, "b14", TG_F32, 2, SHAPE(1, 4)), 1e-5),
+               "layer_norm: beta must be [4] (the last axis of input 2x3x4), got 1x4");
+    TAPE_FAILS(qt, !tg_layer_norm(q3, tg_param(qt, "g64", TG_F64, 1, SHAPE(4)), NULL, 1e-5),
+               "layer_norm: dtypes differ (f32, f64)");
+    TAPE_FAILS(qt, !tg_layer_norm(q3, d4, d4, 0), "layer_norm: eps 0 must be > 0 and finite");
+    TAPE_FAILS(qt, !tg_layer_norm(q3, NULL, NULL, NAN), "layer_norm: eps nan must be > 0 and finite");
+    TAPE_FAILS(qt, !tg_layer_norm(tg_param(qt, "s", TG_F32, 0, NULL), NULL, NULL, 1e-5),
+               "layer_norm: input must have rank >= 1, got a scalar");
+    TAPE_FAILS(qt, !tg_layer_norm(NULL, d4, NULL, 1e-5), "layer_norm: input 0 is NULL");
+    tg_tensor *ew = tg_param(qt, "ew", TG_F32, 2, SHAPE(5, 3));
+    tg_tensor *ei = tg_leaf_from(qt, TG_INPUT, "ei", TG_I32, 2, SHAPE(2, 2), (int32_t[]){0, 4, 1, 5});
+    TAPE_FAILS(qt, !tg_embedding(ew, ei),
+               "embedding: index 5 at position 3 is outside [0, 5) (weight 5x3)");
+    TAPE_FAILS(qt, !tg_embedding(q3, ei), "embedding: weight must be 2-D [V,D], got 2x3x4");
+    TAPE_FAILS(qt, !tg_embedding(ew, tg_input(qt, "e4", TG_I32, 4, SHAPE(1, 1, 1, 2))),
+               "embedding: indices must have rank <= 3, got 1x1x1x2");
+    TAPE_FAILS(qt, !tg_embedding(ew, ew), "embedding: input 1 must be i32");
+    tg_set(ei, 3, 2);
+    ok(tg_embedding(ew, ei) != NULL, "embedding: in-range indices are accepted");
+    tg_set(ei, 0, -1);
+    TAPE_FAILS(qt, tg_replay(qt) != 0,
+               "embedding (node 0): index -1 at position 0 is outside [0, 5) (weight 5x3)");
+    tg_tape_free(qt);
+    /* permute, slice, concat, stack (a tape of their own) */
+    tg_tape *sht = tg_tape_new();
+    tg_tensor *sh3 = tg_param(sht, "p", TG_F32, 3, SHAPE(2, 3, 4));
+    tg_tensor *sh23 = tg_param(sht, "q", TG_F32, 2, SHAPE(2, 3));
+    tg_tensor *shi = tg_input(sht, "shi", TG_I32, 2, SHAPE(2, 3));
+    TAPE_FAILS(sht, !tg_permute(sh3, (int[]){0, 2, 2}),
+               "permute: perm[2] = 2 is not a permutation of 0..2 (input 2x3x4)");
+    TAPE_FAILS(sht, !tg_permute(sh3, (int[]){0, -1, 1}),
+               "permute: perm[1] = -1 is not a permutation of 0..2 (input 2x3x4)");
+    TAPE_FAILS(sht, !tg_permute(sh3, (int[]){0, 1, 3}),
+               "permute: perm[2] = 3 is not a permutation of 0..2 (input 2x3x4)");
+    TAPE_FAILS(sht, !tg_permute(sh3, NULL), "permute: perm is NULL (input 2x3x4)");
+    TAPE_FAILS(sht, !tg_permute(tg_scalar(sht, TG_F32, 1), (int[]){0}),
+               "permute: input must have rank >= 1, got a scalar");
+    TAPE_FAILS(sht, !tg_permute(shi, (int[]){1, 0}), "permute: input 0 must be f32 or f64, not i32");
+    TAPE_FAILS(sht, !tg_slice(sh3, 1, 2, 2),
+               "slice: window start 2 length 2 is beyond axis 1 of 2x3x4 (size 3)");
+    TAPE_FAILS(sht, !tg_slice(sh3, -1, SIZE_MAX, 2),
+               "slice: window start 18446744073709551615 length 2 is beyond axis -1 of 2x3x4");
+    TAPE_FAILS(sht, !tg_slice(sh3, 0, 1, SIZE_MAX),
+               "slice: window start 1 length 18446744073709551615 is beyond axis 0 of 2x3x4");
+    TAPE_FAILS(sht, !tg_slice(sh3, 2, 0, 0), "slice: length 0 along axis 2 of 2x3x4");
+    TAPE_FAILS(sht, !tg_slice(sh3, 3, 0, 1), "slice: axis 3 out of range for 2x3x4");
+    TAPE_FAILS(sht, !tg_slice(sh3, -4, 0, 1), "slice: axis -4 out of range for 2x3x4");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){sh3, sh23}, 0),
+               "concat: input 1 (f32 2x3) does not match input 0 (f32 2x3x4) off axis 0");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){sh23, tg_param(sht, "d", TG_F64, 2, SHAPE(2, 3))}, 0),
+               "concat: input 1 (f64 2x3) does not match input 0 (f32 2x3) off axis 0");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){sh23, tg_param(sht, "r", TG_F32, 2, SHAPE(3, 3))}, 1),
+               "concat: input 1 (f32 3x3) does not match input 0 (f32 2x3) off axis 1");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){sh23, sh23}, 2), "concat: axis 2 out of range for 2x3");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){sh23, NULL}, 0), "concat: input 1 is NULL");
+    TAPE_FAILS(sht, !tg_concat(2, (tg_tensor *[]){shi, shi}, 0),
+               "concat: input 0 must be f32 or f64, got i32 2x3");
+    tg_tensor *sh7[7] = {sh23, sh23, sh23, sh23, sh23, sh23, tg_param(sht, "s", TG_F32, 2, SHAPE(2, 4))};
+    TAPE_FAILS(sht, !tg_concat(7, sh7, 0),
+               "concat: input 6 (f32 2x4) does not match input 0 (f32 2x3) off axis 0");
+    size_t sh_before = tg_tape_nodes(sht);
+    ok(!tg_concat(7, sh7, 0) && tg_tape_nodes(sht) == sh_before,
+       "concat of 7 refused before any node of its tree is recorded");
+    tg_tape_clear_error(sht);
+    ok(!tg_concat(0, sh7, 0) && !tg_concat(2, NULL, 0) && !tg_tape_error(sht),
+       "concat: n = 0 or xs NULL give NULL (no tape to hold an error)");
+    TAPE_FAILS(sht, !tg_stack(2, (tg_tensor *[]){sh3, tg_reshape(sh3, 2, SHAPE(6, 4))}, 0),
+               "stack: input 1 (f32 6x4) differs from input 0 (f32 2x3x4)");
+    TAPE_FAILS(sht, !tg_stack(2, (tg_tensor *[]){sh3, sh3}, 4),
+               "stack: axis 4 out of range for inputs 2x3x4 (stacked rank 4)");
+    TAPE_FAILS(sht, !tg_stack(2, (tg_tensor *[]){sh3, sh3}, -5),
+               "stack: axis -5 out of range for inputs 2x3x4 (stacked rank 4)");
+    tg_tensor *sh4 = tg_param(sht, "p4", TG_F32, 4, SHAPE(1, 2, 3, 4));
+    TAPE_FAILS(sht, !tg_stack(2, (tg_tensor *[]){sh4, sh4}, 0),
+               "stack: inputs of 1x2x3x4 would give rank 5 (above 4)");
+    tg_tape_free(sht);
 
     /* conv2d (a tape of its own: the node numbers below stay) */
     tg_tape *ct = tg_tape_new();

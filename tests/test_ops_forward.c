@@ -49,6 +49,51 @@ static void expect(const char *what, tg_tensor *y, int rank, const size_t *shape
     }
 }
 
+/* permute (heads), slice and concat on tensors large enough to be split over
+ * the pool: every element, of the outputs and of the gradients, is where the
+ * index arithmetic below puts it, with 1 and with 4 threads. */
+static void shape_ops_big(void)
+{
+    enum { B = 4, S = 64, H = 16, E = 32 };
+    int threads = tg_get_threads();
+    for (int th = 1; th <= 4; th += 3) {
+        tg_set_threads(th);
+        tg_tensor *x = tg_param(T, "big", D, 4, SHAPE(B, S, H, E));
+        for (size_t i = 0; i < tg_size(x); i++)
+            tg_set(x, i, (double)i);
+        tg_tensor *p = tg_permute(x, (int[]){0, 2, 1, 3});
+        tg_tensor *s = tg_slice(x, 1, 5, 50);
+        tg_tensor *c = tg_concat(2, (tg_tensor *[]){s, x}, 1);
+        bool good = p && s && c;
+        for (size_t b = 0; good && b < B; b++)
+            for (size_t t = 0; t < S; t++)
+                for (size_t h = 0; h < H; h++)
+                    for (size_t e = 0; e < E; e++) {
+                        double v = (double)(((b * S + t) * H + h) * E + e);
+                        good &= tg_get(p, ((b * H + h) * S + t) * E + e) == v;
+                        if (t >= 5 && t < 55)
+                            good &= tg_get(s, ((b * 50 + t - 5) * H + h) * E + e) == v &&
+                                    tg_get(c, ((b * 114 + t - 5) * H + h) * E + e) == v;
+                        good &= tg_get(c, ((b * 114 + 50 + t) * H + h) * E + e) == v;
+                    }
+        ok(good, "%s %d thread(s): permute heads, slice, concat of %zu elements", tg_dtype_name(D),
+           th, tg_size(x));
+        /* loss = Σ permute(x)·permute(w) + Σ concat(slice(x), x) with w[i] = i
+         * a constant: dx[i] = i + 1, plus 1 inside the window */
+        tg_tensor *w = tg_const(T, "w", D, 4, SHAPE(B, S, H, E));
+        for (size_t i = 0; i < tg_size(w); i++)
+            tg_set(w, i, (double)i);
+        tg_tensor *loss = tg_add(tg_sum(tg_mul(p, tg_permute(w, (int[]){0, 2, 1, 3}))), tg_sum(c));
+        good = loss && tg_backward(loss) == 0;
+        for (size_t i = 0; good && i < tg_size(x); i++) {
+            size_t t = i / (H * E) % S;
+            good = tg_grad_get(x, i) == (double)i + 1 + (t >= 5 && t < 55);
+        }
+        ok(good, "%s %d thread(s): their gradients, element by element", tg_dtype_name(D), th);
+    }
+    tg_set_threads(threads);
+}
+
 static void run_all(void)
 {
     const double L2 = log(2.0), L3 = log(3.0), L5 = log(5.0);
@@ -130,6 +175,36 @@ static void run_all(void)
     expect("class_means", tg_class_means(X, lab, 3), 2, SHAPE(3, 2), VALS(3, 4, 3, 5, 0, 0), 6);
     tg_tensor *idx = labels(4, (int32_t[]){2, 0, 2, 1});
     expect("gather_rows", tg_gather_rows(X, idx), 2, SHAPE(4, 2), VALS(5, 8, 1, 2, 5, 8, 3, 4), 8);
+    /* permute, slice, concat, stack: values from numpy 1.x in float64
+     * (np.transpose, x[:, 1:3, :], np.concatenate, np.stack on arange(1, 25)
+     * and the literals below), pasted */
+    tg_tensor *x24 = leaf(3, SHAPE(2, 3, 4), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                                  15, 16, 17, 18, 19, 20, 21, 22, 23, 24));
+    expect("permute 2,0,1", tg_permute(x24, (int[]){2, 0, 1}), 3, SHAPE(4, 2, 3),
+           VALS(1, 5, 9, 13, 17, 21, 2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23, 4, 8, 12, 16,
+                20, 24), 24);
+    expect("permute heads 0,2,1,3", tg_permute(tg_reshape(x24, 4, SHAPE(2, 2, 3, 2)),
+                                                (int[]){0, 2, 1, 3}),
+           4, SHAPE(2, 3, 2, 2),
+           VALS(1, 2, 7, 8, 3, 4, 9, 10, 5, 6, 11, 12, 13, 14, 19, 20, 15, 16, 21, 22, 17, 18,
+                23, 24), 24);
+    expect("slice axis 1 [1, 3)", tg_slice(x24, 1, 1, 2), 3, SHAPE(2, 2, 4),
+           VALS(5, 6, 7, 8, 9, 10, 11, 12, 17, 18, 19, 20, 21, 22, 23, 24), 16);
+    expect("slice axis -1 [3, 4)", tg_slice(x24, -1, 3, 1), 3, SHAPE(2, 3, 1),
+           VALS(4, 8, 12, 16, 20, 24), 6);
+    expect("concat [2,1], [2,2] axis 1",
+           tg_concat(2, (tg_tensor *[]){leaf(2, SHAPE(2, 1), VALS(1, 2)),
+                                        leaf(2, SHAPE(2, 2), VALS(3, 4, 5, 6))}, 1),
+           2, SHAPE(2, 3), VALS(1, 3, 4, 2, 5, 6), 6);
+    tg_tensor *c7[7];
+    for (int i = 0; i < 7; i++) /* i, then i + 0.5 for odd i */
+        c7[i] = i % 2 ? leaf(1, SHAPE(2), VALS(i, i + 0.5)) : leaf(1, SHAPE(1), VALS(i));
+    expect("concat of 7 (a tree)", tg_concat(7, c7, 0), 1, SHAPE(10),
+           VALS(0, 1, 1.5, 2, 3, 3.5, 4, 5, 5.5, 6), 10);
+    tg_tensor *uw[2] = {leaf(1, SHAPE(3), VALS(1, 2, 3)), leaf(1, SHAPE(3), VALS(-1, -2, -3))};
+    expect("stack axis 0", tg_stack(2, uw, 0), 2, SHAPE(2, 3), VALS(1, 2, 3, -1, -2, -3), 6);
+    expect("stack axis -1", tg_stack(2, uw, -1), 2, SHAPE(3, 2), VALS(1, -1, 2, -2, 3, -3), 6);
+    shape_ops_big();
     expect("trace", tg_trace(leaf(2, SHAPE(3, 3), VALS(1, 9, 9, 9, 2, 9, 9, 9, 3))), 0, NULL,
            VALS(6), 1);
 
@@ -186,6 +261,36 @@ static void run_all(void)
     expect("leaky_relu slope 0.25", tg_leaky_relu(leaf(1, SHAPE(4), VALS(-2, 0, 0.5, -0.125)), 0.25),
            1, SHAPE(4), VALS(-0.5, 0, 0.5, -0.03125), 4);
 
+    /* gelu, silu, softplus at x below: PyTorch 2 in float64 (F.gelu, F.silu,
+     * F.softplus with threshold 1e9: no linear cut), printed to 17 digits */
+    tg_tensor *sx = leaf(1, SHAPE(8), VALS(-3, -1, -0.5, 0, 0.5, 1, 2, 30));
+    expect("gelu (erf form)", tg_gelu(sx), 1, SHAPE(8),
+           VALS(-0.00404969409489031, -0.15865525393145702, -0.15426876936299344, 0,
+                0.34573123063700656, 0.841344746068543, 1.9544997361036416, 30), 8);
+    expect("silu", tg_silu(sx), 1, SHAPE(8),
+           VALS(-0.14227761953270035, -0.2689414213699951, -0.1887703343990727, 0,
+                0.3112296656009273, 0.7310585786300049, 1.7615941559557646, 29.999999999997197), 8);
+    expect("softplus", tg_softplus(sx), 1, SHAPE(8),
+           VALS(0.04858735157374206, 0.31326168751822286, 0.4740769841801067, 0.6931471805599453,
+                0.9740769841801067, 1.3132616875182228, 2.1269280110429727, 30.000000000000092), 8);
+    /* by hand */
+    expect("sqrt(0, 1/4, 4, 2)", tg_sqrt(leaf(1, SHAPE(4), VALS(0, 0.25, 4, 2))), 1, SHAPE(4),
+           VALS(0, 0.5, 2, 1.4142135623730951), 4);
+    expect("abs", tg_abs(leaf(2, SHAPE(2, 2), VALS(-2, 0, 0.5, -0.125))), 2, SHAPE(2, 2),
+           VALS(2, 0, 0.5, 0.125), 4);
+    tg_tensor *px4 = leaf(1, SHAPE(4), VALS(0.25, 1, 2, 9));
+    expect("pow p=2", tg_pow(px4, 2), 1, SHAPE(4), VALS(0.0625, 1, 4, 81), 4);
+    expect("pow p=0.5", tg_pow(px4, 0.5), 1, SHAPE(4), VALS(0.5, 1, 1.4142135623730951, 3), 4);
+    expect("pow p=-1", tg_pow(px4, -1), 1, SHAPE(4), VALS(4, 1, 0.5, 1.0 / 9), 4);
+    expect("pow p=1.5", tg_pow(px4, 1.5), 1, SHAPE(4), VALS(0.125, 1, 2.8284271247461903, 27), 4);
+    expect("pow p=0", tg_pow(leaf(1, SHAPE(3), VALS(-2, 0, 3)), 0), 1, SHAPE(3), VALS(1, 1, 1), 3);
+    expect("pow p=3 of negatives", tg_pow(leaf(1, SHAPE(2), VALS(-2, -0.5)), 3), 1, SHAPE(2),
+           VALS(-8, -0.125), 2);
+    expect("clamp(-1, 0.5)", tg_clamp(leaf(1, SHAPE(5), VALS(-3, -1, 0, 0.5, 2)), -1, 0.5), 1,
+           SHAPE(5), VALS(-1, -1, 0, 0.5, 0.5), 5);
+    expect("add_scalar 0.5", tg_add_scalar(leaf(2, SHAPE(1, 3), VALS(1, -2, 0.25)), 0.5), 2,
+           SHAPE(1, 3), VALS(1.5, -1.5, 0.75), 3);
+
     /* batch_norm, training, x [2,2]: channel 0 {-0.5, 0.5}, channel 1 {3, 4};
      * mean (0, 3.5), biased variance 1/4, + eps 3/4 = 1: x̂ = (-1/2, 1/2) in
      * both; γ = (2, -1), β = (1, 1/2) -> y = [[0, 1], [2, 0]].  Running
@@ -214,6 +319,51 @@ static void run_all(void)
     expect("dropout in evaluation mode", tg_dropout(row, 0.5), 1, SHAPE(3), VALS(1, 2, 4), 3);
     tg_set_training(T, true);
     expect("dropout p = 0", tg_dropout(R, 0), 2, SHAPE(2, 3), VALS(1, 0, 2, -1, 3, 1), 6);
+    /* bmm, by hand: A3 [2,2,3] = 1..12 times W [3,2] (rank 2: every batch),
+     * and A3·A3ᵀ per batch (the row dot products) */
+    tg_tensor *A3 = leaf(3, SHAPE(2, 2, 3), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+    tg_tensor *W32 = leaf(2, SHAPE(3, 2), VALS(1, 0, 0, 1, 1, -1));
+    expect("bmm [2,2,3]·[3,2]", tg_bmm(A3, W32, false, false), 3, SHAPE(2, 2, 2),
+           VALS(4, -1, 10, -1, 16, -1, 22, -1), 8);
+    expect("bmm A·Aᵀ", tg_bmm(A3, A3, false, true), 3, SHAPE(2, 2, 2),
+           VALS(14, 32, 32, 77, 194, 266, 266, 365), 8);
+    /* P [2,1,2,2]ᵀ · Q [3,2,2] → [2,3,2,2]: numpy 1.26 float64,
+     * np.matmul(np.swapaxes(P, -1, -2), Q) (first block checked by hand) */
+    tg_tensor *P4 = leaf(4, SHAPE(2, 1, 2, 2), VALS(1, -2, 0.5, 3, 2, 1, -1, 0.25));
+    tg_tensor *Q3 = leaf(3, SHAPE(3, 2, 2), VALS(1, 2, 3, 4, 0, -1, 1, 0.5, -2, 1, 0.5, 1));
+    expect("bmm broadcast batches, trans_a", tg_bmm(P4, Q3, true, false), 4, SHAPE(2, 3, 2, 2),
+           VALS(2.5, 4.0, 7.0, 8.0, 0.5, -0.75, 3.0, 3.5, -1.75, 1.5, 5.5, 1.0, -1.0, 0.0, 1.75,
+                3.0, -1.0, -2.5, 0.25, -0.875, -4.5, 1.0, -1.875, 1.25),
+           24);
+    /* layer_norm: torch 2 float64, F.layer_norm(x, (3,), γ, β, eps=0.25) (the
+     * middle of row 0 is β = 1 exactly: x̂ = 0), and for γ, β absent
+     * F.layer_norm(x1, (4,), eps=1e-5) (numpy agrees) */
+    tg_tensor *lx = leaf(2, SHAPE(2, 3), VALS(1, 2, 3, -1, 0, 4));
+    expect("layer_norm", tg_layer_norm(lx, leaf(1, SHAPE(3), VALS(1, 2, 0.5)),
+                                       leaf(1, SHAPE(3), VALS(0, 1, -1)), 0.25),
+           2, SHAPE(2, 3),
+           VALS(-1.044465935734187, 1.0, -0.4777670321329065, -0.9019752336033946,
+                0.0980247663966054, -0.32351857479745405),
+           6);
+    expect("layer_norm without γ, β", tg_layer_norm(leaf(1, SHAPE(4), VALS(2, -1, 0.5, 4.5)),
+                                                     NULL, NULL, 1e-5),
+           1, SHAPE(4),
+           VALS(0.24618268355559353, -1.2309134177779677, -0.49236536711118706,
+                1.477096101333561),
+           4);
+    expect("layer_norm D = 1 (y = β)", tg_layer_norm(leaf(2, SHAPE(3, 1), VALS(5, -2, 7)),
+                                                      leaf(1, SHAPE(1), VALS(3)),
+                                                      leaf(1, SHAPE(1), VALS(0.5)), 1e-5),
+           2, SHAPE(3, 1), VALS(0.5, 0.5, 0.5), 3);
+    /* embedding, by hand: rows of W [3,2] = 1..6 */
+    tg_tensor *EW = leaf(2, SHAPE(3, 2), VALS(1, 2, 3, 4, 5, 6));
+    expect("embedding [2,2] indices",
+           tg_embedding(EW, tg_leaf_from(T, TG_INPUT, "idx", TG_I32, 2, SHAPE(2, 2),
+                                         (int32_t[]){2, 0, 0, 1})),
+           3, SHAPE(2, 2, 2), VALS(5, 6, 1, 2, 1, 2, 3, 4), 8);
+    expect("embedding scalar index",
+           tg_embedding(EW, tg_leaf_from(T, TG_INPUT, "i0", TG_I32, 0, NULL, (int32_t[]){1})),
+           1, SHAPE(2), VALS(3, 4), 2);
 
     /* conv2d: x = 1..9 [1,1,3,3], w = [[1,0],[0,-1]]: every output is
      * x[i][j] − x[i+1][j+1] = −4; with padding 1 and bias 0.5 the corners

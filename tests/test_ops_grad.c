@@ -257,6 +257,37 @@ static tg_tensor *b_leaky_relu(build_ctx *c, int v)
     return tg_leaky_relu(x_any(c, v, 0.1, 2, true), slope[v / 2 % 4]);
 }
 
+/* the elementwise ops of the sequence models; x away from the kinks (abs at
+ * 0, clamp's bounds), positive where the op needs it (sqrt, pow with a
+ * non-integer exponent) */
+static tg_tensor *b_gelu(build_ctx *c, int v) { return tg_gelu(x_any(c, v, -3, 3, false)); }
+static tg_tensor *b_silu(build_ctx *c, int v) { return tg_silu(x_any(c, v, -4, 4, false)); }
+static tg_tensor *b_softplus(build_ctx *c, int v) { return tg_softplus(x_any(c, v, -4, 4, false)); }
+static tg_tensor *b_sqrt(build_ctx *c, int v) { return tg_sqrt(x_any(c, v, 0.2, 3, false)); }
+static tg_tensor *b_abs(build_ctx *c, int v) { return tg_abs(x_any(c, v, 0.1, 2, true)); }
+/* p = 2, 3, -1 on both signs; 0.5, 1.5, 0 on x > 0 */
+static tg_tensor *b_pow(build_ctx *c, int v)
+{
+    static const double p[6] = {2, 3, -1, 0.5, 1.5, 0};
+    int i = v / 2 % 6;
+    return tg_pow(x_any(c, v, i < 3 ? 0.3 : 0.2, 2, i < 3), p[i]);
+}
+/* bounds (-1, 1), (-0.5, 1.5), (-inf, 0.5), (0.3, inf); x moved 0.1 off a bound */
+static tg_tensor *b_clamp(build_ctx *c, int v)
+{
+    static const double b[4][2] = {{-1, 1}, {-0.5, 1.5}, {-INFINITY, 0.5}, {0.3, INFINITY}};
+    const double *lh = b[v / 2 % 4];
+    tg_tensor *x = x_any(c, v, 0.05, 2, true);
+    for (size_t i = 0; i < tg_size(x); i++)
+        if (fabs(tg_get(x, i) - lh[0]) < 0.05 || fabs(tg_get(x, i) - lh[1]) < 0.05)
+            tg_set(x, i, tg_get(x, i) + 0.1);
+    return tg_clamp(x, lh[0], lh[1]);
+}
+static tg_tensor *b_add_scalar(build_ctx *c, int v)
+{
+    return tg_add_scalar(x_any(c, v, -2, 2, false), v & 1 ? -3 : 0.5);
+}
+
 /* batch_norm: rank 4 (also N = 1, C = 1, H = W = 1, a tail after runs of
  * 8) and rank 2; variants 7.. in evaluation mode (the running statistics) */
 static tg_tensor *b_batch_norm(build_ctx *c, int v)
@@ -318,6 +349,151 @@ static tg_tensor *b_conv2d(build_ctx *c, int v)
     return tg_conv2d(x, w, b, &o);
 }
 
+/* bmm: batch layouts (batch axes of a, of b; 0 ends the list) with random
+ * m, k, n in 1..4; variant % 4 picks the transposes.  Rank 3 and 4, size-1
+ * axes broadcast against larger ones, a rank-2 operand, and (layout 7) the
+ * same tensor in both slots: a·aᵀ or aᵀ·a. */
+static tg_tensor *b_bmm(build_ctx *c, int v)
+{
+    static const size_t lay[8][2][3] = {
+        {{2, 0}, {2, 0}},       {{3, 0}, {0}},       {{0}, {2, 0}},    {{2, 1, 0}, {1, 3, 0}},
+        {{1, 0}, {2, 3, 0}},    {{2, 3, 0}, {3, 0}}, {{1, 0}, {1, 0}}, {{2, 0}, {0}},
+    };
+    const size_t(*l)[3] = lay[v / 4 % 8];
+    bool ta = v & 1, tb = v & 2;
+    size_t m = rnd(c, 1, 4), k = rnd(c, 1, 4), n = rnd(c, 1, 4), sa[4], sb[4];
+    int ra = 0, rb = 0;
+    for (; l[0][ra]; ra++)
+        sa[ra] = l[0][ra];
+    for (; l[1][rb]; rb++)
+        sb[rb] = l[1][rb];
+    sa[ra] = ta ? k : m, sa[ra + 1] = ta ? m : k;
+    sb[rb] = tb ? n : k, sb[rb + 1] = tb ? k : n;
+    tg_tensor *a = P(c, "A", ra + 2, sa, -1, 1);
+    if (v / 4 % 8 == 7)
+        return tg_bmm(a, a, ta, !ta);
+    return tg_bmm(a, P(c, "B", rb + 2, sb, -1, 1), ta, tb);
+}
+
+/* layer_norm: variant % 4 with γ and β, γ only, β only, neither; variant / 4
+ * the shape: rank 1, 2, 3, D = 1 (x̂ = 0), D = 70 (two column blocks of dγ);
+ * variant 20: γ and β one tensor */
+static tg_tensor *b_layer_norm(build_ctx *c, int v)
+{
+    static const struct { int r; size_t s[3]; } sh[5] = {
+        {1, {5}}, {2, {3, 4}}, {3, {2, 3, 4}}, {2, {3, 1}}, {2, {2, 70}},
+    };
+    int i = v / 4 % 5;
+    if (v == 20) {
+        tg_tensor *x = P(c, "x", 2, (size_t[]){3, 4}, -2, 2);
+        tg_tensor *gb = P(c, "gb", 1, (size_t[]){4}, 0.5, 2);
+        return tg_layer_norm(x, gb, gb, 1e-5);
+    }
+    size_t D = sh[i].s[sh[i].r - 1];
+    tg_tensor *x = P(c, "x", sh[i].r, sh[i].s, -2, 2);
+    tg_tensor *g = v % 4 < 2 ? P(c, "gamma", 1, &D, 0.5, 2) : NULL;
+    tg_tensor *b = v % 4 == 0 || v % 4 == 2 ? P(c, "beta", 1, &D, -1, 1) : NULL;
+    return tg_layer_norm(x, g, b, 1e-5);
+}
+
+/* embedding: indices of rank 0..3 (variant % 4) into V <= 4 rows, so
+ * repeated rows are likely; D 1..3 */
+static tg_tensor *b_embedding(build_ctx *c, int v)
+{
+    static const struct { int r; size_t s[3]; } sh[4] = {{0, {0}}, {1, {6}}, {2, {2, 3}}, {3, {2, 2, 2}}};
+    size_t V = rnd(c, 1, 4), D = rnd(c, 1, 3);
+    tg_tensor *w = P(c, "W", 2, (size_t[]){V, D}, -2, 2);
+    tg_tensor *idx = tg_input(c->tape, "idx", TG_I32, sh[v % 4].r, sh[v % 4].s);
+    for (size_t i = 0; i < tg_size(idx); i++)
+        tg_set(idx, i, (double)tg_rng_below(c->rng, V));
+    return tg_embedding(w, idx);
+}
+
+/* random sizes 1..hi for rank axes */
+static void dims(build_ctx *c, int rank, size_t *s, size_t hi)
+{
+    for (int i = 0; i < rank; i++)
+        s[i] = rnd(c, 1, hi);
+}
+
+/* permute: variants 0-5 every permutation of rank 3, 6-7 the heads case
+ * [B,T,H,D] -> [B,H,T,D], 8 a rank-4 permutation moving the last axis,
+ * 9 rank 1, 10 rank 2; 11 the input also behind another permute (its
+ * gradient then accumulates: acc = 1). */
+static tg_tensor *b_permute(build_ctx *c, int v)
+{
+    static const int p3[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    size_t s[4];
+    if (v < 6 || v == 11) {
+        dims(c, 3, s, 4);
+        if (v == 11)
+            s[1] = s[2] = s[0];
+        tg_tensor *x = P(c, "x", 3, s, -2, 2);
+        if (v == 11)
+            x = tg_add(x, tg_permute(x, (int[]){2, 0, 1}));
+        return tg_permute(x, p3[v % 6]);
+    }
+    if (v < 9) {
+        dims(c, 4, s, 3);
+        return tg_permute(P(c, "x", 4, s, -2, 2), v == 8 ? (int[]){3, 1, 0, 2} : (int[]){0, 2, 1, 3});
+    }
+    int rank = v == 9 ? 1 : 2;
+    dims(c, rank, s, 5);
+    return tg_permute(P(c, "x", rank, s, -2, 2), v == 9 ? (int[]){0} : (int[]){1, 0});
+}
+
+/* slice: rank 1..4, the window at the start (v % 3 == 0), at the end (1)
+ * or anywhere (2), negative axes for v & 4; 12-13 two windows of x added
+ * before the sliced result (x's gradient accumulates, zeros outside). */
+static tg_tensor *b_slice(build_ctx *c, int v)
+{
+    int rank = v % 4 + 1;
+    size_t s[4];
+    dims(c, rank, s, 4);
+    int axis = (int)tg_rng_below(c->rng, (uint64_t)rank);
+    size_t d = s[axis] = rnd(c, 1, 5), len = rnd(c, 1, d);
+    size_t start = v % 3 == 0 ? 0 : v % 3 == 1 ? d - len : rnd(c, 0, d - len);
+    tg_tensor *x = P(c, "x", rank, s, -2, 2);
+    if (v >= 12) {
+        size_t other = rnd(c, 0, d - len);
+        x = tg_add(tg_slice(x, axis, start, len), tg_slice(x, axis, other, len));
+        start = 0;
+    }
+    return tg_slice(x, (v & 4) ? axis - rank : axis, start, len);
+}
+
+/* concat of n = 1..7 inputs (above 5: a tree of nodes), rank 1..4, sizes
+ * 1..3 off the axis and along it; inputs 4.. repeat inputs 0.. (the same
+ * tensor in two slots, and only four are differentiated); a negative axis
+ * for odd v. */
+static tg_tensor *b_concat(build_ctx *c, int v)
+{
+    int n = 1 + v % 7, rank = 1 + (v / 3) % 4;
+    size_t s[4];
+    dims(c, rank, s, 3);
+    int axis = (int)tg_rng_below(c->rng, (uint64_t)rank);
+    tg_tensor *xs[7];
+    for (int i = 0; i < n; i++) {
+        s[axis] = rnd(c, 1, 3);
+        xs[i] = i < 4 ? P(c, "x", rank, s, -2, 2) : xs[i - 4];
+    }
+    return tg_concat(n, xs, (v & 1) ? axis - rank : axis);
+}
+
+/* stack of n = 2..7 inputs of one shape of rank 0..3, at every new axis
+ * (negative for v & 1); inputs 4.. repeat inputs 0.. */
+static tg_tensor *b_stack(build_ctx *c, int v)
+{
+    int n = 2 + v % 6, rank = v % 4;
+    size_t s[4];
+    dims(c, rank, s, 3);
+    int axis = (int)tg_rng_below(c->rng, (uint64_t)rank + 1);
+    tg_tensor *xs[7];
+    for (int i = 0; i < n; i++)
+        xs[i] = i < 4 ? P(c, "x", rank, s, -2, 2) : xs[i - 4];
+    return tg_stack(n, xs, (v & 1) ? axis - rank - 1 : axis);
+}
+
 static const struct {
     const char *name;
     build_fn fn;
@@ -342,6 +518,14 @@ static const struct {
     {"leaky_relu", b_leaky_relu, 8},
     {"conv2d", b_conv2d, 16},
     {"batch_norm", b_batch_norm, 14}, {"dropout", b_dropout, 16},
+    {"gelu", b_gelu, 4},             {"silu", b_silu, 4},
+    {"softplus", b_softplus, 4},     {"sqrt", b_sqrt, 4},
+    {"abs", b_abs, 4},               {"pow", b_pow, 12},
+    {"clamp", b_clamp, 8},           {"add_scalar", b_add_scalar, 4},
+    {"bmm", b_bmm, 32},              {"layer_norm", b_layer_norm, 21},
+    {"embedding", b_embedding, 8},
+    {"permute", b_permute, 12},      {"slice", b_slice, 14},
+    {"concat", b_concat, 14},        {"stack (reshape + concat)", b_stack, 8},
 };
 
 /* loss = Σ out ⊙ R with a random R, so every output element gets its own

@@ -15,6 +15,7 @@
 #include "tapegrad.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -370,6 +371,25 @@ static void ops(void)
          !tg_avg_pool2d(px, &(tg_pool2d_opts){{INT32_MAX, 2}, {0, 0}, {0, 0}, false}));
     TROW("tg_leaky_relu", "an i32 input", "NULL", "leaky_relu: input 0 must be f32 or f64, not i32",
          !tg_leaky_relu(lab, 0.01));
+    TROW("tg_gelu", "an i32 input", "NULL", "gelu: input 0 must be f32 or f64, not i32",
+         !tg_gelu(lab));
+    TROW("tg_silu", "an i32 input", "NULL", "silu: input 0 must be f32 or f64, not i32",
+         !tg_silu(lab));
+    TROW("tg_softplus", "an i32 input", "NULL", "softplus: input 0 must be f32 or f64, not i32",
+         !tg_softplus(lab));
+    TROW("tg_sqrt", "an i32 input", "NULL", "sqrt: input 0 must be f32 or f64, not i32",
+         !tg_sqrt(lab));
+    TROW("tg_abs", "an i32 input", "NULL", "abs: input 0 must be f32 or f64, not i32",
+         !tg_abs(lab));
+    TROW("tg_pow", "p NaN or ±inf; an i32 input", "NULL",
+         "pow: exponent p nan is not finite (input 4x4)",
+         !tg_pow(sq, NAN) && !tg_pow(sq, INFINITY) && !tg_pow(lab, 2));
+    TROW("tg_clamp", "lo > hi, lo or hi NaN; an i32 input", "NULL",
+         "clamp: bounds lo 1, hi -1 are not lo <= hi (input 4x4)",
+         !tg_clamp(sq, 1, -1) && !tg_clamp(sq, NAN, 1) && !tg_clamp(sq, 0, NAN) &&
+             !tg_clamp(lab, 0, 1));
+    TROW("tg_add_scalar", "c NaN; an i32 input", "NULL", "add_scalar: c is NaN (input 4x4)",
+         !tg_add_scalar(sq, NAN) && !tg_add_scalar(lab, 1));
     tg_tensor *rm = tg_input(T, "rm", TG_F32, 1, SHAPE(4)), *rv = tg_input(T, "rv", TG_F32, 1, SHAPE(4));
     TROW("tg_batch_norm", "input not [N,C] or [N,C,H,W]; gamma, beta or a running statistic not [C]",
          "NULL", "batch_norm: gamma must be [4] (the channels of input 4x4), got 3",
@@ -388,6 +408,42 @@ static void ops(void)
          !tg_batch_norm(f32("one", 2, SHAPE(1, 4)), v, v, rm, rv, 0.1, 1e-5));
     TROW("tg_dropout", "p outside [0, 1) or NaN", "NULL", "dropout: p 1 is outside [0, 1) (input 4x4)",
          !tg_dropout(sq, 1) && !tg_dropout(sq, -0.5) && !tg_dropout(sq, NAN));
+    TROW("tg_bmm", "a rank outside 2..4; inner dimensions differ; batch axes that do not broadcast",
+         "NULL", "bmm: batch axes do not broadcast (2x4x4 · 3x4x4)",
+         !tg_bmm(f32("b2", 3, SHAPE(2, 4, 4)), f32("b3", 3, SHAPE(3, 4, 4)), false, false) &&
+             !tg_bmm(sq, v, false, false) && !tg_bmm(sq, f32("b53", 2, SHAPE(5, 3)), false, false));
+    TROW("tg_layer_norm", "a scalar input; gamma or beta not [D]; eps <= 0 or not finite", "NULL",
+         "layer_norm: gamma must be [4] (the last axis of input 4x4), got 4x4",
+         !tg_layer_norm(sq, sq, NULL, 1e-5) && !tg_layer_norm(f32("s0", 0, NULL), NULL, NULL, 1e-5) &&
+             !tg_layer_norm(sq, v, v, 0) && !tg_layer_norm(sq, NULL, NULL, INFINITY));
+    TROW("tg_embedding", "weight not 2-D; indices not i32 or of rank > 3", "NULL",
+         "embedding: weight must be 2-D [V,D], got 4", !tg_embedding(v, lab) && !tg_embedding(sq, sq));
+    TROW("tg_embedding", "an index outside [0, V) (also at replay)", "NULL",
+         "embedding: index 9 at position 2 is outside [0, 4) (weight 4x4)", !tg_embedding(sq, bad));
+    TROW("tg_permute", "perm NULL, an entry out of range or repeated; a scalar input", "NULL",
+         "permute: perm[1] = 1 is not a permutation of 0..1 (input 4x4)",
+         !tg_permute(sq, (int[]){1, 1}) && !tg_permute(sq, (int[]){0, -1}) &&
+             !tg_permute(sq, (int[]){0, INT_MAX}) && !tg_permute(sq, NULL) &&
+             !tg_permute(f32("s0", 0, NULL), (int[]){0}));
+    TROW("tg_slice", "axis out of range; length 0; start + length beyond the axis (also SIZE_MAX)",
+         "NULL", "slice: window start 3 length 2 is beyond axis 1 of 4x4 (size 4)",
+         !tg_slice(sq, 1, 3, 2) && !tg_slice(sq, 2, 0, 1) && !tg_slice(sq, INT_MIN, 0, 1) &&
+             !tg_slice(sq, 0, 0, 0) && !tg_slice(sq, 0, SIZE_MAX, 2) && !tg_slice(sq, 0, 2, SIZE_MAX));
+    TROW("tg_concat", "shapes that differ off the axis, dtypes that differ; axis out of range", "NULL",
+         "concat: input 1 (f32 4) does not match input 0 (f32 4x4) off axis 0",
+         !tg_concat(2, (tg_tensor *[]){sq, v}, 0) && !tg_concat(2, (tg_tensor *[]){sq, d}, 0) &&
+             !tg_concat(2, (tg_tensor *[]){sq, sq}, 2) &&
+             !tg_concat(7, (tg_tensor *[]){sq, sq, sq, sq, sq, sq, v}, 1));
+    TROW("tg_concat", "an input NULL or of another tape", "NULL", "concat: input 1 is NULL",
+         !tg_concat(2, (tg_tensor *[]){sq, NULL}, 0) && !tg_concat(2, (tg_tensor *[]){sq, o}, 0));
+    VROW("tg_concat, tg_stack", "n < 1, xs NULL (no tape to tell)", "NULL",
+         !tg_concat(0, (tg_tensor *[]){sq}, 0) && !tg_concat(-1, (tg_tensor *[]){sq}, 0) &&
+             !tg_concat(2, NULL, 0) && !tg_stack(0, (tg_tensor *[]){sq}, 0) && !tg_stack(1, NULL, 0));
+    TROW("tg_stack", "inputs of different shapes; a result of rank > 4; axis out of range", "NULL",
+         "stack: input 1 (f32 4) differs from input 0 (f32 4x4)",
+         !tg_stack(2, (tg_tensor *[]){sq, v}, 0) &&
+             !tg_stack(2, (tg_tensor *[]){f32("r4", 4, SHAPE(1, 1, 2, 2)), f32("r4b", 4, SHAPE(1, 1, 2, 2))}, 0) &&
+             !tg_stack(2, (tg_tensor *[]){sq, sq}, 3) && !tg_stack(2, (tg_tensor *[]){sq, sq}, -4));
     tg_tape_free(other);
 }
 
