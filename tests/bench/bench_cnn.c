@@ -8,23 +8,12 @@
  * tests/bench/torch_cnn.py step times the same step in PyTorch. */
 #define _POSIX_C_SOURCE 200809L
 #include "cnn.h"
+#include "bench.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int usage(void)
 {
@@ -74,17 +63,16 @@ int main(int argc, char **argv)
     }
     long warm = steps / 10 > 3 ? steps / 10 : 3;
     for (long s = -warm; s < steps; s++) {
-        double t0 = now_us();
+        double t0 = 1e6 * bench_now_s();
         tg_zero_grad(m.tape);
         if (tg_replay(m.tape) || tg_backward(m.loss) || tg_optim_step(sgd)) {
             fprintf(stderr, "bench_cnn: %s\n", tg_tape_error(m.tape));
             return 1;
         }
         if (s >= 0)
-            us[s] = now_us() - t0;
+            us[s] = 1e6 * bench_now_s() - t0;
     }
-    qsort(us, (size_t)steps, sizeof *us, cmp);
-    double med = steps % 2 ? us[steps / 2] : (us[steps / 2 - 1] + us[steps / 2]) / 2;
+    double med = bench_median(us, (size_t)steps);
     printf("loss %.4f, fastest step %.0f us, slowest %.0f us\n", tg_item(m.loss), us[0],
            us[steps - 1]);
     printf("cnn batch=%ld dtype=%s threads=%ld us_per_step=%.1f\n", batch, dts, threads, med);

@@ -15,6 +15,7 @@
  * peak_gflops=..".
  */
 #include "kernels.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,24 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static long parse_pos(const char *s)
 {
@@ -63,11 +46,11 @@ static double peak(int reps)
     double *t = malloc((size_t)reps * sizeof *t);
     tg_gemm_f32(false, false, s, s, s, 1, a, s, b, s, 0, c, s); /* warm up */
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         tg_gemm_f32(false, false, s, s, s, 1, a, s, b, s, 0, c, s);
-        t[r] = now_s() - t0;
+        t[r] = bench_now_s() - t0;
     }
-    double g = 2.0 * (double)(s * s * s) / median(t, reps) / 1e9;
+    double g = 2.0 * (double)(s * s * s) / bench_median(t, reps) / 1e9;
     free(a), free(b), free(c), free(t);
     return g;
 }
@@ -83,15 +66,15 @@ static double time_it(tg_tape *t, tg_tensor *y, const float *seed, int what, int
 {
     double *v = malloc((size_t)reps * sizeof *v);
     for (int r = -1; r < reps; r++) { /* one warm-up */
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (what == 0)
             tg_replay(t);
         else
             tg_backward_vjp(y, seed);
         if (r >= 0)
-            v[r] = now_s() - t0;
+            v[r] = bench_now_s() - t0;
     }
-    double m = median(v, reps);
+    double m = bench_median(v, reps);
     free(v);
     return m;
 }

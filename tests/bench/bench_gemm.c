@@ -17,6 +17,7 @@
  *        [openblas_gflops=Y ratio_vs_openblas=R]
  */
 #include "kernels.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,24 +39,6 @@ void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha,
 void openblas_set_num_threads(int n);
 #endif
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void usage(void)
 {
@@ -176,10 +159,10 @@ int main(int argc, char **argv)
 
     /* Warm-up (thread pool, workspaces, caches), and a repetition count
      * that makes the run last about a second per library. */
-    double t0 = now_s();
+    double t0 = bench_now_s();
     run_tg(&x);
     run_tg(&x);
-    double one = (now_s() - t0) / 2;
+    double one = (bench_now_s() - t0) / 2;
 #ifdef TG_HAVE_OPENBLAS
     if (threads == 1) { /* otherwise: right before its own block below */
         run_openblas(&x);
@@ -198,14 +181,14 @@ int main(int argc, char **argv)
     bool interleave = threads == 1;
     (void)interleave; /* read only with OpenBLAS */
     for (long r = 0; r < reps; r++) {
-        t0 = now_s();
+        t0 = bench_now_s();
         run_tg(&x);
-        t_tg[r] = now_s() - t0;
+        t_tg[r] = bench_now_s() - t0;
 #ifdef TG_HAVE_OPENBLAS
         if (interleave) {
-            t0 = now_s();
+            t0 = bench_now_s();
             run_openblas(&x);
-            t_ob[r] = now_s() - t0;
+            t_ob[r] = bench_now_s() - t0;
         }
 #endif
     }
@@ -215,12 +198,12 @@ int main(int argc, char **argv)
         run_openblas(&x);
     }
     for (long r = 0; r < reps && !interleave; r++) {
-        t0 = now_s();
+        t0 = bench_now_s();
         run_openblas(&x);
-        t_ob[r] = now_s() - t0;
+        t_ob[r] = bench_now_s() - t0;
     }
 #endif
-    double gflops = flops / median(t_tg, (int)reps) * 1e-9;
+    double gflops = flops / bench_median(t_tg, (size_t)reps) * 1e-9;
 
     char line[512];
     int len = snprintf(line, sizeof line,
@@ -240,7 +223,7 @@ int main(int argc, char **argv)
     }
     printf("# reps=%ld max|C - C_openblas| / max|C| = %.2e\n", reps,
            dmax / fmax(cmax, 1e-300));
-    double ob = flops / median(t_ob, (int)reps) * 1e-9;
+    double ob = flops / bench_median(t_ob, (size_t)reps) * 1e-9;
     snprintf(line + len, sizeof line - (size_t)len,
              " openblas_gflops=%.1f ratio_vs_openblas=%.3f", ob, gflops / ob);
 #else

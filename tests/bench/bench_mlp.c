@@ -10,6 +10,7 @@
  * sigmoid + mse, on the output too; SGD lr 0.01; mean reductions). */
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
+#include "bench.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,18 +19,6 @@
 
 #define MAX_LAYERS 16
 
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int usage(void)
 {
@@ -120,17 +109,16 @@ int main(int argc, char **argv)
     double *us = malloc((size_t)steps * sizeof *us);
     long warm = steps / 10 > 20 ? steps / 10 : 20;
     for (long s = -warm; s < steps; s++) {
-        double t0 = now_us();
+        double t0 = 1e6 * bench_now_s();
         tg_zero_grad(t);
         if (tg_replay(t) || tg_backward(loss) || tg_optim_step(sgd)) {
             fprintf(stderr, "bench_mlp: %s\n", tg_tape_error(t));
             return 1;
         }
         if (s >= 0)
-            us[s] = now_us() - t0;
+            us[s] = 1e6 * bench_now_s() - t0;
     }
-    qsort(us, (size_t)steps, sizeof *us, cmp);
-    double med = steps % 2 ? us[steps / 2] : (us[steps / 2 - 1] + us[steps / 2]) / 2;
+    double med = bench_median(us, (size_t)steps);
     printf("loss %.4f, fastest step %.2f us, slowest %.2f us\n", tg_item(loss), us[0],
            us[steps - 1]);
     printf("mlp layers=%s batch=%ld act=%s loss=%s dtype=%s threads=%ld us_per_step=%.2f\n",
