@@ -307,6 +307,8 @@ static const struct {
     [TG_OP_div] = {3, {S_X, S_P, 0}},
     [TG_OP_scale] = {2, {S_X, FV(1.5)}},
     [TG_OP_log] = {1, {S_P}},
+    [TG_OP_softmax] = {2, {S_X, 1}},              /* causal (X is 2x3) */
+    [TG_OP_log_softmax] = {2, {S_X, 1}},          /* causal */
     [TG_OP_sum] = {3, {S_X, 1, 20}},              /* axis 1, keepdim */
     [TG_OP_mean] = {3, {S_X, 1, 5}},              /* axis -1 */
     [TG_OP_reshape] = {5, {S_X, 0x0B, 1, 2, 0}},  /* [2,3,1] */
@@ -314,7 +316,7 @@ static const struct {
     [TG_OP_gather_rows] = {3, {S_X, S_L, 0}},
     [TG_OP_trace] = {1, {S_Q}},
     [TG_OP_mse] = {3, {S_X, S_P, 4}},             /* TG_MEAN | TG_HALF */
-    [TG_OP_softmax_ce] = {3, {S_X, S_L, 1}},      /* TG_MEAN */
+    [TG_OP_softmax_ce] = {3, {S_X, S_L, 0xA9}},   /* ignore_index 1 (row 0), TG_MEAN */
     [TG_OP_softmax_ce_onehot] = {3, {S_X, S_P, 2}}, /* TG_BATCH_MEAN */
     [TG_OP_bce] = {3, {S_P, S_P, 0}},
     [TG_OP_bce_logits] = {3, {S_X, S_P, 1}},
@@ -336,6 +338,9 @@ static const struct {
     [TG_OP_permute] = {3, {S_X, 0, 1}},           /* perm 1,0 */
     [TG_OP_slice] = {4, {S_X, 7, 1, 2}},          /* axis 1, start 1, length 2 */
     [TG_OP_concat] = {4, {S_X, 0x01, 6, S_P}},    /* X, P along axis 1 */
+    [TG_OP_maximum] = {3, {S_X, S_B, 0}},         /* [2,3] with [3] */
+    [TG_OP_minimum] = {3, {S_X, S_P, 0}},
+    [TG_OP_max_axis] = {2, {S_X, 20}},            /* axis 1, keepdim */
 };
 
 /* Every op of ops/ops.def on valid inputs, 8 at a time: each result summed
@@ -418,6 +423,8 @@ static void corpus_graph(void)
         unary(&f, un[i], 0);
         if (un[i] == TG_OP_scale || un[i] == TG_OP_l2)
             byte(&f, fv(1.5));
+        if (un[i] == TG_OP_softmax || un[i] == TG_OP_log_softmax)
+            byte(&f, un[i] == TG_OP_log_softmax); /* plain softmax, causal log_softmax */
         if (un[i] == TG_OP_sum || un[i] == TG_OP_mean) {
             bool axis = i >= 12; /* all elements, then axis 1 / axis -1 keepdim */
             byte(&f, axis);

@@ -505,8 +505,6 @@ UNARY(relu, tg_relu(x))
 UNARY(tanh, tg_tanh(x))
 UNARY(exp, tg_exp(x))
 UNARY(log, tg_log(x))
-UNARY(softmax, tg_softmax(x))
-UNARY(log_softmax, tg_log_softmax(x))
 UNARY(neg, tg_neg(x))
 UNARY(scale, tg_scale(x, value(st)))
 UNARY(transpose, tg_transpose(x))
@@ -521,6 +519,22 @@ UNARY(abs, tg_abs(x))
 UNARY(pow, tg_pow(x, value(st)))
 UNARY(add_scalar, tg_add_scalar(x, value(st)))
 #undef UNARY
+
+/* softmax, log_softmax: bit 0 of a byte picks the causal mask (rank < 2
+ * and Tq > Tk: the errors) */
+static tg_tensor *fz_softmax(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    return u8(st) & 1 ? tg_softmax_causal(c->a) : tg_softmax(c->a);
+}
+
+static tg_tensor *fz_log_softmax(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    return u8(st) & 1 ? tg_log_softmax_causal(c->a) : tg_log_softmax(c->a);
+}
 
 /* clamp: two values, lo then hi (lo > hi or NaN: the error) */
 static tg_tensor *fz_clamp(state *st, call *c)
@@ -549,6 +563,8 @@ BINARY(mse, tg_mse(a, b, flags_of(c)))
 BINARY(softmax_ce_onehot, tg_softmax_ce_onehot(a, b, flags_of(c)))
 BINARY(bce, tg_bce(a, b, flags_of(c)))
 BINARY(bce_logits, tg_bce_logits(a, b, flags_of(c)))
+BINARY(maximum, tg_maximum(a, b))
+BINARY(minimum, tg_minimum(a, b))
 #undef BINARY
 
 /* sum and mean: byte & 1 chooses all elements or one axis; the axis byte
@@ -565,6 +581,18 @@ static tg_tensor *reduce_op(state *st, call *c, bool mean)
         axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
     bool keep = (a >> 4) & 1;
     return mean ? tg_mean_axis(c->a, axis, keep) : tg_sum_axis(c->a, axis, keep);
+}
+
+/* max_axis: the axis byte as sum's (-6..6 or an extreme, bit 4 keepdim) */
+static tg_tensor *fz_max_axis(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    uint8_t a = u8(st);
+    int axis = (int)(a % 13) - 6;
+    if (a >= 250)
+        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    return tg_max_axis(c->a, axis, (a >> 4) & 1);
 }
 
 static tg_tensor *fz_sum(state *st, call *c) { return reduce_op(st, c, false); }
@@ -617,10 +645,17 @@ static tg_tensor *fz_add_bias(state *st, call *c)
     return two_fit(st, c, rows_cost(c)) ? tg_add_bias(c->a, c->b) : NULL;
 }
 
+/* arg bit 7: tg_softmax_ce_ignore, the index from bits 4..6 (valid
+ * classes, -100, extremes) */
 static tg_tensor *fz_softmax_ce(state *st, call *c)
 {
+    static const int itab[] = {-100, 0, 1, -1, 2, INT_MIN, INT_MAX, 3};
     two(st, c);
-    return two_fit(st, c, rows_cost(c)) ? tg_softmax_ce(c->a, c->b, flags_of(c)) : NULL;
+    if (!two_fit(st, c, rows_cost(c)))
+        return NULL;
+    if (c->arg & 0x80)
+        return tg_softmax_ce_ignore(c->a, c->b, itab[(c->arg >> 4) & 7], flags_of(c));
+    return tg_softmax_ce(c->a, c->b, flags_of(c));
 }
 
 /* The number of classes from arg: valid ones, 0, negative and extreme. */

@@ -135,6 +135,9 @@ typedef struct tg_tape_stats {
     size_t graph_bytes;  /* bytes in use in the node arena                  */
     size_t graph_chunks; /* chunks the node arena holds (kept across clear) */
     size_t leaf_bytes;   /* bytes in use in the leaf arena                  */
+    size_t checkpoint_bytes; /* the checkpoint pools: the largest segment's
+                                dropped values plus their gradients        */
+    size_t segments;     /* checkpoint segments ended                       */
 } tg_tape_stats;
 
 /** Fill *out with the tape's memory statistics. */
@@ -174,6 +177,38 @@ TG_API void tg_tape_seed(tg_tape *tape, uint64_t seed);
 TG_API int tg_scope_push(tg_tape *tape, const char *name);
 /** Leave the innermost scope (no-op when none is open). */
 TG_API void tg_scope_pop(tg_tape *tape);
+
+/**
+ * Activation checkpointing: trade compute for memory.  Everything recorded
+ * between tg_checkpoint_begin and tg_checkpoint_end is a segment (one
+ * transformer block, K recurrent steps ...).  Its intermediate values are
+ * dropped after its forward — all segments share one pool the size of the
+ * largest — and backward runs the segment's forward again just before it
+ * needs them.  Only the n tensors passed to tg_checkpoint_end (outs, made
+ * inside the segment) are kept and may be used later; the segment's inputs
+ * are whatever it used from before (kept as usual).
+ *
+ * Gradients are bit-identical to the same tape without checkpointing: the
+ * recomputation repeats the first forward exactly (ops are deterministic for
+ * any thread count; dropout reuses its mask's key; batch_norm keeps the
+ * mode it ran in and updates its running statistics once).  Replay works as
+ * usual and allocates nothing, recomputation included.  The cost: each
+ * segment's forward runs twice per training step (the last segment's
+ * values are still in the pool when backward starts, so it runs once).
+ *
+ * Errors (tape error, -1): begin while a segment is open (no nesting); end
+ * with none open, an out that is NULL, not computed inside the segment, or a
+ * view (reshape) of another tensor (keep the viewed tensor, take the view
+ * after end).  Using a dropped intermediate after end — as an op input,
+ * tg_item, tg_data_*, tg_grad, a backward root — is an error naming it.
+ * backward while a segment is open is refused.  A leaf that the segment
+ * reads and that was written after its forward makes backward refuse (its
+ * recomputation would see the new value): replay first.  Values in DOT
+ * dumps (--values) of dropped intermediates are those of the last segment
+ * run.  tg_tape_clear ends an open segment.
+ */
+TG_API int tg_checkpoint_begin(tg_tape *tape);
+TG_API int tg_checkpoint_end(tg_tape *tape, int n, tg_tensor *const *outs);
 
 /* ======================================================================== */
 /* Leaves and tensor access                                                 */
@@ -551,12 +586,28 @@ TG_API tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
  * axis out of range.
  */
 TG_API tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
+/**
+ * Causal (masked) softmax / log_softmax along the last axis, for attention
+ * scores x [..., Tq, Tk] (rank >= 2, Tq <= Tk, f32/f64): row q (along axis
+ * −2) sees only the columns j <= q + (Tk − Tq), bottom-right aligned (Tq = Tk
+ * is the usual lower triangle; Tq < Tk is the last Tq queries over Tk keys),
+ * as PyTorch's softmax(x.masked_fill(mask, −inf)).  On the visible columns
+ * the values and gradients are those of tg_softmax / tg_log_softmax on them
+ * alone; the masked outputs are exactly 0 (softmax) or −∞ (log_softmax) and
+ * get a zero gradient.  Every row sees at least one column, so no NaN for
+ * finite x; −∞ inputs in visible places act as in tg_softmax.  DOT shows
+ * `softmax(causal)`.  Errors: x not f32/f64, rank < 2, Tq > Tk.
+ */
+TG_API tg_tensor *tg_softmax_causal(tg_tensor *x);
+TG_API tg_tensor *tg_log_softmax_causal(tg_tensor *x);
 
 /* Elementwise: y has x's shape and dtype (f32/f64); NaN in x stays NaN in y
  * (except pow with p = 0, 1 everywhere as C's pow). */
 /** GELU, exact erf form (PyTorch's nn.GELU()): y = ½·x·(1 + erf(x/√2)) =
  *  x·Φ(x), computed without cancellation for x ≪ 0 (y(−∞) = 0);
- *  dx = dy·(Φ(x) + x·φ(x)), φ the standard normal density. */
+ *  dx = dy·(Φ(x) + x·φ(x)), φ the standard normal density.  f64 uses
+ *  libm's erfc; f32 a rational fit of erfc (relative error < 1.2e-7, so
+ *  that the loop vectorises): y within 8e-6 relative of the f64 value. */
 TG_API tg_tensor *tg_gelu(tg_tensor *x);
 /** SiLU (swish): y = x·σ(x); dx = dy·σ(x)·(1 + x·(1 − σ(x))).  Stable for
  *  any |x| (y(−∞) = 0, y(+∞) = +∞, no NaN from ±∞). */
@@ -581,6 +632,93 @@ TG_API tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
 /** y = x + c for a plain number c (±∞ accepted; NaN is an error); dx = dy.
  *  Multiplying by a number is tg_scale. */
 TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);
+/**
+ * Elementwise maximum / minimum of a and b with NumPy broadcasting (as
+ * tg_add; same float dtype).  Gradient: dy to the larger (maximum) or
+ * smaller (minimum) input, 0 to the other; at a tie (a = b) dy/2 to each, as
+ * torch.maximum / torch.minimum (checked against torch 1.13); summed over
+ * broadcast axes.  NaN in either input gives NaN, and there both inputs
+ * get dy (torch 1.13's rule: the weights are !(a < b) and !(a > b)).
+ * Errors: dtypes not f32/f64 or different, shapes that do not broadcast.
+ */
+TG_API tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b);
+/**
+ * The maximum of x (f32/f64, rank >= 1) along one axis (negative counts from
+ * the end); keepdim keeps the axis with size 1, otherwise it is removed.
+ * Gradient: all of dy to the FIRST maximal element of each slice (the index
+ * torch.max(x, dim) returns), 0 to the others, ties included.  A slice
+ * holding NaN has the max NaN, its first NaN taking the gradient (as torch).
+ * The index is found again in every forward; backward reads only it.
+ * Errors: x not f32/f64, axis out of range (the axis and shape named).
+ */
+TG_API tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim);
+
+/* ---- Recurrent cells (GRU, LSTM) ----------------------------------------- */
+/*
+ * One step of a GRU or an LSTM, as torch.nn.GRUCell and torch.nn.LSTMCell
+ * compute it.  These are helpers, not ops: a step records ordinary nodes
+ * (matmul, add_bias, add, slice, sigmoid, tanh, mul, sub), so it inherits
+ * their gradients, replay, checks and thread behaviour, and a user gets a
+ * tested cell with PyTorch's equations instead of wiring a dozen ops.  An
+ * unrolled network passes the same struct at every step: the weights are
+ * shared across steps and their gradients sum over the steps.
+ *
+ * Weights are stored for x·W, transposed with respect to PyTorch: w_ih is
+ * [input, kH] and w_hh is [H, kH] (PyTorch's weight_ih is [kH, input]: copy
+ * weight_ih.T), with b_ih and b_hh [kH]; the kH columns are the gate blocks
+ * of H each, in PyTorch's order (k = 3 for the GRU: r, z, n; k = 4 for the
+ * LSTM: i, f, g, o).  The gate matrices are fused: one matmul per input per
+ * step, then slices.
+ */
+typedef struct tg_gru {
+    tg_tensor *w_ih, *w_hh, *b_ih, *b_hh; /* [in,3H], [H,3H], [3H], [3H] */
+    int input, hidden;
+} tg_gru;
+typedef struct tg_lstm {
+    tg_tensor *w_ih, *w_hh, *b_ih, *b_hh; /* [in,4H], [H,4H], [4H], [4H] */
+    int input, hidden;
+} tg_lstm;
+/**
+ * Create a cell's parameters as leaves of `tape` named "<name>.w_ih",
+ * "<name>.w_hh", "<name>.b_ih", "<name>.b_hh" (name NULL or "": "gru" /
+ * "lstm"), dtype f32 or f64, initialised as PyTorch does: every entry
+ * U(−1/√H, 1/√H), drawn from tg_rng seeded with `seed`, in the order w_ih,
+ * w_hh, b_ih, b_hh (the same seed gives the same weights; the numbers are
+ * not PyTorch's).  *g is zeroed first and filled on success.  Returns 0, or
+ * -1 with a tape error (tape NULL: -1 only): g NULL, input or hidden < 1,
+ * a dtype other than f32/f64, a name over 294 bytes, out of memory (the
+ * leaves made before that stay on the tape, unused).
+ */
+TG_API int tg_gru_new(tg_tape *tape, tg_gru *g, int input, int hidden, tg_dtype dt,
+                      const char *name, uint64_t seed);
+TG_API int tg_lstm_new(tg_tape *tape, tg_lstm *l, int input, int hidden, tg_dtype dt,
+                       const char *name, uint64_t seed);
+/**
+ * One GRU step: x [B,input], h [B,H] → h' [B,H], with
+ *   r = σ(x·W_ir + b_ir + h·W_hr + b_hr)
+ *   z = σ(x·W_iz + b_iz + h·W_hz + b_hz)
+ *   n = tanh(x·W_in + b_in + r⊙(h·W_hn + b_hn))
+ *   h' = (1 − z)⊙n + z⊙h
+ * (W_ir = w_ih's columns [0,H), W_iz [H,2H), W_in [2H,3H); likewise w_hh and
+ * the biases).  Gradients flow to the four weights, x and h.  Returns NULL
+ * when g, x or h is NULL (and then sets no error unless there is a tape to
+ * name the NULL cell on) or on an error naming "gru_cell" and the shapes:
+ * weights that do not fit g->input/g->hidden, x not [B,input], h not [B,H],
+ * a dtype or tape that differs from the weights'.
+ */
+TG_API tg_tensor *tg_gru_cell(const tg_gru *g, tg_tensor *x, tg_tensor *h);
+/**
+ * One LSTM step: x [B,input], h and c [B,H] → *h_out, *c_out [B,H], with
+ *   i = σ(·_i), f = σ(·_f), g = tanh(·_g), o = σ(·_o),
+ *   ·_k = x·W_ik + b_ik + h·W_hk + b_hk  (gate blocks in order i, f, g, o)
+ *   c' = f⊙c + i⊙g,   h' = o⊙tanh(c').
+ * Returns 0, or -1 with *h_out = *c_out = NULL (where not NULL): an input
+ * NULL (no error set, as an op), h_out or c_out NULL, or the errors of
+ * tg_gru_cell named "lstm_cell" (c is checked as h).
+ */
+TG_API int tg_lstm_cell(const tg_lstm *l, tg_tensor *x, tg_tensor *h, tg_tensor *c,
+                        tg_tensor **h_out, tg_tensor **c_out);
 
 /* Losses.  `flags` combines one reduction with options:                  */
 #define TG_SUM 0x0        /* sum over all terms                             */
@@ -591,12 +729,34 @@ TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);
 /** Mean squared error: s·Σ(pred − target)², s from flags. */
 TG_API tg_tensor *tg_mse(tg_tensor *pred, tg_tensor *target, int flags);
 /**
- * Softmax cross-entropy on logits [n,c] with i32 labels [n] (fused and
- * stable).  The terms are the n per-sample losses, so TG_MEAN and
- * TG_BATCH_MEAN both divide by n.
+ * Softmax cross-entropy on logits [..., c] (rank >= 2; [n,c] or, for a
+ * sequence model, [B,T,V]) with i32 labels of exactly the leading shape
+ * [...] ([n] or [B,T]), fused and stable: Σ over the rows (the prod(leading)
+ * vectors of c logits) of lse(z) − z[label].  TG_MEAN divides by the number
+ * of rows (n; B·T), TG_BATCH_MEAN by dim 0 (n; B for [B,T,V]: the per-
+ * sequence sum, averaged over the batch).  Gradient: s·(softmax(z) −
+ * onehot(label)) per row.  Errors: logits not f32/f64 or of rank < 2, labels
+ * not i32 or not of the leading shape (both shapes named); at forward
+ * (record or replay), a label outside [0, c), named with its row (and, for
+ * labels of rank >= 2, its index).  Backward uses the labels of the last
+ * forward.
  */
 TG_API tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags);
-/** Softmax cross-entropy with target distributions [n,c] (e.g. one-hot):
+/**
+ * tg_softmax_ce where the rows whose label == ignore_index (any int, e.g.
+ * −100 as PyTorch, or a class such as a padding token) contribute 0 to the
+ * loss and get a zero gradient; other labels outside [0, c) are errors as in
+ * tg_softmax_ce.  TG_MEAN divides by the number of rows NOT ignored,
+ * counted again in every forward (PyTorch's cross_entropy(reduction='mean',
+ * ignore_index=...)); when every row is ignored the loss is NaN (0/0, as
+ * PyTorch) and the gradient 0.  TG_SUM sums the rows kept; TG_BATCH_MEAN
+ * divides that sum by dim 0 whatever is ignored.  DOT shows
+ * `softmax_ce(mean ignore=-100)`.
+ */
+TG_API tg_tensor *tg_softmax_ce_ignore(tg_tensor *logits, tg_tensor *labels, int ignore_index,
+                                       int flags);
+/** Softmax cross-entropy with target distributions of the logits' shape
+ *  [..., c] (e.g. one-hot; rank >= 2, rows as tg_softmax_ce):
  *  −Σ t·log softmax(z); also differentiable in the targets. */
 TG_API tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets,
                                        int flags);
@@ -734,7 +894,7 @@ TG_API void tg_check_print(FILE *f, const char *label, const tg_check *c);
 /** Filled with a message by the functions below that take a tg_err *
  *  (which may be NULL when the caller does not want the message). */
 typedef struct tg_err {
-    char msg[256];
+    char msg[512];
 } tg_err;
 
 /* ======================================================================== */
@@ -779,6 +939,87 @@ TG_API bool tg_dot_available(void);
  */
 TG_API int tg_dot_render(const char *dot_path, const char *format, const char *out_path,
                          tg_err *err);
+
+/* ======================================================================== */
+/* Derivation files: checking hand-derived gradients without writing C     */
+/* ======================================================================== */
+
+/*
+ * A derivation file (extension .deriv; the language is in
+ * docs/derivations.md) declares a network's inputs and parameters with their
+ * shapes, defines the forward computation in matrix notation, and states
+ * hand-derived gradients as `check dL/dW = formula` lines:
+ *
+ *     input  X[4,4]  T[4,3] in [0,1]
+ *     param  W1[4,5] b1[5] W2[5,3] b2[3]
+ *     H1 = sigmoid(X W1 + b1)
+ *     H2 = sigmoid(H1 W2 + b2)
+ *     L  = 1/2 sum((T - H2)^2)
+ *     delta2 := (H2 - T) * H2 * (1 - H2)
+ *     check dL/dW2 = H1ᵀ delta2
+ *
+ * tg_deriv_run evaluates the file on several seeded random draws in f64:
+ * the forward definitions are recorded on a tape, backward gives every
+ * gradient, the `:=` definitions and the checks' right sides are computed
+ * from the forward values and the tape's gradients (dL/dH1 may appear in a
+ * formula), and each check is compared with the tape's gradient as
+ * tg_check_grad compares (the worst draw is kept).  `tapegrad check FILE`
+ * is the command-line face.
+ */
+typedef struct tg_deriv tg_deriv;
+
+/** Options of tg_deriv_run; zero fields take the defaults. */
+typedef struct tg_deriv_opts {
+    int draws;     /* random draws, 1..1000 (0: 5)                          */
+    uint64_t seed; /* draw d uses seed·1000 + d                              */
+    double tol;    /* a check agrees when its max relative error <= tol
+                      over every draw (0: 1e-8, as the seed programs)       */
+} tg_deriv_opts;
+
+/** The result of one check line. */
+typedef struct tg_deriv_check {
+    int line;             /* its line in the file                          */
+    const char *text;     /* the line as written, e.g. "dL/dW2 = H1ᵀ delta2" */
+    const char *wrt;      /* the tensor differentiated, e.g. "W2"          */
+    bool expect_mismatch; /* the line ends with `expect mismatch`: a formula
+                             known to be wrong (the verdict should be
+                             MISMATCH)                                     */
+    bool agrees;          /* max_rel <= tol on every draw                  */
+    tg_check worst;       /* the worst draw's comparison (its tensor
+                             pointers are NULL: the draw's tape is gone)  */
+    int worst_draw;
+    int rank;             /* the gradient's shape                          */
+    size_t shape[4];
+} tg_deriv_check;
+
+/**
+ * Parse a derivation from text (len bytes, NUL bytes refused) or from a
+ * file; `name` names it in messages.  Syntax errors, unknown names (with the
+ * nearest known one suggested), misplaced gradients and bad declarations are
+ * reported in err as "name:line:col: message", then the line and a caret
+ * under the column.  NULL on error.
+ */
+TG_API tg_deriv *tg_deriv_parse(const char *text, size_t len, const char *name, tg_err *err);
+TG_API tg_deriv *tg_deriv_load(const char *path, tg_err *err);
+/**
+ * Evaluate every draw and fill the results (tg_deriv_result).  A shape
+ * mismatch names the line, the sub-expression and both shapes; a check
+ * whose right side has the wrong shape says the gradient's shape.  Returns
+ * 0 (whatever the verdicts), or -1 with the message in err.
+ */
+TG_API int tg_deriv_run(tg_deriv *d, const tg_deriv_opts *opts, tg_err *err);
+/** Number of check lines; the i-th one's result (NULL when out of range). */
+TG_API int tg_deriv_checks(const tg_deriv *d);
+TG_API const tg_deriv_check *tg_deriv_result(const tg_deriv *d, int i);
+/** The worst draw's tape and formula gradients of check i (n elements,
+ *  row-major), for showing each element; 0, or -1 when not run. */
+TG_API int tg_deriv_worst(const tg_deriv *d, int i, const double **tape, const double **ref,
+                          size_t *n);
+/** Write the forward graph of draw 0 as DOT (nodes named as in the file)
+ *  to path, atomically as tg_dot_save.  0 or -1 (message in err). */
+TG_API int tg_deriv_dot(const tg_deriv *d, const char *path, const tg_deriv_opts *opts,
+                        tg_err *err);
+TG_API void tg_deriv_free(tg_deriv *d);
 
 /* ======================================================================== */
 /* Training: optimizers, schedules, clipping                                */
@@ -973,6 +1214,67 @@ TG_API long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
  */
 TG_API long tg_batcher_next_targets(tg_batcher *b, tg_tensor *x, tg_tensor *targets);
 TG_API void tg_batcher_free(tg_batcher *b);
+
+/* ---- Text for the character-level language models ----------------------- */
+
+/** A word list as two token streams (train and validation): each byte of
+ *  the file is a token, numbered in byte order.  tg_text_free releases it. */
+typedef struct tg_text {
+    int vocab;          /* distinct bytes of the words, '\n' included; ids 0..vocab-1 in byte order */
+    int byte_of[256];   /* token id -> byte (-1 past vocab) */
+    int id_of[256];     /* byte -> token id (-1: not in the file) */
+    int32_t *train, *val;  /* token-id streams */
+    size_t n_train, n_val;
+    size_t words_train, words_val;
+} tg_text;
+
+/**
+ * Load a word list (one word per line, e.g. /usr/share/dict/american-english
+ * from Debian's wamerican) as the token streams of a character-level model:
+ *
+ *  1. words = the lines (split at '\n'), a trailing '\r' removed, empty
+ *     lines dropped, in file order w[0..n-1];
+ *  2. shuffled with splitmix64: state = seed; for i = n-1 down to 1:
+ *     state += 0x9e3779b97f4a7c15, z = mix(state), j = z mod (i+1),
+ *     swap w[i], w[j]; where mix(z) = (z ^= z >> 30, z *= 0xbf58476d1ce4e5b9,
+ *     z ^= z >> 27, z *= 0x94d049bb133111eb, z ^ z >> 31), all mod 2^64;
+ *  3. the last round(val_fraction · n) words (rounded half up) go to val,
+ *     the others to train; each split is the concatenation of its words,
+ *     each followed by '\n', as token ids.
+ *
+ * vocab counts the bytes the words use plus '\n'.  tests/bench/lm_data.py
+ * does the same in Python.  Errors (-1, message in err, *t left empty):
+ * path or t NULL, a missing, unreadable, empty or non-regular file, a NUL
+ * byte (a binary file), val_fraction outside (0, 1), a split shorter than
+ * 2 tokens.  *t is overwritten, not freed: tg_text_free a loaded text
+ * before loading another into it.
+ */
+TG_API int tg_text_load(const char *path, double val_fraction, uint64_t seed, tg_text *t, tg_err *err);
+/** Release the streams; t becomes empty (NULL is a no-op). */
+TG_API void tg_text_free(tg_text *t);
+/**
+ * Fill x and y (i32 [B,T], distinct tensors) with B random windows of split
+ * 0 (train) or 1 (val) of n tokens: row b starts at
+ * s = mix(seed + (i + 1) · 0x9e3779b97f4a7c15) mod (n − T) with
+ * i = index · B + b (mix as in tg_text_load, all mod 2^64), and
+ * x[b,t] = stream[s+t], y[b,t] = stream[s+t+1].  The same (seed, index)
+ * always gives the same batch.  Returns 0, or -1 with a message in err
+ * (NULL or unloaded text, split not 0/1, x or y NULL, not i32, not rank 2,
+ * shapes that differ, n <= T); nothing is written then.
+ */
+TG_API int tg_text_batch(const tg_text *t, int split, uint64_t seed, uint64_t index,
+                         tg_tensor *x, tg_tensor *y, tg_err *err);
+/**
+ * Validation windows, in order and non-overlapping: row b of batch k is the
+ * window w = k·B + b starting at w·T (x[b,t] = stream[w·T+t], y[b,t] =
+ * stream[w·T+t+1]) when it is full (w·T + T < n).  Returns the number of
+ * full rows filled (they come first; 0 once the stream is exhausted); the
+ * other rows are set to token 0 and must not be counted: evaluating all the
+ * windows means reading the first rows of each batch k = 0, 1, ... until 0
+ * is returned.  -1 on the errors of tg_text_batch (but n <= T just gives 0).
+ */
+TG_API int tg_text_window_batch(const tg_text *t, int split, size_t k, tg_tensor *x, tg_tensor *y,
+                                tg_err *err);
 
 /* ======================================================================== */
 /* Saving and loading parameters                                            */

@@ -120,6 +120,7 @@ typedef struct bn_ctx {
     tg_node *n;
     size_t N, C, HW;
     bool training;
+    bool rerun;         /* a checkpoint recomputation: running stats kept */
     void *dx, *dg, *db; /* backward: the gradients wanted (NULL: not) */
     int acc_x, acc_g, acc_b;
 } bn_ctx;
@@ -171,8 +172,10 @@ static double fold8(const double *a)
                 FOR_CHANNEL(k, c, o, i, SUM_D2)                                \
                 double var = fold8(v) / M;                                     \
                 is = 1 / sqrt(var + BA(n)->eps);                               \
-                rm[c] = (T)((1 - mom) * (double)rm[c] + mom * mu);             \
-                rv[c] = (T)((1 - mom) * (double)rv[c] + mom * var * M / (M - 1)); \
+                if (!k->rerun) {                                               \
+                    rm[c] = (T)((1 - mom) * (double)rm[c] + mom * mu);         \
+                    rv[c] = (T)((1 - mom) * (double)rv[c] + mom * var * M / (M - 1)); \
+                }                                                              \
             } else {                                                           \
                 mu = (double)rm[c];                                            \
                 is = 1 / sqrt((double)rv[c] + BA(n)->eps);                     \
@@ -263,6 +266,8 @@ static int forward(tg_node *n)
         return TG_ERR;
     bn_ctx k = {.n = n, .training = n->out.tape->training};
     dims(n, &k.N, &k.C, &k.HW);
+    if (tg_recomputing(n)) /* a checkpoint's rerun: the first run's mode, */
+        k.training = SCR(n)[3 * k.C] != 0, k.rerun = true; /* stats updated once */
     SCR(n)[3 * k.C] = k.training;
     tg_parallel_for(k.C, grain(&k), fwd_range, &k);
     return TG_OK;

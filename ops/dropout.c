@@ -142,7 +142,8 @@ static int forward(tg_node *n)
     /* a key on every forward, also unused ones: on check_fd's copy the key
      * of record time is kept, whatever the mode was then */
     tg_random_key(n, &DS(n)->key);
-    DS(n)->masked = n->out.tape->training && DA(n)->p > 0;
+    if (!tg_recomputing(n)) /* a checkpoint's rerun keeps the first run's mode */
+        DS(n)->masked = n->out.tape->training && DA(n)->p > 0;
     dropout_ctx c = {n, IN(n, 0)->data, OUT(n)->data, 0};
     tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
     return TG_OK;

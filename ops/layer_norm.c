@@ -8,7 +8,8 @@
  * The inputs are x, then γ if given, then β if given (the attributes say
  * which).  Forward keeps per row μ and 1/σ, and the γ it used, in scratch, so
  * backward reads x (grad_reads) but neither γ nor β.  Rows are split over the
- * pool for y and dx (a row's sums in one thread, in index order); dγ and dβ
+ * pool for y and dx (a row's sums in one thread, in a fixed order: 8 partial
+ * sums, element j in sum j mod 8, added pairwise at the end); dγ and dβ
  * are split by blocks of columns, each summing over the rows in order, so
  * results do not depend on the thread count. */
 #include "op.h"
@@ -77,35 +78,63 @@ typedef struct ln_ctx {
 #define SCR(n) ((double *)(n)->scratch)
 #define CB 64 /* columns per block for dγ, dβ */
 
-#define KERNELS(T, S)                                                          \
-    static void fwd_##S(const ln_ctx *k, size_t r0, size_t r1)                 \
+/* A row's sums are kept in NL partial sums (element j goes to lane j mod NL)
+ * added up in a fixed order at the end: NL independent chains that the
+ * compiler turns into vector adds, where one running sum would wait for
+ * each add in turn.  The order depends on D only (never on threads). */
+#define NL 8
+static inline double lanes_total(const double *a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+/* a[lane] += EXPR (in terms of the element index j) for j in [0, D) */
+#define LANE_SUM(a, D, j, EXPR)                                                \
+    do {                                                                       \
+        size_t j0_ = 0;                                                        \
+        for (; j0_ + NL <= (D); j0_ += NL)                                     \
+            for (size_t l_ = 0; l_ < NL; l_++) {                               \
+                size_t j = j0_ + l_;                                           \
+                a[l_] += (EXPR);                                               \
+            }                                                                  \
+        for (size_t l_ = 0; j0_ + l_ < (D); l_++) {                            \
+            size_t j = j0_ + l_;                                               \
+            a[l_] += (EXPR);                                                   \
+        }                                                                      \
+    } while (0)
+
+/* The kernels, compiled for the baseline and again for AVX2 and AVX-512
+ * (ATTR_) and picked after the kernel path (tg_cpu_isa): the same IEEE
+ * operations in the same order on every path, so every path gives the same
+ * bits as long as the compiler fuses no a·b + c into an FMA (GCC does not in
+ * ISO C mode, -std=c11; checked on the three paths). */
+#define KERNELS(ATTR_, T, S)                                                   \
+    ATTR_ static void fwd_##S(const ln_ctx *k, size_t r0, size_t r1)           \
     {                                                                          \
         tg_node *n = k->n;                                                     \
         const T *x = IN(n, 0)->data;                                           \
         const T *beta = LA(n)->has_beta ? IN(n, beta_slot(n))->data : NULL;    \
         T *y = OUT(n)->data;                                                   \
-        double *mean = SCR(n), *istd = mean + k->R, *gam = istd + k->R;        \
+        double *mean = SCR(n), *istd = mean + k->R;                            \
+        const double *gam = istd + k->R;                                       \
         size_t D = k->D;                                                       \
         for (size_t r = r0; r < r1; r++) {                                     \
             const T *xr = x + r * D;                                           \
             T *yr = y + r * D;                                                 \
-            double s = 0, v = 0;                                               \
-            for (size_t j = 0; j < D; j++)                                     \
-                s += (double)xr[j];                                            \
-            double mu = s / (double)D;                                         \
-            for (size_t j = 0; j < D; j++) {                                   \
-                double d = (double)xr[j] - mu;                                 \
-                v += d * d;                                                    \
-            }                                                                  \
-            double is = 1 / sqrt(v / (double)D + LA(n)->eps);                  \
+            double s[NL] = {0}, v[NL] = {0};                                   \
+            LANE_SUM(s, D, j, (double)xr[j]);                                  \
+            double mu = lanes_total(s) / (double)D;                            \
+            LANE_SUM(v, D, j, ((double)xr[j] - mu) * ((double)xr[j] - mu));    \
+            double is = 1 / sqrt(lanes_total(v) / (double)D + LA(n)->eps);     \
             mean[r] = mu, istd[r] = is;                                        \
-            for (size_t j = 0; j < D; j++) {                                   \
-                double o = ((double)xr[j] - mu) * is * gam[j];                 \
-                yr[j] = beta ? (T)(o + (double)beta[j]) : (T)o;                \
-            }                                                                  \
+            if (beta)                                                          \
+                for (size_t j = 0; j < D; j++)                                 \
+                    yr[j] = (T)(((double)xr[j] - mu) * is * gam[j] + (double)beta[j]); \
+            else                                                               \
+                for (size_t j = 0; j < D; j++)                                 \
+                    yr[j] = (T)(((double)xr[j] - mu) * is * gam[j]);           \
         }                                                                      \
     }                                                                          \
-    static void bwd_x_##S(const ln_ctx *k, size_t r0, size_t r1)               \
+    ATTR_ static void bwd_x_##S(const ln_ctx *k, size_t r0, size_t r1)         \
     {                                                                          \
         tg_node *n = k->n;                                                     \
         const T *x = IN(n, 0)->data, *g = OUT(n)->grad;                        \
@@ -115,21 +144,23 @@ typedef struct ln_ctx {
         for (size_t r = r0; r < r1; r++) {                                     \
             const T *xr = x + r * D, *gr = g + r * D;                          \
             T *dr = dx + r * D;                                                \
-            double mu = mean[r], is = istd[r], sg = 0, sgx = 0;                \
-            for (size_t j = 0; j < D; j++) {                                   \
-                double gj = gam[j] * (double)gr[j];                            \
-                sg += gj;                                                      \
-                sgx += gj * ((double)xr[j] - mu) * is;                         \
-            }                                                                  \
-            sg /= (double)D, sgx /= (double)D;                                 \
-            for (size_t j = 0; j < D; j++) {                                   \
-                double xh = ((double)xr[j] - mu) * is;                         \
-                T v = (T)((gam[j] * (double)gr[j] - sg - xh * sgx) * is);      \
-                dr[j] = k->acc_x ? dr[j] + v : v;                              \
-            }                                                                  \
+            double mu = mean[r], is = istd[r], a[NL] = {0}, b[NL] = {0};       \
+            LANE_SUM(a, D, j, gam[j] * (double)gr[j]);                         \
+            LANE_SUM(b, D, j, gam[j] * (double)gr[j] * (((double)xr[j] - mu) * is)); \
+            double sg = lanes_total(a) / (double)D, sgx = lanes_total(b) / (double)D; \
+            if (k->acc_x)                                                      \
+                for (size_t j = 0; j < D; j++) {                               \
+                    double xh = ((double)xr[j] - mu) * is;                     \
+                    dr[j] += (T)((gam[j] * (double)gr[j] - sg - xh * sgx) * is); \
+                }                                                              \
+            else                                                               \
+                for (size_t j = 0; j < D; j++) {                               \
+                    double xh = ((double)xr[j] - mu) * is;                     \
+                    dr[j] = (T)((gam[j] * (double)gr[j] - sg - xh * sgx) * is); \
+                }                                                              \
         }                                                                      \
     }                                                                          \
-    static void bwd_gb_##S(const ln_ctx *k, size_t b0, size_t b1)              \
+    ATTR_ static void bwd_gb_##S(const ln_ctx *k, size_t b0, size_t b1)        \
     {                                                                          \
         tg_node *n = k->n;                                                     \
         const T *x = IN(n, 0)->data, *g = OUT(n)->grad;                        \
@@ -143,7 +174,7 @@ typedef struct ln_ctx {
                 double mu = mean[r], is = istd[r];                             \
                 for (size_t j = j0; j < j1; j++) {                             \
                     sg[j - j0] += (double)gr[j];                               \
-                    sgx[j - j0] += (double)gr[j] * ((double)xr[j] - mu) * is;  \
+                    sgx[j - j0] += (double)gr[j] * (((double)xr[j] - mu) * is); \
                 }                                                              \
             }                                                                  \
             /* γ and β may be one tensor: β's share lands after γ's */        \
@@ -155,25 +186,48 @@ typedef struct ln_ctx {
                     db[j] = k->acc_b ? db[j] + (T)sg[j - j0] : (T)sg[j - j0];  \
         }                                                                      \
     }
-KERNELS(float, f32)
-KERNELS(double, f64)
+KERNELS(, float, f32)
+KERNELS(, double, f64)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define HAVE_X86_CLONES 1
+#define AVX2_ __attribute__((target("avx2")))
+#define AVX512_ __attribute__((target("avx512f,avx512dq,avx512vl")))
+KERNELS(AVX2_, float, f32_avx2)
+KERNELS(AVX2_, double, f64_avx2)
+KERNELS(AVX512_, float, f32_avx512)
+KERNELS(AVX512_, double, f64_avx512)
+#endif
+
+/* Run kernel fn for the output's dtype on the kernel path (tg_cpu_isa). */
+#ifdef HAVE_X86_CLONES
+#define RUN(fn, k, a, b)                                                       \
+    do {                                                                       \
+        int isa_ = tg_cpu_isa();                                               \
+        bool f_ = OUT((k)->n)->dtype == TG_F32;                                \
+        if (isa_ == TG_ISA_AVX512)                                             \
+            f_ ? fn##_f32_avx512(k, a, b) : fn##_f64_avx512(k, a, b);          \
+        else if (isa_ == TG_ISA_AVX2)                                          \
+            f_ ? fn##_f32_avx2(k, a, b) : fn##_f64_avx2(k, a, b);              \
+        else                                                                   \
+            f_ ? fn##_f32(k, a, b) : fn##_f64(k, a, b);                        \
+    } while (0)
+#else
+#define RUN(fn, k, a, b) TG_DISPATCH(OUT((k)->n), fn, k, a, b)
+#endif
 
 static void fwd_range(void *ctx, size_t r0, size_t r1)
 {
-    const ln_ctx *k = ctx;
-    TG_DISPATCH(OUT(k->n), fwd, k, r0, r1);
+    RUN(fwd, (const ln_ctx *)ctx, r0, r1);
 }
 
 static void bwd_x_range(void *ctx, size_t r0, size_t r1)
 {
-    const ln_ctx *k = ctx;
-    TG_DISPATCH(OUT(k->n), bwd_x, k, r0, r1);
+    RUN(bwd_x, (const ln_ctx *)ctx, r0, r1);
 }
 
 static void bwd_gb_range(void *ctx, size_t b0, size_t b1)
 {
-    const ln_ctx *k = ctx;
-    TG_DISPATCH(OUT(k->n), bwd_gb, k, b0, b1);
+    RUN(bwd_gb, (const ln_ctx *)ctx, b0, b1);
 }
 
 static size_t grain(size_t per_item)

@@ -1,60 +1,115 @@
-/* Softmax cross-entropy on logits Z [n,c], fused and stable.  Per row i,
- * with P = softmax(Z) and lse_i = log Σ_j e^{z_ij} (max-subtracted):
- *   labels (i32 [n]):   L = s Σ_i (lse_i − z_{i,t_i})
+/* Softmax cross-entropy on logits Z [..., c] (rank >= 2), fused and stable:
+ * the rows are the prod(leading) vectors z_i of length c.  Per row i, with
+ * P = softmax(Z) and lse_i = log Σ_j e^{z_ij} (max-subtracted):
+ *   labels (i32 [...]): L = s Σ_i (lse_i − z_{i,t_i})
  *                       dZ = s (P − onehot(t)) · dL
- *   targets T [n,c]:    L = s Σ_ij t_ij (lse_i − z_ij)
+ *   targets T [..., c]: L = s Σ_ij t_ij (lse_i − z_ij)
  *                       dZ = s (P ⊙ Σ_j t_ij − T) · dL,   dT = s (lse − Z) · dL
- * s = 1 (TG_SUM) or 1/n (TG_MEAN, TG_BATCH_MEAN).  Scratch keeps P and lse
- * and, with labels, a copy of the labels forward checked: backward uses
- * those, never labels changed since (out of range until a replay refuses
- * them), as gather_rows and class_means do. */
+ * s = 1 (TG_SUM), 1/rows (TG_MEAN) or 1/dim0 (TG_BATCH_MEAN).  With an ignore
+ * index (tg_softmax_ce_ignore), the rows whose label is that index are left
+ * out of the sum and get dZ = 0, and TG_MEAN divides by the rows left,
+ * counted in every forward (0 rows: 0/0 = NaN, as PyTorch).  Scratch keeps
+ * the s of the last forward, P, lse and, with labels, a copy of the labels
+ * forward checked: backward uses those, never labels changed since (out of
+ * range until a replay refuses them), as gather_rows and class_means do. */
 #include "loss.h"
 
 #include "vmath.h"
 
 #include <tgmath.h>
 
+/* loss_attr first (LOSS(n), tg_loss_scale read it), then the ignore index */
+typedef struct ce_attr {
+    loss_attr loss;
+    int ignore;      /* the label of the rows left out, when has_ignore */
+    bool has_ignore;
+} ce_attr;
+TG_ATTR_FITS(ce_attr);
+#define CE(n) ATTR(n, ce_attr)
+
 extern const tg_op tg_op_softmax_ce;
 #define LABELS(n) ((n)->op == &tg_op_softmax_ce)
 
+static void attr_str(const tg_node *n, char *buf, size_t len)
+{
+    char red[32];
+    tg_loss_attr_str(n, red, sizeof red);
+    if (CE(n)->has_ignore)
+        snprintf(buf, len, "%s ignore=%d", red, CE(n)->ignore);
+    else
+        snprintf(buf, len, "%s", red);
+}
+
+/* rows (the product of the leading dims) and c of the logits; every
+ * dim is >= 1 */
+static void rows_c(const tg_node *n, size_t *rows, size_t *c)
+{
+    const tg_tensor *z = IN(n, 0);
+    *c = z->shape[z->rank - 1];
+    *rows = z->size / *c;
+}
+
+/* "4" or "2x3": the leading dims of the logits, the labels' shape */
+static void leading_str(const tg_tensor *z, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < z->rank - 1 && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, i ? "x%zu" : "%zu", z->shape[i]);
+}
+
 static int setup(tg_node *n)
 {
-    if (tg_need_float(n, 0) || tg_need_rank(n, 0, 2))
+    if (tg_need_float(n, 0))
         return TG_ERR;
     tg_tensor *z = IN(n, 0), *t = IN(n, 1);
-    size_t rows = z->shape[0], c = z->shape[1];
+    if (z->rank < 2)
+        return tg_fail(n, "logits must have rank >= 2 [..., classes], got %s",
+                       z->rank ? tg_shp_of(z).s : "a scalar");
+    size_t rows, c;
+    rows_c(n, &rows, &c);
     if (LABELS(n)) {
         if (tg_need_i32(n, 1))
             return TG_ERR;
-        if (t->rank != 1 || t->shape[0] != rows)
-            return tg_fail(n, "labels must be [%zu] for logits %s, got %s", rows,
-                           tg_shp_of(z).s, tg_shp_of(t).s);
+        bool same = t->rank == z->rank - 1;
+        for (int i = 0; same && i < t->rank; i++)
+            same = t->shape[i] == z->shape[i];
+        if (!same) {
+            char lead[64];
+            leading_str(z, lead, sizeof lead);
+            return tg_fail(n, "labels must be [%s] for logits %s, got %s", lead, tg_shp_of(z).s,
+                           t->rank ? tg_shp_of(t).s : "a scalar");
+        }
     } else {
         if (tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
             return TG_ERR;
-        if (t->rank != 2 || t->shape[0] != rows || t->shape[1] != c)
+        if (t->rank != z->rank || memcmp(t->shape, z->shape, z->rank * sizeof(size_t)))
             return tg_fail(n, "targets must be %s like the logits, got %s", tg_shp_of(z).s,
                            tg_shp_of(t).s);
     }
     tg_out_scalar(n, z->dtype);
-    /* P [rows, c], lse [rows], then the labels of the last forward */
-    n->scratch_bytes = (rows * c + rows) * tg_dtype_size((tg_dtype)z->dtype) +
+    /* s of the last forward, P [rows, c], lse [rows], then its labels */
+    n->scratch_bytes = sizeof(double) + (rows * c + rows) * tg_dtype_size((tg_dtype)z->dtype) +
                        (LABELS(n) ? rows * sizeof(int32_t) : 0);
-    return tg_loss_scale(n, 0, rows, rows);
+    return tg_loss_scale(n, 0, rows, z->shape[0]);
 }
 
-/* The copy of the labels that forward checked, after P and lse in scratch. */
+/* The scratch: s of the last forward, P (lse after it), the labels. */
+static double *saved_scale(const tg_node *n) { return n->scratch; }
+static void *probs(const tg_node *n) { return (char *)n->scratch + sizeof(double); }
 static int32_t *saved_labels(const tg_node *n)
 {
-    const tg_tensor *z = IN(n, 0);
-    size_t floats = z->shape[0] * z->shape[1] + z->shape[0];
-    return (int32_t *)(void *)((char *)n->scratch + floats * tg_dtype_size((tg_dtype)z->dtype));
+    size_t rows, c;
+    rows_c(n, &rows, &c);
+    return (int32_t *)(void *)((char *)probs(n) +
+                               (rows * c + rows) * tg_dtype_size((tg_dtype)IN(n, 0)->dtype));
 }
 
 #define KERNELS(T, S, EXP)                                                     \
-    /* P and lse of every row; returns Σ_i loss_i (labels or targets) */       \
+    /* P and lse of every row; returns Σ_i loss_i over the rows not ignored    \
+     * (lab[i] != ign; ign is outside [0, c) when nothing is ignored) */      \
     static double fwd_##S(size_t rows, size_t c, const T *z, const int32_t *lab, \
-                          const T *tgt, T *p, T *lse)                          \
+                          int32_t ign, const T *tgt, T *p, T *lse)             \
     {                                                                          \
         double total = 0;                                                      \
         for (size_t i = 0; i < rows; i++, z += c, p += c) {                    \
@@ -63,11 +118,13 @@ static int32_t *saved_labels(const tg_node *n)
                 m = z[j] > m ? z[j] : m;                                       \
             for (size_t j = 0; j < c; j++)                                     \
                 s += (p[j] = EXP(z[j] - m));                                   \
+            T inv = 1 / s;                                                     \
             for (size_t j = 0; j < c; j++)                                     \
-                p[j] /= s;                                                     \
+                p[j] *= inv;                                                   \
             lse[i] = m + log(s);                                               \
             if (lab) {                                                         \
-                total += (double)(lse[i] - z[lab[i]]);                         \
+                if (lab[i] != ign)                                             \
+                    total += (double)(lse[i] - z[lab[i]]);                     \
             } else {                                                           \
                 for (size_t j = 0; j < c; j++)                                 \
                     total += (double)tgt[i * c + j] * (double)(lse[i] - z[j]); \
@@ -76,9 +133,14 @@ static int32_t *saved_labels(const tg_node *n)
         return total;                                                          \
     }                                                                          \
     static void dz_##S(size_t rows, size_t c, const T *p, const int32_t *lab,  \
-                       const T *tgt, T k, T *dz, int acc)                      \
+                       int32_t ign, const T *tgt, T k, T *dz, int acc)         \
     {                                                                          \
         for (size_t i = 0; i < rows; i++, p += c, dz += c) {                   \
+            if (lab && lab[i] == ign) { /* ignored: no gradient */             \
+                for (size_t j = 0; !acc && j < c; j++)                         \
+                    dz[j] = 0;                                                 \
+                continue;                                                      \
+            }                                                                  \
             T tsum = 1;                                                        \
             if (!lab) {                                                        \
                 tsum = 0;                                                      \
@@ -104,23 +166,54 @@ static int32_t *saved_labels(const tg_node *n)
 KERNELS(float, f32, tg_expf) /* vectorisable */
 KERNELS(double, f64, exp)
 
+/* the label of ignored rows, or -1 (never a valid label) when none */
+static int32_t ignored(const tg_node *n) { return CE(n)->has_ignore ? CE(n)->ignore : -1; }
+
+/* "label 9 at row 2 is outside [0, 4)"; for labels of rank >= 2 the row
+ * is also named as an index of the labels: "row 5 (labels[1,2])" */
+static int bad_label(tg_node *n, size_t i, int32_t v, size_t c)
+{
+    const tg_tensor *t = IN(n, 1);
+    if (t->rank <= 1)
+        return tg_fail(n, "label %d at row %zu is outside [0, %zu)", (int)v, i, c);
+    size_t idx[TG_MAX_RANK], k = i, len = 0;
+    for (int a = t->rank - 1; a >= 0; a--) {
+        idx[a] = k % t->shape[a];
+        k /= t->shape[a];
+    }
+    char at[96];
+    for (int a = 0; a < t->rank && len < sizeof at; a++)
+        len += (size_t)snprintf(at + len, sizeof at - len, a ? ",%zu" : "%zu", idx[a]);
+    return tg_fail(n, "label %d at row %zu (labels[%s]) is outside [0, %zu)", (int)v, i, at, c);
+}
+
 static int forward(tg_node *n)
 {
     tg_tensor *z = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
-    size_t rows = z->shape[0], c = z->shape[1];
+    size_t rows, c;
+    rows_c(n, &rows, &c);
     const int32_t *lab = LABELS(n) ? t->data : NULL;
-    for (size_t i = 0; lab && i < rows; i++)
-        if (lab[i] < 0 || (size_t)lab[i] >= c)
-            return tg_fail(n, "label %d at row %zu is outside [0, %zu)", (int)lab[i], i, c);
+    bool has_ign = CE(n)->has_ignore;
+    int32_t ign = ignored(n);
+    size_t kept = rows;
+    for (size_t i = 0; lab && i < rows; i++) {
+        if (has_ign && lab[i] == ign)
+            kept--;
+        else if (lab[i] < 0 || (size_t)lab[i] >= c)
+            return bad_label(n, i, lab[i], c);
+    }
     if (lab)
         memcpy(saved_labels(n), lab, rows * sizeof(int32_t));
     double s = LOSS(n)->scale;
+    if (has_ign && (LOSS(n)->flags & 3) == TG_MEAN) /* the rows of this forward */
+        s = kept ? 1.0 / (double)kept : NAN;          /* none: NaN, as PyTorch */
+    *saved_scale(n) = s;
     if (y->dtype == TG_F32) {
-        float *p = n->scratch;
-        *(float *)y->data = (float)(s * fwd_f32(rows, c, z->data, lab, t->data, p, p + rows * c));
+        float *p = probs(n);
+        *(float *)y->data = (float)(s * fwd_f32(rows, c, z->data, lab, ign, t->data, p, p + rows * c));
     } else {
-        double *p = n->scratch;
-        *(double *)y->data = s * fwd_f64(rows, c, z->data, lab, t->data, p, p + rows * c);
+        double *p = probs(n);
+        *(double *)y->data = s * fwd_f64(rows, c, z->data, lab, ign, t->data, p, p + rows * c);
     }
     return TG_OK;
 }
@@ -128,43 +221,51 @@ static int forward(tg_node *n)
 static void backward(tg_node *n)
 {
     tg_tensor *z = IN(n, 0), *t = IN(n, 1), *y = OUT(n);
-    size_t rows = z->shape[0], c = z->shape[1];
+    size_t rows, c;
+    rows_c(n, &rows, &c);
     const int32_t *lab = LABELS(n) ? saved_labels(n) : NULL;
+    int32_t ign = ignored(n);
     bool f32 = y->dtype == TG_F32;
-    double k = LOSS(n)->scale * (f32 ? *(float *)y->grad : *(double *)y->grad);
+    double k = *saved_scale(n) * (f32 ? *(float *)y->grad : *(double *)y->grad);
     int acc;
     if (tg_wants_grad(z)) {
         void *dz = tg_grad_acc(z, &acc);
         if (f32)
-            dz_f32(rows, c, n->scratch, lab, t->data, (float)k, dz, acc);
+            dz_f32(rows, c, probs(n), lab, ign, t->data, (float)k, dz, acc);
         else
-            dz_f64(rows, c, n->scratch, lab, t->data, k, dz, acc);
+            dz_f64(rows, c, probs(n), lab, ign, t->data, k, dz, acc);
     }
     if (!lab && tg_wants_grad(t)) {
         void *dt = tg_grad_acc(t, &acc);
         if (f32)
-            dt_f32(rows, c, z->data, (float *)n->scratch + rows * c, (float)k, dt, acc);
+            dt_f32(rows, c, z->data, (float *)probs(n) + rows * c, (float)k, dt, acc);
         else
-            dt_f64(rows, c, z->data, (double *)n->scratch + rows * c, k, dt, acc);
+            dt_f64(rows, c, z->data, (double *)probs(n) + rows * c, k, dt, acc);
     }
 }
 
-const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(loss_attr),
+const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(ce_attr),
                                 .setup = setup, .forward = forward, .backward = backward,
-                                .attr_str = tg_loss_attr_str};
+                                .attr_str = attr_str};
 const tg_op tg_op_softmax_ce_onehot = {.name = "softmax_ce_onehot", .grad_reads = 0x3,
-                                       .attr_size = sizeof(loss_attr), .setup = setup,
+                                       .attr_size = sizeof(ce_attr), .setup = setup,
                                        .forward = forward, .backward = backward,
-                                       .attr_str = tg_loss_attr_str};
+                                       .attr_str = attr_str};
 
 tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags)
 {
-    loss_attr at = {flags, 0};
+    ce_attr at = {{flags, 0}, 0, false};
+    return tg_record(&tg_op_softmax_ce, 2, (tg_tensor *[]){logits, labels}, &at);
+}
+
+tg_tensor *tg_softmax_ce_ignore(tg_tensor *logits, tg_tensor *labels, int ignore_index, int flags)
+{
+    ce_attr at = {{flags, 0}, ignore_index, true};
     return tg_record(&tg_op_softmax_ce, 2, (tg_tensor *[]){logits, labels}, &at);
 }
 
 tg_tensor *tg_softmax_ce_onehot(tg_tensor *logits, tg_tensor *targets, int flags)
 {
-    loss_attr at = {flags, 0};
+    ce_attr at = {{flags, 0}, 0, false};
     return tg_record(&tg_op_softmax_ce_onehot, 2, (tg_tensor *[]){logits, targets}, &at);
 }

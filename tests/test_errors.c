@@ -112,10 +112,23 @@ static void op_errors(void)
     FAILS(!tg_scale(lab, 2), "scale: input 0 must be f32 or f64, not i32");
     FAILS(!tg_sub(sq, v3), "sub: shapes cannot be broadcast (4x4, 3)");
     FAILS(!tg_div(sq, d), "div: dtypes differ (f32, f64)");
+    FAILS(!tg_maximum(sq, v3), "maximum: shapes cannot be broadcast (4x4, 3)");
+    FAILS(!tg_max_axis(sq, 2, false), "max_axis: axis 2 out of range for 4x4");
+    FAILS(!tg_max_axis(sq, -3, true), "max_axis: axis -3 out of range for 4x4");
+    FAILS(!tg_max_axis(tg_scalar(T, TG_F32, 1), 0, false), "max_axis: axis 0 out of range for a scalar");
+    FAILS(!tg_max_axis(lab, 0, false), "max_axis: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_minimum(sq, d), "minimum: dtypes differ (f32, f64)");
+    FAILS(!tg_minimum(lab, lab), "minimum: input 0 must be f32 or f64, not i32");
     FAILS(!tg_log_softmax(tg_scalar(T, TG_F64, 1)), "log_softmax: input must have rank >= 1");
     FAILS(!tg_bce_logits(sq, F("t2", 2, SHAPE(4, 2)), TG_MEAN),
           "bce_logits: input 4x4 and target 4x2 differ in shape");
     FAILS(!tg_softmax(tg_scalar(T, TG_F32, 1)), "softmax: input must have rank >= 1");
+    FAILS(!tg_softmax_causal(v), "softmax: causal: input must have rank >= 2 [..., Tq, Tk], got 4");
+    FAILS(!tg_softmax_causal(tg_scalar(T, TG_F32, 1)),
+          "softmax: causal: input must have rank >= 2 [..., Tq, Tk], got a scalar");
+    FAILS(!tg_log_softmax_causal(F("tq", 3, SHAPE(2, 5, 4))),
+          "log_softmax: causal: input 2x5x4 has Tq = 5 > Tk = 4");
+    FAILS(!tg_softmax_causal(lab), "softmax: input 0 must be f32 or f64, not i32");
     FAILS(!tg_sum_axis(sq, 2, false), "sum: axis 2 out of range for 4x4");
     FAILS(!tg_mean_axis(sq, -3, true), "mean: axis -3 out of range for 4x4");
     FAILS(!tg_transpose(v), "transpose: input must have rank >= 2, got 4");
@@ -138,6 +151,15 @@ static void op_errors(void)
     FAILS(!tg_softmax_ce(sq, lab, TG_MEAN | TG_HALF), "softmax_ce: invalid flags 0x5");
     FAILS(!tg_softmax_ce(sq, I("l5", 1, SHAPE(5)), TG_MEAN), "softmax_ce: labels must be [4] for logits 4x4, got 5");
     FAILS(!tg_softmax_ce_onehot(sq, F("t", 2, SHAPE(4, 3)), TG_SUM), "softmax_ce_onehot: targets must be 4x4 like the logits, got 4x3");
+    FAILS(!tg_softmax_ce(F("z3", 3, SHAPE(2, 3, 4)), I("l32", 2, SHAPE(3, 2)), TG_MEAN),
+          "softmax_ce: labels must be [2x3] for logits 2x3x4, got 3x2");
+    FAILS(!tg_softmax_ce_ignore(F("z3b", 3, SHAPE(2, 3, 4)), I("l6", 1, SHAPE(6)), -100, TG_MEAN),
+          "softmax_ce: labels must be [2x3] for logits 2x3x4, got 6");
+    FAILS(!tg_softmax_ce(v, I("l1", 0, NULL), TG_SUM),
+          "softmax_ce: logits must have rank >= 2 [..., classes], got 4");
+    FAILS(!tg_softmax_ce_ignore(sq, lab, -100, 3), "softmax_ce: invalid flags 0x3");
+    FAILS(!tg_softmax_ce_onehot(F("z3c", 3, SHAPE(2, 3, 4)), F("t3", 3, SHAPE(2, 4, 3)), TG_SUM),
+          "softmax_ce_onehot: targets must be 2x3x4 like the logits, got 2x4x3");
     FAILS(!tg_bce(sq, v, TG_SUM), "bce: input 4x4 and target 4 differ in shape");
     /* probabilities outside [0, 1]: p = 2 would give a negative loss (a tape
      * of its own, so that the node numbers below stay as they are) */
@@ -357,6 +379,17 @@ static void op_errors(void)
     /* labels and indices out of range: at record time and at replay */
     tg_tensor *l = tg_leaf_from(T, TG_INPUT, "l", TG_I32, 1, SHAPE(4), (int32_t[]){0, 1, 4, 1});
     FAILS(!tg_softmax_ce(sq, l, TG_MEAN), "softmax_ce: label 4 at row 2 is outside [0, 4)");
+    FAILS(!tg_softmax_ce_ignore(sq, l, -100, TG_MEAN), "softmax_ce: label 4 at row 2 is outside [0, 4)");
+    FAILS(!tg_softmax_ce_ignore(F("z23", 3, SHAPE(2, 3, 4)),
+                                tg_leaf_from(T, TG_INPUT, "l23", TG_I32, 2, SHAPE(2, 3),
+                                             (int32_t[]){0, -100, 3, 1, 7, -100}),
+                                -100, TG_MEAN),
+          "softmax_ce: label 7 at row 4 (labels[1,1]) is outside [0, 4)");
+    FAILS(!tg_softmax_ce_ignore(F("z23b", 3, SHAPE(2, 3, 4)),
+                                tg_leaf_from(T, TG_INPUT, "l23b", TG_I32, 2, SHAPE(2, 3),
+                                             (int32_t[]){0, -100, 3, 1, 2, -100}),
+                                -1, TG_MEAN),
+          "softmax_ce: label -100 at row 1 (labels[0,1]) is outside [0, 4)");
     FAILS(!tg_class_means(sq, l, 3), "class_means: label 4 at row 2 is outside [0, 3)");
     FAILS(!tg_gather_rows(sq, l), "gather_rows: index 4 at position 2 is outside [0, 4)");
     tg_set(l, 2, -1);

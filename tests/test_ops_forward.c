@@ -155,6 +155,22 @@ static void run_all(void)
            VALS(0.125, 0.25, 0.625, 1. / 3, 1. / 3, 1. / 3), 6);
     expect("log_softmax rows", tg_log_softmax(z), 2, SHAPE(2, 3),
            VALS(-3 * L2, -2 * L2, L5 - 3 * L2, -L3, -L3, -L3), 6);
+    /* causal softmax: torch 1.13 float64, softmax(x.masked_fill(k > q + Tk - Tq, -inf), -1)
+     * on x[i] = ((7i mod 11) - 5)/2, [2,3,4] (Tq < Tk), and a 3x3 */
+    tg_tensor *xc = leaf(3, SHAPE(2, 3, 4), VALS(-2.5, 1.0, -1.0, 2.5, 0.5, -1.5, 2.0, 0.0, -2.0,
+                                                 1.5, -0.5, -2.5, 1.0, -1.0, 2.5, 0.5, -1.5, 2.0,
+                                                 0.0, -2.0, 1.5, -0.5, -2.5, 1.0));
+    expect("softmax causal Tq < Tk", tg_softmax_causal(xc), 3, SHAPE(2, 3, 4),
+           VALS(0.02931223075135632, 0.9706877692486436, 0, 0, 0.17803020550615906,
+                0.0240937682868484, 0.7978760262069926, 0, 0.025507814878654365,
+                0.8447028181852956, 0.11431809514987194, 0.015471271786177956,
+                0.8807970779778823, 0.11920292202211755, 0, 0, 0.025908654717401523,
+                0.8579768106084571, 0.11611453467414115, 0, 0.5681232040593225,
+                0.07688711473466033, 0.01040553944986119, 0.3445841417561559), 24);
+    tg_tensor *x33 = leaf(2, SHAPE(3, 3), VALS(0.5, -1.0, 2.0, 3.0, 0.25, -0.75, -2.0, 1.5, 1.0));
+    expect("softmax causal 3x3", tg_softmax_causal(x33), 2, SHAPE(3, 3),
+           VALS(1, 0, 0, 0.9399133498259924, 0.06008665017400762, 0, 0.018449847883390033,
+                0.6109750512275837, 0.37057510088902634), 9);
 
     tg_tensor *m = leaf(3, SHAPE(2, 2, 3), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
     expect("sum", tg_sum(m), 0, NULL, VALS(78), 1);
@@ -226,6 +242,53 @@ static void run_all(void)
     tg_tensor *soft = leaf(2, SHAPE(2, 3), VALS(0.5, 0.5, 0, 0, 0, 0));
     expect("softmax_ce soft targets", tg_softmax_ce_onehot(z, soft, TG_SUM), 0, NULL,
            VALS(0.5 * 3 * L2 + 0.5 * 2 * L2), 1);
+    /* maximum/minimum with broadcasting and ties: torch 1.13 float64
+     * torch.maximum / torch.minimum */
+    tg_tensor *m31 = leaf(2, SHAPE(3, 1), VALS(0.5, -1.0, 2.0));
+    tg_tensor *m14 = leaf(2, SHAPE(1, 4), VALS(1.0, -1.0, 0.5, 3.0));
+    expect("maximum [3,1] vs [1,4]", tg_maximum(m31, m14), 2, SHAPE(3, 4),
+           VALS(1.0, 0.5, 0.5, 3.0, 1.0, -1.0, 0.5, 3.0, 2.0, 2.0, 2.0, 3.0), 12);
+    expect("minimum [3,1] vs [1,4]", tg_minimum(m31, m14), 2, SHAPE(3, 4),
+           VALS(0.5, -1.0, 0.5, 0.5, -1.0, -1.0, -1.0, -1.0, 1.0, -1.0, 0.5, 2.0), 12);
+    tg_tensor *s0 = leaf(0, NULL, VALS(0.25));
+    tg_tensor *m23 = leaf(2, SHAPE(2, 3), VALS(0.25, -2.0, 1.5, 0.0, 0.25, 7.0));
+    expect("maximum scalar vs [2,3]", tg_maximum(s0, m23), 2, SHAPE(2, 3),
+           VALS(0.25, 0.25, 1.5, 0.25, 0.25, 7.0), 6);
+    expect("minimum [2,3] vs scalar", tg_minimum(m23, s0), 2, SHAPE(2, 3),
+           VALS(0.25, -2.0, 0.25, 0.0, 0.25, 0.25), 6);
+    /* max_axis, with ties (the first maximum is the one): torch 1.13 float64
+     * torch.max(x, dim, keepdim).values */
+    tg_tensor *mx = leaf(3, SHAPE(2, 3, 4), VALS(3.0, 1.0, 3.0, -2.0, 0.5, 0.5, -1.0, 2.0, 4.0,
+                                                 -3.0, 4.0, 1.5, -0.5, -0.5, -0.5, -0.5, 2.5, 1.0,
+                                                 0.0, 2.5, -1.5, 3.5, 3.5, 0.0));
+    expect("max_axis 1", tg_max_axis(mx, 1, false), 2, SHAPE(2, 4),
+           VALS(4.0, 1.0, 4.0, 2.0, 2.5, 3.5, 3.5, 2.5), 8);
+    expect("max_axis -1 keepdim", tg_max_axis(mx, -1, true), 3, SHAPE(2, 3, 1),
+           VALS(3.0, 2.0, 4.0, -0.5, 2.5, 3.5), 6);
+    expect("max_axis 0", tg_max_axis(mx, 0, false), 2, SHAPE(3, 4),
+           VALS(3.0, 1.0, 3.0, -0.5, 2.5, 1.0, 0.0, 2.5, 4.0, 3.5, 4.0, 1.5), 12);
+    /* B×T×V = [2,3,4] logits z[i] = ((5i mod 13) − 6)/4, labels [2,3]; torch 1.13
+     * float64 F.cross_entropy(z.reshape(-1,4), y.reshape(-1), ignore_index=...,
+     * reduction=...); batch mean = the sum / B */
+    tg_tensor *zs = leaf(3, SHAPE(2, 3, 4), VALS(-1.5, -0.25, 1.0, -1.0, 0.25, 1.5, -0.5, 0.75,
+                                                 -1.25, 0.0, 1.25, -0.75, 0.5, -1.5, -0.25, 1.0,
+                                                 -1.0, 0.25, 1.5, -0.5, 0.75, -1.25, 0.0, 1.25));
+    tg_tensor *ys = tg_leaf_from(T, TG_INPUT, "y", TG_I32, 2, SHAPE(2, 3),
+                                 (int32_t[]){1, -100, 3, 0, 2, -100});
+    tg_tensor *ys2 = tg_leaf_from(T, TG_INPUT, "y2", TG_I32, 2, SHAPE(2, 3),
+                                  (int32_t[]){1, 0, 3, 0, 2, 1});
+    expect("softmax_ce BxTxV ignore -100 mean", tg_softmax_ce_ignore(zs, ys, -100, TG_MEAN), 0,
+           NULL, VALS(1.4137161538214276), 1);
+    expect("softmax_ce BxTxV ignore -100 sum", tg_softmax_ce_ignore(zs, ys, -100, TG_SUM), 0,
+           NULL, VALS(5.65486461528571), 1);
+    expect("softmax_ce BxTxV ignore -100 batch mean",
+           tg_softmax_ce_ignore(zs, ys, -100, TG_BATCH_MEAN), 0, NULL, VALS(2.827432307642855), 1);
+    expect("softmax_ce BxTxV mean", tg_softmax_ce(zs, ys2, TG_MEAN), 0, NULL,
+           VALS(1.7873823482020468), 1);
+    expect("softmax_ce BxTxV batch mean (sum / B)", tg_softmax_ce(zs, ys2, TG_BATCH_MEAN), 0, NULL,
+           VALS(10.72429408921228 / 2), 1);
+    expect("softmax_ce BxTxV ignore class 0 mean", tg_softmax_ce_ignore(zs, ys2, 0, TG_MEAN), 0,
+           NULL, VALS(1.9137161538214276), 1);
     tg_tensor *pr = leaf(1, SHAPE(3), VALS(0.25, 0.5, 0.75));
     tg_tensor *tt = leaf(1, SHAPE(3), VALS(1, 0, 0.5));
     /* −ln .25 + −ln .5 + −(.5 ln .75 + .5 ln .25) */

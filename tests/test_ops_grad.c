@@ -98,6 +98,48 @@ static tg_tensor *b_sub(build_ctx *c, int v) { return binary(c, v, tg_sub, false
 static tg_tensor *b_mul(build_ctx *c, int v) { return binary(c, v, tg_mul, false); }
 static tg_tensor *b_div(build_ctx *c, int v) { return binary(c, v, tg_div, true); }
 
+/* maximum / minimum on the broadcast pairs, with no ties (finite
+ * differences are undefined there; ties are tested exactly in test_seq):
+ * a on the grid 0.4·k, b on 0.4·k + 0.2, each ±0.05, so |a − b| >= 0.1.
+ * The last variant is maximum(x, x): a tie everywhere, dy/2 + dy/2 = dy. */
+static tg_tensor *minmax(build_ctx *c, int v, tg_tensor *(*op)(tg_tensor *, tg_tensor *))
+{
+    if (v == 2 * NPAIRS) {
+        tg_tensor *x = P(c, "x", 2, (size_t[]){3, 4}, -2, 2);
+        return op(x, x);
+    }
+    int p = v % NPAIRS;
+    tg_tensor *a = P(c, "a", pairs[p].ra, pairs[p].sa, -0.05, 0.05);
+    tg_tensor *b = P(c, "b", pairs[p].rb, pairs[p].sb, -0.05, 0.05);
+    for (size_t i = 0; i < tg_size(a); i++)
+        tg_set(a, i, tg_get(a, i) + 0.4 * ((double)tg_rng_below(c->rng, 11) - 5));
+    for (size_t i = 0; i < tg_size(b); i++)
+        tg_set(b, i, tg_get(b, i) + 0.4 * ((double)tg_rng_below(c->rng, 11) - 5) + 0.2);
+    return v >= NPAIRS ? op(b, a) : op(a, b);
+}
+static tg_tensor *b_maximum(build_ctx *c, int v) { return minmax(c, v, tg_maximum); }
+static tg_tensor *b_minimum(build_ctx *c, int v) { return minmax(c, v, tg_minimum); }
+
+/* max_axis on rank 1..4 (sizes 1..4, so size-1 axes and slices of one),
+ * every axis, negative for v & 1, keepdim for v & 2; the values are a
+ * permutation of a grid 0.3·k ± 0.05: no ties (the gradient is not
+ * differentiable there; ties are tested exactly in test_seq). */
+static tg_tensor *b_max_axis(build_ctx *c, int v)
+{
+    int rank = (v / 4) % 4 + 1;
+    size_t s[4];
+    for (int i = 0; i < rank; i++)
+        s[i] = rnd(c, 1, 4);
+    tg_tensor *x = P(c, "x", rank, s, -0.05, 0.05);
+    size_t n = tg_size(x);
+    for (size_t i = 0; i < n; i++) { /* i -> 0.3·perm(i), perm a random rotation and step */
+        size_t k = (i * 7 + (size_t)v) % n;
+        tg_set(x, i, tg_get(x, i) + 0.3 * (double)k - 0.15 * (double)n);
+    }
+    int axis = (int)tg_rng_below(c->rng, (uint64_t)rank);
+    return tg_max_axis(x, v & 1 ? axis - rank : axis, v & 2);
+}
+
 static tg_tensor *b_mul_self(build_ctx *c, int v)
 {
     (void)v;
@@ -123,6 +165,16 @@ static tg_tensor *b_tanh(build_ctx *c, int v) { return tg_tanh(x_any(c, v, -2, 2
 static tg_tensor *b_exp(build_ctx *c, int v) { return tg_exp(x_any(c, v, -2, 2, false)); }
 static tg_tensor *b_log(build_ctx *c, int v) { return tg_log(x_any(c, v, 0.5, 3, false)); }
 static tg_tensor *b_softmax(build_ctx *c, int v) { return tg_softmax(x_any(c, v, -3, 3, false)); }
+/* causal: [1,1], [3,3], [2,3,4] (Tq < Tk), [2,2,4,4]; log_softmax (v >= 4)
+ * through exp, since its masked outputs are -inf (the visible ones and their
+ * gradient are still log_softmax's) */
+static tg_tensor *b_softmax_causal(build_ctx *c, int v)
+{
+    static const size_t s[4][4] = {{1, 1}, {3, 3}, {2, 3, 4}, {2, 2, 4, 4}};
+    static const int r[4] = {2, 2, 3, 4};
+    tg_tensor *x = P(c, "x", r[v % 4], s[v % 4], -3, 3);
+    return v >= 4 ? tg_exp(tg_log_softmax_causal(x)) : tg_softmax_causal(x);
+}
 static tg_tensor *b_log_softmax(build_ctx *c, int v)
 {
     return tg_log_softmax(x_any(c, v, -3, 3, false));
@@ -192,6 +244,30 @@ static tg_tensor *b_softmax_ce(build_ctx *c, int v)
     size_t n = rnd(c, 1, 6), k = rnd(c, 1, 6);
     tg_tensor *z = P(c, "Z", 2, (size_t[]){n, k}, -3, 3);
     return tg_softmax_ce(z, labels(c, n, k), reductions[v % 3]);
+}
+
+/* Logits [B,T,V] or [n,V] with labels [B,T] / [n]; v % 5: 0 rank 2 with
+ * some rows ignored (-100), 1 rank 3 with some ignored, 2 rank 3 with all
+ * but one row ignored, 3 rank 2 ignoring a class (1), 4 rank 3 without
+ * ignore_index; v / 5 the reduction. */
+static tg_tensor *b_softmax_ce_ignore(build_ctx *c, int v)
+{
+    int kind = v % 5, rank = kind == 0 || kind == 3 ? 2 : 3;
+    size_t s[3] = {rnd(c, 1, 4), rnd(c, 2, 4), rnd(c, 2, 5)};
+    if (rank == 2)
+        s[1] = s[2];
+    tg_tensor *z = P(c, "Z", rank, s, -3, 3);
+    tg_tensor *l = tg_input(c->tape, "labels", TG_I32, rank - 1, s);
+    size_t rows = tg_size(l), keep = (size_t)tg_rng_below(c->rng, rows);
+    int ign = kind == 3 ? 1 : -100;
+    for (size_t i = 0; i < rows; i++) {
+        bool drop = kind == 2 ? i != keep : kind == 4 ? false : tg_rng_below(c->rng, 3) == 0;
+        tg_set(l, i, drop ? ign : (double)tg_rng_below(c->rng, s[rank - 1]));
+    }
+    if (kind != 2 && kind != 4)
+        tg_set(l, keep, 0); /* at least one row kept */
+    int red = reductions[(v / 5) % 3];
+    return kind == 4 ? tg_softmax_ce(z, l, red) : tg_softmax_ce_ignore(z, l, ign, red);
 }
 
 static tg_tensor *b_softmax_ce_onehot(build_ctx *c, int v)
@@ -503,16 +579,20 @@ static const struct {
     {"add", b_add, 2 * NPAIRS},      {"sub", b_sub, NPAIRS},
     {"mul", b_mul, 2 * NPAIRS},      {"div", b_div, 2 * NPAIRS},
     {"mul(x,x)", b_mul_self, 2},     {"scale", b_scale, 4},
+    {"maximum", b_maximum, 2 * NPAIRS + 1}, {"minimum", b_minimum, 2 * NPAIRS + 1},
+    {"max_axis", b_max_axis, 16},
     {"neg", b_neg, 4},               {"sigmoid", b_sigmoid, 8},
     {"relu", b_relu, 8},             {"tanh", b_tanh, 8},
     {"exp", b_exp, 8},               {"log", b_log, 8},
     {"softmax", b_softmax, 8},       {"log_softmax", b_log_softmax, 8},
+    {"softmax/log_softmax causal", b_softmax_causal, 8},
     {"sum", b_sum, 4},               {"mean", b_mean, 4},
     {"sum/mean_axis", b_sum_axis, 32}, {"transpose", b_transpose, 6},
     {"reshape", b_reshape, 2},       {"class_means", b_class_means, 8},
     {"gather_rows", b_gather_rows, 6}, {"trace", b_trace, 4},
     {"mse", b_mse, 12},              {"softmax_ce", b_softmax_ce, 9},
     {"softmax_ce_onehot", b_softmax_ce_onehot, 9}, {"bce", b_bce, 6},
+    {"softmax_ce rank 3 / ignore_index", b_softmax_ce_ignore, 15},
     {"bce_logits", b_bce_logits, 6}, {"l2", b_l2, 4},
     {"max_pool2d", b_max_pool2d, 12}, {"avg_pool2d", b_avg_pool2d, 12},
     {"leaky_relu", b_leaky_relu, 8},

@@ -119,7 +119,7 @@ static void tapes(void)
     VROW("tg_tape_find", "NULL name, unknown name, NULL tape", "NULL",
          !tg_tape_find(T, NULL) && !tg_tape_find(T, "no such") && !tg_tape_find(NULL, "x"));
     VROW("tg_tape_node_output", "index past the last node", "NULL", !tg_tape_node_output(T, 100000));
-    tg_tape_stats st = {1, 1, 1, 1, 1};
+    tg_tape_stats st = {1, 1, 1, 1, 1, 1, 1};
     tg_tape_get_stats(NULL, &st);
     tg_tape_get_stats(T, NULL);
     VROW("tg_tape_get_stats", "NULL tape (NULL out: ignored)", "all zero", st.nodes == 0 && st.leaves == 0);
@@ -138,6 +138,29 @@ static void tapes(void)
     longname[sizeof longname - 1] = 0;
     TROW("tg_scope_push", "a name of 599 bytes", "-1", "scope_push: scope name too long",
          tg_scope_push(T, longname) == -1);
+    {
+        tg_tensor *cw = f32("ckpt_w", 1, (size_t[]){3});
+        VROW("tg_checkpoint_begin / tg_checkpoint_end", "NULL tape", "-1",
+             tg_checkpoint_begin(NULL) == -1 && tg_checkpoint_end(NULL, 0, NULL) == -1);
+        TROW("tg_checkpoint_end", "no segment open", "-1", "checkpoint_end: no segment is open",
+             tg_checkpoint_end(T, 0, NULL) == -1);
+        tg_checkpoint_begin(T);
+        TROW("tg_checkpoint_begin", "a segment already open (nesting)", "-1",
+             "is still open (segments do not nest", tg_checkpoint_begin(T) == -1);
+        tg_tensor *mid = tg_tanh(cw), *cout = tg_exp(mid);
+        TROW("tg_checkpoint_end", "an output not computed inside the segment", "-1",
+             "was not computed inside segment", tg_checkpoint_end(T, 1, &cw) == -1);
+        TROW("tg_checkpoint_end", "NULL output, or n > 0 with outs NULL", "-1",
+             "output 0 is NULL",
+             tg_checkpoint_end(T, 1, (tg_tensor *[]){NULL}) == -1 &&
+                 tg_checkpoint_end(T, 1, NULL) == -1);
+        TROW("tg_backward", "a checkpoint segment still open", "-1",
+             "backward: checkpoint segment", tg_backward(tg_sum(cout)) == -1);
+        tg_checkpoint_end(T, 1, &cout);
+        TROW("any op, tg_item, tg_grad", "an intermediate dropped by a checkpoint segment",
+             "NULL / NaN", "whose values are dropped after its forward",
+             !tg_neg(mid) && isnan(tg_item(tg_sum(mid))));
+    }
     tg_scope_pop(T);
     tg_scope_pop(NULL);
     VROW("tg_scope_pop", "no scope open, or NULL tape", "nothing (no-op)", true);
@@ -291,6 +314,17 @@ static void ops(void)
          !tg_softmax(tg_scalar(T, TG_F32, 1)));
     TROW("tg_log_softmax", "a rank-0 input", "NULL", "log_softmax: input must have rank >= 1",
          !tg_log_softmax(tg_scalar(T, TG_F32, 1)));
+    TROW("tg_maximum", "shapes that do not broadcast", "NULL",
+         "maximum: shapes cannot be broadcast (4x4, 3)", !tg_maximum(sq, f32("v3m", 1, SHAPE(3))));
+    TROW("tg_minimum", "f32 mixed with f64", "NULL", "minimum: dtypes differ (f32, f64)",
+         !tg_minimum(sq, d));
+    TROW("tg_max_axis", "axis out of range (INT_MIN too)", "NULL", "max_axis: axis 2 out of range for 4x4",
+         !tg_max_axis(sq, 2, false) && !tg_max_axis(sq, INT_MIN, false));
+    TROW("tg_softmax_causal", "a rank-1 input", "NULL",
+         "softmax: causal: input must have rank >= 2 [..., Tq, Tk], got 4",
+         !tg_softmax_causal(f32("v4", 1, SHAPE(4))));
+    TROW("tg_log_softmax_causal", "Tq > Tk", "NULL", "log_softmax: causal: input 5x4 has Tq = 5 > Tk = 4",
+         !tg_log_softmax_causal(f32("q54", 2, SHAPE(5, 4))));
     TROW("tg_sum_axis", "axis out of range", "NULL", "sum: axis 2 out of range for 4x4",
          !tg_sum_axis(sq, 2, false));
     TROW("tg_mean_axis", "axis out of range (negative)", "NULL", "mean: axis -3 out of range for 4x4",
@@ -349,6 +383,14 @@ static void ops(void)
          !tg_softmax_ce(sq, i32("l3", 2, (int32_t[]){0, 1}), TG_MEAN));
     TROW("tg_softmax_ce", "a label outside [0, classes)", "NULL",
          "softmax_ce: label 9 at row 2 is outside [0, 4)", !tg_softmax_ce(sq, bad, TG_MEAN));
+    TROW("tg_softmax_ce", "labels not the logits' leading shape", "NULL",
+         "softmax_ce: labels must be [2x3] for logits 2x3x4, got 3x2",
+         !tg_softmax_ce(f32("z234", 3, SHAPE(2, 3, 4)),
+                        tg_leaf_from(T, TG_INPUT, "l32", TG_I32, 2, SHAPE(3, 2),
+                                     (int32_t[]){0, 0, 0, 0, 0, 0}),
+                        TG_MEAN));
+    TROW("tg_softmax_ce_ignore", "a label outside [0, classes), not the ignore index", "NULL",
+         "softmax_ce: label 9 at row 2 is outside [0, 4)", !tg_softmax_ce_ignore(sq, bad, -100, TG_MEAN));
     TROW("tg_softmax_ce_onehot", "targets not the logits' shape", "NULL",
          "softmax_ce_onehot: targets must be 4x4 like the logits, got 4x3",
          !tg_softmax_ce_onehot(sq, f32("t", 2, SHAPE(4, 3)), TG_SUM));
@@ -444,6 +486,29 @@ static void ops(void)
          !tg_stack(2, (tg_tensor *[]){sq, v}, 0) &&
              !tg_stack(2, (tg_tensor *[]){f32("r4", 4, SHAPE(1, 1, 2, 2)), f32("r4b", 4, SHAPE(1, 1, 2, 2))}, 0) &&
              !tg_stack(2, (tg_tensor *[]){sq, sq}, 3) && !tg_stack(2, (tg_tensor *[]){sq, sq}, -4));
+    /* the recurrent cells (src/train/rnn.c) check their contract first */
+    tg_gru rg;
+    tg_lstm rl;
+    TROW("tg_gru_new, tg_lstm_new", "input or hidden < 1; dtype i32; the struct NULL", "-1",
+         "gru_new: input = 0 and hidden = 4 must both be >= 1",
+         tg_gru_new(T, &rg, 0, 4, TG_F32, "rg", 1) == -1 &&
+             tg_lstm_new(T, &rl, 4, 4, TG_I32, "rl", 1) == -1 &&
+             tg_gru_new(T, NULL, 4, 4, TG_F32, "rg", 1) == -1);
+    tg_gru_new(T, &rg, 4, 4, TG_F32, "rg", 1);
+    tg_lstm_new(T, &rl, 4, 4, TG_F32, "rl", 1);
+    tg_tensor *rh = tg_input(T, "rh", TG_F32, 2, SHAPE(4, 4));
+    TROW("tg_gru_cell", "x not [B,input]; h not [B,H]; x f64 for f32 weights; weights that do not "
+         "fit input/hidden", "NULL", "gru_cell: x is 4 but the cell takes x [B,4] (w_ih 4x12)",
+         !tg_gru_cell(&rg, v, rh) && !tg_gru_cell(&rg, rh, a) && !tg_gru_cell(&rg, d, rh) &&
+             !tg_gru_cell(&(tg_gru){rg.w_ih, rg.w_hh, rg.b_ih, rg.b_hh, 4, 5}, rh, rh));
+    TROW("tg_lstm_cell", "c not [B,H]; h_out or c_out NULL; the cell NULL", "-1",
+         "lstm_cell: c is 4 but x 4x4 and hidden = 4 need c [4,4] (w_hh 4x16)",
+         tg_lstm_cell(&rl, rh, rh, v, &(tg_tensor *){NULL}, &(tg_tensor *){NULL}) == -1 &&
+             tg_lstm_cell(&rl, rh, rh, rh, NULL, NULL) == -1 &&
+             tg_lstm_cell(NULL, rh, rh, rh, &(tg_tensor *){NULL}, &(tg_tensor *){NULL}) == -1);
+    VROW("tg_gru_cell, tg_lstm_cell", "x, h or c NULL (no error, as an op)", "NULL, -1",
+         !tg_gru_cell(&rg, NULL, rh) && !tg_gru_cell(&rg, rh, NULL) &&
+             tg_lstm_cell(&rl, rh, rh, NULL, &(tg_tensor *){NULL}, &(tg_tensor *){NULL}) == -1);
     tg_tape_free(other);
 }
 
@@ -577,6 +642,31 @@ static void dot(void)
          tg_dot_render("g.dot", "pdf", "g.pdf", &E) == -1);
     EROW("tg_dot_render", "the DOT file does not exist", "-1", "dot_render: cannot read 'missing.dot': No such file",
          tg_dot_render("missing.dot", "svg", "g.svg", &E) == -1);
+    EROW("tg_deriv_parse", "NULL text", "NULL", "deriv_parse: NULL text",
+         !tg_deriv_parse(NULL, 0, "f", &E));
+    EROW("tg_deriv_parse", "text with a NUL byte", "NULL", "f: holds a NUL byte",
+         !tg_deriv_parse("a\0b", 3, "f", &E));
+    EROW("tg_deriv_parse", "a syntax error", "NULL", "f:1:8: expected a value",
+         !tg_deriv_parse("A = 2 +", 7, "f", &E));
+    EROW("tg_deriv_load", "a missing file", "NULL", "no/such.deriv: cannot open",
+         !tg_deriv_load("no/such.deriv", &E));
+    EROW("tg_deriv_load", "a directory", "NULL", ".: read error (a directory?)",
+         !tg_deriv_load(".", &E));
+    EROW("tg_deriv_run", "NULL derivation", "-1", "deriv_run: NULL derivation",
+         tg_deriv_run(NULL, NULL, &E) == -1);
+    {
+        const char *txt = "param W[2]\nL = sum(W)\ncheck dL/dW = W\n";
+        tg_deriv *dv = tg_deriv_parse(txt, strlen(txt), "f", NULL);
+        EROW("tg_deriv_run", "draws outside 1..1000, tol <= 0", "-1", "deriv_run: draws must be 1..1000",
+             tg_deriv_run(dv, &(tg_deriv_opts){.draws = -1}, &E) == -1 &&
+                 tg_deriv_run(dv, &(tg_deriv_opts){.tol = -1}, NULL) == -1);
+        VROW("tg_deriv_result / tg_deriv_checks / tg_deriv_worst", "index out of range, NULL", "NULL / 0 / -1",
+             !tg_deriv_result(dv, 1) && !tg_deriv_result(NULL, 0) && tg_deriv_checks(NULL) == 0 &&
+                 tg_deriv_worst(dv, 0, NULL, NULL, NULL) == -1);
+        EROW("tg_deriv_dot", "NULL path", "-1", "deriv_dot: NULL path", tg_deriv_dot(dv, NULL, NULL, &E) == -1);
+        tg_deriv_free(dv);
+        VROW("tg_deriv_free", "NULL", "nothing (no-op)", (tg_deriv_free(NULL), true));
+    }
     tap_write_file("bad.dot", "digraph { a -> }", 16);
     if (tg_dot_available()) {
         EROW("tg_dot_render", "a DOT file Graphviz rejects", "-1", "dot_render: dot failed on 'bad.dot' (exit 1)",
@@ -761,6 +851,39 @@ static void datasets(void)
     tg_batcher_free(&b);
     tg_dataset_free(&d);
     tg_dataset_free(&img);
+
+    tg_text tx;
+    tap_write_file("words.txt", "ab\ncd\nef\n", 9);
+    EROW("tg_text_load", "path or text NULL", "-1", "text_load: the path is NULL",
+         tg_text_load(NULL, 0.1, 1, &tx, &E) == -1 && tg_text_load("words.txt", 0.1, 1, NULL, NULL) == -1);
+    EROW("tg_text_load", "a file that does not exist (wamerican not installed)", "-1",
+         "text_load: missing.txt: cannot open: No such file or directory",
+         tg_text_load("missing.txt", 0.1, 1, &tx, &E) == -1);
+    EROW("tg_text_load", "an empty file (or only empty lines)", "-1", "text_load: empty.idx: the file is empty",
+         tg_text_load("empty.idx", 0.1, 1, &tx, &E) == -1);
+    EROW("tg_text_load", "a NUL byte (a binary file)", "-1", "text_load: img.idx: a NUL byte at offset 0: not a text file",
+         tg_text_load("img.idx", 0.1, 1, &tx, &E) == -1);
+    EROW("tg_text_load", "val_fraction outside (0, 1), or NaN", "-1",
+         "text_load: words.txt: val_fraction 1 must be inside (0, 1)", tg_text_load("words.txt", 1, 1, &tx, &E) == -1);
+    EROW("tg_text_load", "a split shorter than 2 tokens", "-1",
+         "text_load: words.txt: 3 words with val_fraction 0.1 give 3 train and 0 val words",
+         tg_text_load("words.txt", 0.1, 1, &tx, &E) == -1);
+    tg_text_free(NULL);
+    VROW("tg_text_free", "NULL", "nothing (no-op)", true);
+    tg_text_load("words.txt", 0.4, 1, &tx, NULL);
+    tg_tensor *tx_x = tg_input(T, "tx", TG_I32, 2, SHAPE(1, 2)), *tx_y = tg_input(T, "ty", TG_I32, 2, SHAPE(1, 2));
+    EROW("tg_text_batch / tg_text_window_batch", "x or y NULL, not i32, not a leaf, or not the same [B,T]", "-1",
+         "text_batch: x 'xb' must be i32, not f32",
+         tg_text_batch(&tx, 0, 1, 0, tg_input(T, "xb", TG_F32, 2, SHAPE(1, 2)), tx_y, &E) == -1 &&
+         tg_text_window_batch(&tx, 0, 0, tx_x, NULL, NULL) == -1);
+    EROW("tg_text_batch", "a context T not below the split's token count", "-1",
+         "text_batch: the val stream has 3 tokens, not more than the context 3",
+         tg_text_batch(&tx, 1, 1, 0, tg_input(T, "x3", TG_I32, 2, SHAPE(1, 3)),
+                       tg_input(T, "y3", TG_I32, 2, SHAPE(1, 3)), &E) == -1);
+    EROW("tg_text_batch / tg_text_window_batch", "text NULL or not loaded, split not 0 or 1", "-1",
+         "text_batch: split 2 must be 0 (train) or 1 (val)",
+         tg_text_batch(&tx, 2, 1, 0, tx_x, tx_y, &E) == -1 && tg_text_batch(NULL, 0, 1, 0, tx_x, tx_y, NULL) == -1);
+    tg_text_free(&tx);
 }
 
 static void model_files(void)
@@ -932,7 +1055,7 @@ int main(int argc, char **argv)
     const char *files[] = {"bad.dot", "empty.idx", "magic.idx", "type.idx", "rank.idx", "zero.idx",
                            "overflow.idx", "big.idx", "short.idx", "long.idx", "bad.gz", "img.idx",
                            "lab.idx", "lab16.idx", "model.tgm", "notmodel.tgm", "trunc.tgm",
-                           "flip.tgm", "version.tgm"};
+                           "flip.tgm", "version.tgm", "words.txt"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         unlink(files[i]);
     if (chdir(start) == 0)

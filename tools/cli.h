@@ -14,8 +14,16 @@
 #include <stdio.h>
 
 int cli_check(int argc, char **argv); /* tools/tapegrad.c */
+/* check FILE...: derivation files (tools/check_file.c); exit status 1 when
+ * a verdict is not the expected one or a file cannot be checked. */
+int cli_check_files(int n, char **files, long draws, unsigned long long seed, bool verbose,
+                    bool dot);
 int cli_dot(int argc, char **argv);   /* tools/tapegrad.c */
 int cli_train(int argc, char **argv); /* tools/train.c    */
+/* train --model gpt|gru and generate (tools/train_lm.c); cli_train calls
+ * cli_train_lm when --model is gpt or gru. */
+int cli_train_lm(int argc, char **argv);
+int cli_generate(int argc, char **argv);
 
 /* ---- built-in networks (tools/nets.c) ---------------------------------- */
 

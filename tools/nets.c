@@ -8,6 +8,7 @@
 
 #include "cnn.h"        /* the convolutional network of train --model cnn */
 #include "derivation.h" /* the seed_example: title and network */
+#include "lm.h"         /* the language models of train --model gpt|gru */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -135,6 +136,46 @@ static int build_cnn(cli_net *net, tg_err *err)
     return 0;
 }
 
+/* ---- gpt, gru ---------------------------------------------------------------- */
+
+/* A tiny instance of a language model of `tapegrad train --model gpt|gru`
+ * (seeds/lm.h): 2 layers, width 8 (2 heads), ctx 4, a vocabulary of 6, a
+ * batch of 2 seeded sequences; one DOT cluster per block (gpt) or group of
+ * steps (gru). */
+static int build_lm(cli_net *net, int model, tg_err *err)
+{
+    lm_config c = {.model = model, .vocab = 6, .ctx = 4, .batch = 2, .layers = 2,
+                   .heads = 2, .width = 8, .seed = 0x7a9e0e0u, .dtype = TG_F32};
+    lm_model m;
+    if (lm_build(&m, &c, err))
+        return -1;
+    tg_rng rng;
+    tg_rng_seed(&rng, 0x7a9e0e1u);
+    int32_t *x = tg_data_i32(m.x), *y = tg_data_i32(m.y);
+    for (int i = 0; i < c.batch * c.ctx; i++)
+        x[i] = (int32_t)tg_rng_below(&rng, (uint64_t)c.vocab);
+    for (int i = 0; i < c.batch * c.ctx; i++) /* the next token, then a new draw */
+        y[i] = (i + 1) % c.ctx ? x[i + 1] : (int32_t)tg_rng_below(&rng, (uint64_t)c.vocab);
+    const char *name = model == LM_GPT ? "gpt" : "gru";
+    if (tg_replay(m.tape)) {
+        fail(err, "building %s failed: %s", name, tg_tape_error(m.tape));
+        lm_free(&m);
+        return -1;
+    }
+    net->tape = m.tape;
+    net->loss = m.loss;
+    snprintf(net->name, sizeof net->name, "%s", name);
+    if (model == LM_GPT)
+        snprintf(net->title, sizeof net->title, "gpt (tapegrad train --model gpt), tiny: %d "
+                 "blocks, width %d, %d heads, ctx %d, vocabulary %d, batch of %d", c.layers,
+                 c.width, c.heads, c.ctx, c.vocab, c.batch);
+    else
+        snprintf(net->title, sizeof net->title, "gru (tapegrad train --model gru), tiny: %d "
+                 "layers, width %d, ctx %d, vocabulary %d, batch of %d", c.layers, c.width,
+                 c.ctx, c.vocab, c.batch);
+    return 0;
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 typedef struct net_entry {
@@ -157,6 +198,10 @@ void cli_net_list(FILE *f)
         fprintf(f, "  %s, %-12s %s\n", NETS[i].name, NETS[i].alias, NETS[i].seed->title);
     fprintf(f, "  cnn                   the convolutional network of `tapegrad train --model "
                "cnn` (batch of %d)\n", MLP_BATCH);
+    fprintf(f, "  gpt                   the transformer of `tapegrad train --model gpt`, tiny "
+               "(2 blocks, width 8, ctx 4)\n");
+    fprintf(f, "  gru                   the GRU language model of `tapegrad train --model gru`, "
+               "tiny (2 layers, width 8, ctx 4)\n");
     fprintf(f, "  mlp:N0,N1,...,Nk      MLP of these layer sizes (ReLU hidden, softmax "
                "cross-entropy), e.g. mlp:784,512,10\n");
 }
@@ -175,6 +220,8 @@ int cli_net_build(const char *name, cli_net *net, tg_err *err)
     int k = 0;
     if (!e && !strcmp(name, "cnn"))
         return build_cnn(net, err);
+    if (!e && (!strcmp(name, "gpt") || !strcmp(name, "gru")))
+        return build_lm(net, !strcmp(name, "gpt") ? LM_GPT : LM_GRU, err);
     if (!e) {
         if (strncmp(name, "mlp:", 4))
             return fail(err, "unknown network '%s'", name), -2;

@@ -2,7 +2,8 @@
  *
  *   tapegrad check   the five seed-derivation examples, one summary table
  *   tapegrad dot     the forward and gradient graph of a built-in network
- *   tapegrad train   training (tools/train.c)
+ *   tapegrad train   training (tools/train.c; --model gpt|gru: tools/train_lm.c)
+ *   tapegrad generate  words sampled from a saved language model (train_lm.c)
  *   tapegrad         a short tour of the three
  *
  * Exit status: 0 success, 1 failure (a check with an unexpected verdict, a
@@ -26,16 +27,29 @@ static const char USAGE[] =
     "          tape and print one summary table\n"
     "  dot     write the forward and gradient graph of a built-in network as\n"
     "          Graphviz DOT (and SVG when Graphviz is installed)\n"
-    "  train   train a network\n"
+    "  train   train a network (--model mlp|cnn on Fashion-MNIST, gpt|gru on a word\n"
+    "          list)\n"
+    "  generate  print words made up by a language model saved by train\n"
     "  help [COMMAND]   this text, or a command's\n"
     "\n"
     "Without a command, tapegrad runs a short tour: check, dot seed002, train.\n"
     "`tapegrad COMMAND --help` describes each command.\n";
 
 static const char CHECK_USAGE[] =
-    "usage: tapegrad check [--verbose] [--draws N]\n"
+    "usage: tapegrad check [--verbose] [--draws N] [--seed S] [--dot] [FILE.deriv...]\n"
     "\n"
-    "Run the five seed-derivation examples (in examples/): every formula of the\n"
+    "With files: verify each derivation file (docs/derivations.md): its network\n"
+    "is evaluated on N seeded random draws in f64 and every `check dL/dX = ...`\n"
+    "line is compared with the tape's gradient.  One verdict line per check\n"
+    "(AGREES when the max relative error over the draws is <= 1e-8, else\n"
+    "MISMATCH with the worst element) and a summary.  A check that ends with\n"
+    "`expect mismatch` is a formula known to be wrong: MISMATCH is its expected\n"
+    "verdict.  --verbose prints every element of each mismatch; --dot writes\n"
+    "NAME.dot (and NAME.svg with Graphviz) of each file's forward graph.\n"
+    "Exit status: 0 when every verdict is the expected one, 1 otherwise or when\n"
+    "a file has an error (file:line:col, the line and a caret, on stderr).\n"
+    "\n"
+    "Without files: run the five seed-derivation examples (in examples/): every formula of the\n"
     "seed documents, computed by hand, is compared with the tape's gradient over\n"
     "several random draws.  Prints one summary table: for each seed, its number\n"
     "of formulas, how many agree and mismatch, and how many verdicts differ from\n"
@@ -43,6 +57,8 @@ static const char CHECK_USAGE[] =
     "\n"
     "  -v, --verbose   also print each seed's full table, formula by formula\n"
     "  --draws N       random draws per formula (1..1000, default 5)\n"
+    "  --seed S        files: the draws' seed (default 0)\n"
+    "  --dot           files: write the forward graph as DOT (and SVG)\n"
     "\n"
     "Exit status: 0 when every verdict is the expected one, 1 otherwise.\n";
 
@@ -115,8 +131,11 @@ static long parse_count(const char *s, long lo, long hi)
 
 int cli_check(int argc, char **argv)
 {
-    bool verbose = false;
+    bool verbose = false, dot = false;
     long draws = 5;
+    unsigned long long seed = 0;
+    int n_files = 0;
+    char **files = argv + 1; /* the file arguments, moved to the front */
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(CHECK_USAGE, stdout);
@@ -128,10 +147,27 @@ int cli_check(int argc, char **argv)
                 return usage_error("check", "--draws needs a number");
             if ((draws = parse_count(argv[++i], 1, 1000)) < 0)
                 return usage_error("check", "--draws must be 1..1000, not '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--seed")) {
+            char *end;
+            errno = 0;
+            if (i + 1 == argc)
+                return usage_error("check", "--seed needs a number");
+            seed = strtoull(argv[++i], &end, 10);
+            if (errno || *end || argv[i][0] == '-' || !argv[i][0])
+                return usage_error("check", "--seed must be a whole number >= 0, not '%s'",
+                                   argv[i]);
+        } else if (!strcmp(argv[i], "--dot")) {
+            dot = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("check", "unknown option '%s'", argv[i]);
         } else {
-            return usage_error("check", "unknown argument '%s'", argv[i]);
+            files[n_files++] = argv[i];
         }
     }
+    if (n_files)
+        return cli_check_files(n_files, files, draws, seed, verbose, dot);
+    if (dot || seed)
+        return usage_error("check", "--seed and --dot are for derivation files");
     static dv_table tables[N_SEEDS];
     int rc[N_SEEDS];
     for (int s = 0; s < N_SEEDS; s++) {
@@ -379,13 +415,15 @@ int main(int argc, char **argv)
         return cli_dot(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cli_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate"))
+        return cli_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         if (argc == 2) {
             fputs(USAGE, stdout);
             return 0;
         }
         if (argc == 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "dot") ||
-                          !strcmp(argv[2], "train")))
+                          !strcmp(argv[2], "train") || !strcmp(argv[2], "generate")))
             return main(3, (char *[]){argv[0], argv[2], "--help", NULL});
         return usage_error(NULL, "help: unknown command '%s'", argv[2]);
     }

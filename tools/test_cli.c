@@ -132,7 +132,7 @@ static void usage(void)
     STATUS(2, "check", "--draws", "0");
     has(err_buf, "--draws must be 1..1000", "check --draws 0");
     STATUS(2, "check", "--draws");
-    STATUS(2, "check", "extra");
+    STATUS(2, "check", "--extra");
     STATUS(2, "dot");
     has(err_buf, "usage: tapegrad dot", "dot without a network prints dot's usage");
     STATUS(2, "dot", "nosuchnet");
@@ -162,6 +162,46 @@ static void check(void)
     ok(!strstr(out_buf, "max abs"), "... and no per-formula table without --verbose");
     STATUS(0, "check", "--verbose", "--draws", "1");
     has(out_buf, "max abs", "check --verbose prints the full tables");
+}
+
+/* tapegrad check FILE.deriv: verdicts, exit status, errors, --verbose, --dot */
+static void check_files(void)
+{
+    static const char good[] = "input X[3,2]\nparam W[2,4]\nZ = X W\nL = 1/2 sum(Z^2)\n"
+                               "check dL/dW = Xᵀ Z\ncheck dL/dX = Z Wᵀ\n";
+    static const char wrong[] = "input X[3,2]\nparam W[2,4]\nZ = X W\nL = 1/2 sum(Z^2)\n"
+                                "check dL/dW = Xᵀ Z / 2\n";
+    static const char known[] = "input X[3,2]\nparam W[2,4]\nZ = X W\nL = 1/2 sum(Z^2)\n"
+                                "check dL/dW = Xᵀ Z / 2   expect mismatch\n";
+    static const char bad[] = "input X[3,2]\nparam W[2,4]\nZ = X Wq\n";
+    tap_write_file("good.deriv", good, sizeof good - 1);
+    tap_write_file("wrong.deriv", wrong, sizeof wrong - 1);
+    tap_write_file("known.deriv", known, sizeof known - 1);
+    tap_write_file("bad.deriv", bad, sizeof bad - 1);
+    STATUS(0, "check", "good.deriv");
+    has(out_buf, "line 5    dL/dW = Xᵀ Z", "a verdict line per check, with its line");
+    has(out_buf, "2 checks: 2 agree, 0 mismatch", "... and the file's summary");
+    STATUS(1, "check", "wrong.deriv");
+    has(out_buf, "MISMATCH  max rel", "a wrong formula: MISMATCH with the worst element");
+    has(out_buf, "(UNEXPECTED)", "... marked unexpected");
+    STATUS(0, "check", "known.deriv");
+    has(out_buf, "(expected)", "`expect mismatch`: the mismatch is the expected verdict");
+    STATUS(1, "check", "--verbose", "wrong.deriv");
+    has(out_buf, "every element", "--verbose prints each element of the mismatch");
+    has(out_buf, "W[1,3]", "... by index");
+    STATUS(1, "check", "good.deriv", "wrong.deriv");
+    has(out_buf, "all files: 3 checks, 2 agree, 1 mismatch, 1 unexpected", "two files: a total");
+    STATUS(1, "check", "bad.deriv");
+    has(err_buf, "bad.deriv:3:7: unknown name 'Wq'; did you mean 'W'?", "an error at its place");
+    has(err_buf, "\n  Z = X Wq\n        ^", "... with the line and a caret");
+    STATUS(1, "check", "missing.deriv");
+    has(err_buf, "missing.deriv: cannot open", "a missing file");
+    STATUS(2, "check", "--seed", "x", "good.deriv");
+    STATUS(2, "check", "--dot");
+    STATUS(0, "check", "--dot", "--seed", "3", "--draws", "2", "good.deriv");
+    ok(exists("good.dot"), "--dot writes good.dot");
+    if (have_dot)
+        ok(exists("good.svg"), "... and good.svg (Graphviz installed)");
 }
 
 static void dot(void)
@@ -217,6 +257,162 @@ static void dot(void)
     free(old);
     STATUS(1, "dot", "seed002", "-o", "no/such/dir/x.dot");
     has(err_buf, "No such file or directory", "an unwritable output fails with the reason");
+}
+
+/* ---- train --model gpt|gru, generate, dot gpt|gru -------------------------- */
+
+/* The lines of buf (each ending in '\n'), and whether each starts with prefix. */
+static int count_lines(const char *buf, const char *prefix, bool *all_prefixed)
+{
+    int n = 0;
+    *all_prefixed = true;
+    for (const char *p = buf; *p;) {
+        size_t len = strcspn(p, "\n");
+        *all_prefixed &= strncmp(p, prefix, strlen(prefix)) == 0;
+        n++;
+        p += len + (p[len] == '\n');
+    }
+    return n;
+}
+
+/* A model file whose "lm.config" says width = 1e9 (saved with a valid checksum). */
+static void write_bad_config(const char *path)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *c = tg_const(t, "lm.config", TG_I32, 1, (size_t[]){16});
+    tg_tensor *v = tg_const(t, "lm.vocab", TG_I32, 1, (size_t[]){256});
+    int32_t cv[16] = {1, 1, 6, 4, 2, 2, 2, 1000000000, 0, 0, (int32_t)TG_F32, 1};
+    int32_t vv[256];
+    for (int i = 0; i < 256; i++)
+        vv[i] = i < 6 ? "\nabcde"[i] : -1;
+    tg_copy_in(c, cv, TG_I32, 16);
+    tg_copy_in(v, vv, TG_I32, 256);
+    tg_save(t, path, 2, (tg_tensor *[]){c, v});
+    tg_tape_free(t);
+}
+
+#define LM_TINY "--text", "words.txt", "--steps", "6", "--eval-every", "3", "--batch", "4", \
+                "--ctx", "8", "--width", "16", "--layers", "1"
+
+static void language_models(void)
+{
+    /* 300 made-up words of 3 to 6 letters */
+    static char words[4096];
+    size_t n = 0;
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    for (int w = 0; w < 300; w++) {
+        int len = 3 + (int)tg_rng_below(&r, 4);
+        for (int k = 0; k < len; k++)
+            words[n++] = (k % 2 ? "aeiou" : "bdgklmnprst")[tg_rng_below(&r, k % 2 ? 5 : 11)];
+        words[n++] = '\n';
+    }
+    tap_write_file("words.txt", words, n);
+
+    STATUS(0, "--help");
+    has(out_buf, "generate", "the top-level usage lists generate");
+    STATUS(0, "train", "--model", "gpt", "--help");
+    has(out_buf, "--ctx T", "train --model gpt --help describes the language-model options");
+    STATUS(0, "generate", "--help");
+    has(out_buf, "usage: tapegrad generate MODEL", "generate --help");
+    STATUS(0, "help", "generate");
+    STATUS(2, "train", "--model", "gpt", "--width", "16", "--heads", "3", LM_TINY);
+    has(err_buf, "--width 16 is not a multiple of --heads 3", "gpt: heads must divide width");
+    STATUS(2, "train", "--model", "gru", "--heads", "2", LM_TINY);
+    STATUS(2, "train", "--model", "gpt", "--bogus", "1");
+    STATUS(2, "train", "--model", "gpt", "--steps", "0");
+    STATUS(2, "train", "--model", "gpt", "--ctx", "1.5");
+    STATUS(2, "train", "--model", "transformer");
+    STATUS(2, "generate");
+    STATUS(2, "generate", "x.tgm", "--n", "0");
+    STATUS(2, "generate", "x.tgm", "--temperature", "-1");
+    STATUS(1, "train", "--model", "gpt", "--text", "nosuch.txt", "--steps", "2");
+    has(err_buf, "cannot read the word list: text_load: nosuch.txt: cannot open",
+        "a missing word list: exit 1 with a message");
+    tap_write_file("bin.txt", "ab\0cd\n", 6);
+    STATUS(1, "train", "--model", "gru", "--text", "bin.txt", "--steps", "2");
+    has(err_buf, "a NUL byte", "a binary file is refused");
+    if (access("/usr/share/dict/american-english", F_OK)) {
+        STATUS(1, "train", "--model", "gpt", "--steps", "2");
+        has(err_buf, "wamerican", "the default word list missing: the message names wamerican");
+    } else {
+        printf("ok %d - # SKIP the default word list is installed (its absence not testable)\n",
+               ++tap_count);
+    }
+
+    static const char *const models[] = {"gpt", "gru"};
+    for (int i = 0; i < 2; i++) {
+        const char *mo = models[i];
+        static char gen1[sizeof out_buf];
+        char file[32];
+        snprintf(file, sizeof file, "lm_%s.tgm", mo);
+        unlink(file);
+        if (i) /* gru takes no --heads */
+            STATUS(0, "train", "--model", mo, LM_TINY, "--out", file);
+        else
+            STATUS(0, "train", "--model", mo, LM_TINY, "--heads", "2", "--out", file);
+        has(out_buf, "step      6  train loss", "train --model prints the steps");
+        has(out_buf, "val loss", "... with the validation loss");
+        has(out_buf, "samples: ", "... and sampled words");
+        ok(exists(file), "train --model %s saved %s", mo, file);
+        STATUS(0, "generate", file, "--n", "7", "--seed", "3");
+        bool pre;
+        ok(count_lines(out_buf, "", &pre) == 7, "generate %s --n 7 prints 7 lines", mo);
+        snprintf(gen1, sizeof gen1, "%s", out_buf);
+        STATUS(0, "generate", file, "--n", "7", "--seed", "3");
+        ok(!strcmp(gen1, out_buf), "the same seed, the same words");
+        STATUS(0, "generate", file, "--n", "5", "--prefix", "ba", "--top-k", "3");
+        ok(count_lines(out_buf, "ba", &pre) == 5 && pre, "--prefix ba: 5 words starting with ba");
+        STATUS(0, "generate", file, "--n", "3", "--temperature", "0", "--max-len", "12");
+        size_t l1 = strcspn(out_buf, "\n") + 1;
+        ok(count_lines(out_buf, "", &pre) == 3 && strlen(out_buf) == 3 * l1 &&
+               !strncmp(out_buf, out_buf + l1, l1) && !strncmp(out_buf, out_buf + 2 * l1, l1),
+           "temperature 0: the same (most likely) word every time");
+        STATUS(1, "generate", file, "--prefix", "zq");
+        has(err_buf, "is not in the model's vocabulary", "a prefix outside the vocabulary");
+        /* activation checkpointing: the same losses (bit-identical gradients) */
+        char plain[sizeof out_buf];
+        STATUS(0, "train", "--model", mo, LM_TINY, "--out", "ck.tgm", "--quiet");
+        snprintf(plain, sizeof plain, "%s", strstr(out_buf, "step      6") ? strstr(out_buf, "step      6") : "");
+        STATUS(0, "train", "--model", mo, LM_TINY, "--out", "ck.tgm", "--quiet", "--checkpoint");
+        const char *ck = strstr(out_buf, "step      6");
+        ok(ck && plain[0] && !strncmp(plain, ck, 60) && strstr(out_buf, "checkpointed"),
+           "train --model %s --checkpoint: the same train and val loss", mo);
+    }
+    /* damaged and foreign files */
+    size_t len;
+    char *m = tap_read_file("lm_gpt.tgm", &len);
+    if (m && len > 100) {
+        m[len / 2] ^= 0x10;
+        tap_write_file("flip.tgm", m, len);
+        STATUS(1, "generate", "flip.tgm");
+        has(err_buf, "tapegrad generate: ", "a flipped bit: exit 1 with a message");
+        tap_write_file("cut.tgm", m, len / 3);
+        STATUS(1, "generate", "cut.tgm");
+        has(err_buf, "tapegrad generate: ", "a truncated model: exit 1 with a message");
+    }
+    free(m);
+    STATUS(1, "generate", "words.txt");
+    has(err_buf, "tapegrad generate: ", "a file that is no model: exit 1");
+    STATUS(1, "generate", "nosuch.tgm");
+    has(err_buf, "cannot open", "a missing model: exit 1");
+    write_bad_config("badcfg.tgm");
+    STATUS(1, "generate", "badcfg.tgm");
+    has(err_buf, "lm.config: width 1000000000 is outside 1..4096",
+        "a configuration out of range: exit 1 naming the field");
+    STATUS(1, "train", "--model", "gpt", LM_TINY, "--out", "no/such/dir/m.tgm");
+
+    STATUS(0, "dot", "gpt", "-o", "gpt.dot");
+    slurp("gpt.dot", out_buf, sizeof out_buf);
+    ok(strstr(out_buf, "graph [label=\"block0\"") && strstr(out_buf, "graph [label=\"block1\"") &&
+           !strstr(out_buf, "graph [label=\"block2\"") && strstr(out_buf, "graph [label=\"head\""),
+       "dot gpt: one cluster per block (2 blocks)");
+    renders("gpt.dot");
+    STATUS(0, "dot", "gru", "-o", "gru.dot");
+    slurp("gru.dot", out_buf, sizeof out_buf);
+    ok(strstr(out_buf, "graph [label=\"embed\"") && strstr(out_buf, "graph [label=\"head\"") &&
+           strstr(out_buf, "cluster_"), "dot gru: clusters for the embedding, steps and head");
+    renders("gru.dot");
 }
 
 static void train(void)
@@ -541,10 +737,12 @@ int main(int argc, char **argv)
     }
     usage();
     check();
+    check_files();
     dot();
     train();
     train_parsing();
     train_files();
+    language_models();
     tour();
     DIR *dp = opendir(".");
     struct dirent *e;

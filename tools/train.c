@@ -44,7 +44,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tapegrad train [options]\n"
             "Train an MLP (ReLU hidden layers, softmax cross-entropy) or a convolutional\n"
-            "network on Fashion-MNIST.\n"
+            "network on Fashion-MNIST.  (`tapegrad train --model gpt --help`: the\n"
+            "character-level language models gpt and gru.)\n"
             "\n"
             "Data: --data DIR reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each\n"
             "file raw or gzipped (.gz); when it cannot be read (missing, truncated or\n"
@@ -183,7 +184,7 @@ static bool set_option(options *o, const char *a, const char *v, char *why, size
         o->layers_given = true;
         return parse_layers(v, o, why, len);
     } else if (!strcmp(a, "--model")) {
-        o->model = v, want = "mlp or cnn";
+        o->model = v, want = "mlp, cnn, gpt or gru";
         ok = !strcmp(v, "mlp") || !strcmp(v, "cnn");
     } else if (!strcmp(a, "--dropout")) {
         ok = number(v, 0, 0.95, &o->dropout), want = "a number in [0, 0.95]";
@@ -870,6 +871,10 @@ int cli_train(int argc, char **argv)
 {
     static step *const steps[] = {use_threads,  check_outputs, load_data, alloc_curves,
                                   prepare_data, build_model,   run_epochs};
+    for (int i = 1; i + 1 < argc; i++) /* the language models: tools/train_lm.c */
+        if (!strcmp(argv[i], "--model") && (!strcmp(argv[i + 1], "gpt") ||
+                                            !strcmp(argv[i + 1], "gru")))
+            return cli_train_lm(argc, argv);
     session s = {0};
     int status = parse(argc, argv, &s.o);
     for (size_t i = 0; status < 0 && i < sizeof steps / sizeof *steps; i++)

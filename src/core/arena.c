@@ -149,3 +149,20 @@ void tg_arena_rewind(tg_arena *a, tg_arena_mark m)
     a->cur->used = m.used;
     a->in_use = m.in_use;
 }
+
+bool tg_arena_poisons(void)
+{
+#ifdef TG_ARENA_ASAN
+    return true;
+#else
+    return false;
+#endif
+}
+
+void tg_arena_poison_all(tg_arena *a)
+{
+    for (tg_chunk *c = a->first; c; c = c->next)
+        POISON(c->mem, c->cap);
+}
+
+void tg_arena_unpoison(void *p, size_t bytes) { UNPOISON(p, bytes); }

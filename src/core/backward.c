@@ -103,11 +103,13 @@ static int check_consistent(tg_tape *tape, size_t last)
             tg_tensor *x = n->in[j];
             if (x->node) {
                 x->node->reached |= x->live;
-            } else if (rc == TG_OK && (n->op->grad_reads >> j & 1) && x->version > n->fwd_gen)
+            } else if (rc == TG_OK && ((n->op->grad_reads >> j & 1) || n->seg) &&
+                       x->version > n->fwd_gen)
                 rc = tg_error(tape, "backward: '%s' (%s) was written after the forward of "
-                                    "%s (node %zu), whose gradient reads it; replay "
+                                    "%s (node %zu), whose gradient reads it%s; replay "
                                     "(tg_replay, tg_forward) before backward",
-                              tg_label(x), tg_shp_of(x).s, n->op->name, n->index);
+                              tg_label(x), tg_shp_of(x).s, n->op->name, n->index,
+                              n->seg ? " (its checkpoint segment runs it again)" : "");
         }
     }
     return rc;
@@ -134,6 +136,9 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
     tg_tape *tape = root->tape;
     if (!grad_output)
         return tg_error(tape, "backward: grad_output is NULL");
+    if (tape->seg_open)
+        return tg_error(tape, "backward: checkpoint segment %zu is still open "
+                              "(tg_checkpoint_end first)", tape->n_segs + 1);
     /* prepare first: it brings the live flags up to date, which the check
      * follows (it allocates buffers, writes no gradient) */
     if (root->node && (prepare(tape, root->node->index) ||
@@ -165,6 +170,8 @@ int tg_backward_vjp(tg_tensor *root, const void *grad_output)
         tg_node *nd = tape->nodes[i];
         if (nd->out.grad_gen != tape->pass_gen)
             continue;
+        if (nd->seg && tg_checkpoint_recompute(tape, nd->seg))
+            return TG_ERR;
         nd->op->backward(nd);
         if (tape->anomaly && tg_anomaly_backward(nd))
             return TG_ERR;
@@ -196,12 +203,20 @@ static int replay_upto(tg_tape *tape, size_t end)
 {
     for (size_t i = 0; i < end; i++) {
         tg_node *n = tape->nodes[i];
+        if (n->seg) {
+            tape->pool_holds = 0;
+            if (n->seg <= tape->n_segs && i == tape->segs[n->seg - 1].begin)
+                tg_checkpoint_enter(tape, n->seg);
+        }
         if (n->op->forward(n) || (tape->anomaly && tg_anomaly_forward(n))) {
             if (tape->stale_at > i)
                 tape->stale_at = i;
             return TG_ERR;
         }
         n->fwd_gen = tape->gen;
+        if (n->seg) /* the pool holds segment n->seg once its last node ran */
+            tape->pool_holds = n->seg <= tape->n_segs && i + 1 == tape->segs[n->seg - 1].end
+                                   ? n->seg : 0;
     }
     if (tape->stale_at < end)
         tape->stale_at = SIZE_MAX;

@@ -41,6 +41,12 @@ void tg_arena_reset(tg_arena *a);                /* keep the chunks             
 void tg_arena_free(tg_arena *a);
 tg_arena_mark tg_arena_get_mark(const tg_arena *a);
 void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
+/* AddressSanitizer builds: whether blocks are poisoned at all; mark all of
+ * an arena's chunks unaddressable, or one block addressable again (the
+ * checkpoint pools, which segments share, use these: no-ops otherwise). */
+bool tg_arena_poisons(void);
+void tg_arena_poison_all(tg_arena *a);
+void tg_arena_unpoison(void *p, size_t bytes);
 
 /* ---- tensors, nodes, ops ---------------------------------------------- */
 typedef struct tg_node tg_node;
@@ -61,6 +67,9 @@ struct tg_tensor {
     uint8_t requires_grad; /* leaves: take part in backward               */
     uint8_t live;          /* a gradient can flow into it (see tape.c)    */
     uint8_t temp;          /* lives in the graph arena (dropped by clear) */
+    uint8_t pooled;        /* an intermediate of a checkpoint segment: data
+                              (and grad) in the segment pools, valid only
+                              while its segment runs (src/core/checkpoint.c) */
 };
 
 /* Bytes an op's attribute struct may take in the node (see ops/op.h). */
@@ -108,7 +117,13 @@ struct tg_node {
     uint8_t n_in;
     uint8_t view;         /* setup: output shares input 0's data           */
     uint8_t reached;      /* scratch of backward's check pass              */
+    uint32_t seg;         /* checkpoint segment (1-based), 0: none          */
 };
+
+/* A checkpoint segment: nodes [begin, end) of the tape. */
+typedef struct tg_segment {
+    size_t begin, end;
+} tg_segment;
 
 struct tg_tape {
     tg_arena leaf_arena;  /* leaves, their data and grads, interned scopes */
@@ -137,6 +152,16 @@ struct tg_tape {
     size_t n_scopes, cap_scopes;
     char err[512];
     size_t stale_at;      /* the node a replay failed at, SIZE_MAX if none */
+    /* activation checkpointing (src/core/checkpoint.c) */
+    tg_arena seg_data;    /* the open/running segment's intermediate values */
+    tg_arena seg_grad;    /* their gradients                               */
+    tg_segment *segs;     /* ended segments, in tape order                 */
+    size_t n_segs, cap_segs;
+    bool seg_open;        /* between tg_checkpoint_begin and _end: segment
+                             n_segs + 1 is being recorded                  */
+    bool recomputing;     /* backward is running a segment's forward again */
+    uint32_t pool_holds;  /* the segment whose values the pool holds, 0: none */
+    size_t pool_peak, pool_grad_peak; /* bytes, the largest segment so far */
     char query_err[256];  /* the last failed query (tg_query_error)        */
 };
 
@@ -217,6 +242,28 @@ static inline uint64_t tg_rng_hash(uint64_t key, uint64_t i)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
+}
+
+/* ---- activation checkpointing (src/core/checkpoint.c) --------------------- */
+/* Forward segment seg's nodes again (those whose values were dropped),
+ * before backward enters the segment, unless the pool holds them already
+ * (tape->pool_holds): random ops keep their keys
+ * and ops with side effects (batch_norm's running statistics) skip them
+ * (tg_recomputing).  Allocates nothing. */
+int tg_checkpoint_recompute(tg_tape *tape, uint32_t seg);
+/* Segment seg is about to run (a replay reaches its first node, or a
+ * recomputation): under AddressSanitizer the pools become unaddressable
+ * except for seg's own values and gradients, so a stray access to another
+ * segment's dropped tensor is reported.  No-op in other builds. */
+void tg_checkpoint_enter(tg_tape *tape, uint32_t seg);
+/* Whether n's forward is a checkpoint recomputation: it must reproduce the
+ * values of its first run (same mode, same random key, no side effects). */
+static inline bool tg_recomputing(const tg_node *n) { return n->out.tape->recomputing; }
+/* Whether t's value was dropped by an ended checkpoint segment. */
+static inline bool tg_dropped(const tg_tensor *t)
+{
+    return t->pooled && !(t->tape->seg_open && t->node &&
+                          t->node->seg == t->tape->n_segs + 1);
 }
 
 /* ---- setup helpers (src/core/tape.c) --------------------------------------- */

@@ -50,6 +50,9 @@ void tg_tape_free(tg_tape *tape)
     tg_arena_free(&tape->graph_arena);
     tg_arena_free(&tape->graph_spare);
     tg_arena_free(&tape->leaf_arena);
+    tg_arena_free(&tape->seg_data);
+    tg_arena_free(&tape->seg_grad);
+    tg_free(tape->segs);
     tg_free(tape->leaves);
     tg_free(tape->nodes);
     tg_free(tape->scopes);
@@ -72,6 +75,11 @@ void tg_tape_clear(tg_tape *tape)
     tape->graph_spare = dropped;
 #endif
     tg_arena_reset(&tape->graph_arena);
+    tg_arena_reset(&tape->seg_data);
+    tg_arena_reset(&tape->seg_grad);
+    tape->n_segs = 0;
+    tape->seg_open = false;
+    tape->pool_holds = 0;
     tape->live_dirty = false;
     tape->stale_at = SIZE_MAX; /* the nodes a replay failed on are gone */
 }
@@ -113,6 +121,8 @@ void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out)
     out->graph_bytes = tape->graph_arena.in_use;
     out->graph_chunks = tape->graph_arena.chunks;
     out->leaf_bytes = tape->leaf_arena.in_use;
+    out->checkpoint_bytes = tape->pool_peak + tape->pool_grad_peak;
+    out->segments = tape->n_segs;
 }
 
 bool tg_set_grad_enabled(tg_tape *tape, bool enabled)
@@ -421,7 +431,12 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
             return NULL;
     }
 
+    /* inside a checkpoint segment the output's values go to the segment
+     * pool, which every segment reuses (src/core/checkpoint.c) */
+    bool pooled = tape->seg_open && tape->grad_enabled;
+    tg_arena *data_arena = pooled ? &tape->seg_data : &tape->graph_arena;
     tg_arena_mark mark = tg_arena_get_mark(&tape->graph_arena);
+    tg_arena_mark data_mark = tg_arena_get_mark(data_arena);
     tg_node *n = tg_arena_alloc(&tape->graph_arena, sizeof *n);
     if (!n) {
         tg_error(tape, "%s: out of memory", op->name);
@@ -451,7 +466,8 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
     n->out.size = size;
     if (n->view) {
         n->out.data = n->in[0]->data;
-    } else if (!(n->out.data = tg_arena_alloc(&tape->graph_arena, bytes))) {
+        n->out.pooled = n->in[0]->pooled;
+    } else if (!(n->out.data = tg_arena_alloc(data_arena, bytes))) {
         tg_fail(n, "out of memory");
         goto fail;
     }
@@ -472,11 +488,17 @@ tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void
             goto fail;
         }
         n->out.node = n;
+        if (pooled) {
+            n->seg = (uint32_t)(tape->n_segs + 1);
+            n->out.pooled |= !n->view;
+        }
         for (int i = 0; i < n_in; i++)
             n->out.live |= in[i]->live;
     }
     return &n->out;
 fail:
     tg_arena_rewind(&tape->graph_arena, mark);
+    if (pooled)
+        tg_arena_rewind(data_arena, data_mark);
     return NULL;
 }

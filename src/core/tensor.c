@@ -78,8 +78,13 @@ int tg_set_requires_grad(tg_tensor *t, bool requires_grad)
 
 int tg_check_alive(const tg_tensor *t, const char *fn)
 {
+    if (t->pooled && tg_dropped(t))
+        return tg_error(t->tape, "%s: '%s' (%s, node %zu) is an intermediate of checkpoint "
+                                 "segment %u, whose values are dropped after its forward; only "
+                                 "the tensors passed to tg_checkpoint_end are kept",
+                        fn, tg_label(t), tg_shp_of(t).s, t->node->index, t->node->seg);
 #ifdef NDEBUG
-    (void)t, (void)fn;
+    (void)fn;
     return TG_OK;
 #else
     if (!t->temp || t->epoch == t->tape->epoch)
