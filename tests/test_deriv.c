@@ -213,10 +213,39 @@ static void test_api(void)
     tg_deriv_free(d);
 }
 
+/* the functions of the ops that came with the sequence models */
+static void test_new_ops(void)
+{
+    static const char F[] =
+        "input X[3,4]  S[4,4]\n"
+        "param g[4] b[4]\n"
+        "L1 = sum(clamp(X, -0.5, 0.5))\n"
+        "L2 = sum(leaky_relu(X, 0.1))\n"
+        "L3 = sum(maximum(X, -X)) + sum(minimum(X, 2))\n"
+        "L4 = sum(max(X, 1)) + sum(layer_norm(X, g, b)) + sum(softmax_causal(S) * S)"
+        " + sum(layer_norm(X) * X)\n"
+        "check dL1/dX = step(0.5 - abs(X))\n"
+        "check dL2/dX = 0.1 + 0.9 step(X)\n"
+        "check dL3/dX = step(X) - step(-X) + 1\n"
+        "check dL4/db = 3 ones_like(b)\n"
+        "check dL3/dX = step(X) - step(-X)   expect mismatch\n";
+    tg_err err;
+    tg_deriv *d = parse(F, &err);
+    int agree = 0;
+    if (d && !tg_deriv_run(d, NULL, &err))
+        for (int i = 0; i < 5; i++)
+            agree += tg_deriv_result(d, i)->agrees;
+    ok(d && agree == 4 && !tg_deriv_result(d, 4)->agrees,
+       "clamp, leaky_relu, maximum/minimum (a number broadcast), max, layer_norm, "
+       "softmax_causal: 4 formulas agree, the wrong one mismatches: %s", d ? err.msg : "");
+    tg_deriv_free(d);
+}
+
 int main(void)
 {
     test_seed002();
     test_errors();
     test_api();
+    test_new_ops();
     return tap_done();
 }

@@ -262,6 +262,34 @@ static int call(ectx *c, const dv_expr *e, val *out)
         if (need_labels(c, e->a[1], &a[1], n))
             return -1;
         r = tg_softmax_ce(x, a[1].t, TG_MEAN);
+    } else if (!strcmp(n, "maximum") || !strcmp(n, "minimum")) {
+        if (!a[1].t && !(a[1].t = tg_scalar(c->tape, TG_F64, a[1].num))) /* a number: a scalar */
+            return op_failed(c, e);
+        if (need_tensor(c, e->a[1], &a[1], n))
+            return -1;
+        char s1[48], s2[48];
+        if (!bcast_ok(x, a[1].t))
+            return err_at(c, e, "%s: %s and %s do not broadcast", n, shp(x, s1, sizeof s1),
+                          shp(a[1].t, s2, sizeof s2));
+        r = n[1] == 'a' ? tg_maximum(x, a[1].t) : tg_minimum(x, a[1].t);
+    } else if (!strcmp(n, "max")) {
+        int rank = tg_rank(x);
+        if (need_int(c, e->a[1], &a[1], n, -rank, rank - 1, &k))
+            return -1;
+        r = tg_max_axis(x, k, false);
+    } else if (!strcmp(n, "clamp") || !strcmp(n, "leaky_relu")) {
+        for (int i = 1; i < e->nargs; i++)
+            if (a[i].t)
+                return err_at(c, e->a[i], "%s: '%.*s%s' must be a number", n, SRC(e->a[i]));
+        r = n[0] == 'c' ? tg_clamp(x, a[1].num, a[2].num) : tg_leaky_relu(x, a[1].num);
+    } else if (!strcmp(n, "layer_norm")) {
+        if (e->nargs == 2)
+            return err_at(c, e, "layer_norm takes X alone or X, gamma and beta");
+        if (e->nargs == 3 && (need_tensor(c, e->a[1], &a[1], n) || need_tensor(c, e->a[2], &a[2], n)))
+            return -1;
+        r = tg_layer_norm(x, e->nargs == 3 ? a[1].t : NULL, e->nargs == 3 ? a[2].t : NULL, 1e-5);
+    } else if (!strcmp(n, "softmax_causal")) {
+        r = tg_softmax_causal(x);
     } else if (!strcmp(n, "l2")) {
         if (a[1].t)
             return err_at(c, e->a[1], "l2: the factor must be a number");

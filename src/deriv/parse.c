@@ -35,6 +35,13 @@ const dv_func dv_funcs[] = {
     {"bce", 2, 2, "bce(P, T): mean binary cross-entropy"},
     {"bce_logits", 2, 2, "bce_logits(Z, T)"},
     {"l2", 2, 2, "l2(W, lambda): lambda/2 sum(W^2)"},
+    {"maximum", 2, 2, "maximum(A, B): elementwise, broadcasting"},
+    {"minimum", 2, 2, "minimum(A, B): elementwise, broadcasting"},
+    {"max", 2, 2, "max(X, axis): the largest along an axis"},
+    {"clamp", 3, 3, "clamp(X, lo, hi)"},
+    {"leaky_relu", 2, 2, "leaky_relu(X, slope)"},
+    {"layer_norm", 1, 3, "layer_norm(X) or layer_norm(X, gamma, beta): rows, eps 1e-5"},
+    {"softmax_causal", 1, 1, "softmax_causal(S): rows, row i sees columns <= i"},
     {"sum_keep", 2, 2, "sum_keep(X, axis): sum(X, axis) keeping that axis as size 1 "
                        "(sum_keep(X, 1) of X [n,m] is [n,1])"},
     {"ones_like", 1, 1, "ones_like(X): a constant of X's shape, every element 1 "
