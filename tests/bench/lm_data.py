@@ -142,6 +142,36 @@ def window_batch(text, split, k, B, T):
     return x, y, rows
 
 
+def val_windows(text, B, T, max_rows=0):
+    """The validation windows in batches of B, as lm_eval (seeds/lm.c) walks
+    them: yields (x, y, n) with n the rows of the batch to evaluate; stops
+    after max_rows rows when max_rows > 0."""
+    rows, k = 0, 0
+    while True:
+        x, y, n = window_batch(text, 1, k, B, T)
+        if n == 0:
+            return
+        if max_rows:
+            n = min(n, max_rows - rows)
+        yield x, y, n
+        rows += n
+        k += 1
+        if max_rows and rows >= max_rows:
+            return
+
+
+def lm_lr(lr, min_lr, warmup, steps, s):
+    """lm_lr (seeds/lm.c): step s < warmup uses lr·(s+1)/warmup, then a
+    cosine from lr down to min_lr over the remaining steps."""
+    if s < warmup:
+        return lr * (s + 1) / warmup
+    span = steps - warmup
+    if span <= 0:
+        return lr
+    t = min((s - warmup) / span, 1.0)
+    return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * t)) / 2
+
+
 def n_windows(text, split, T):
     """The number of full validation windows of context T."""
     n = len(_stream(text, split))

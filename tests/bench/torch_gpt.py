@@ -174,18 +174,6 @@ def step_mode():
           f"cpu_per_wall={cpu / wall:.2f}")
 
 
-def lm_lr(lr, warmup, steps, s):
-    """seeds/lm.c lm_lr: linear warmup, then cosine down to lr/10."""
-    if s < warmup:
-        return lr * (s + 1) / warmup
-    lo = lr * 0.1
-    span = steps - warmup
-    if span <= 0:
-        return lr
-    t = min((s - warmup) / span, 1.0)
-    return lo + (lr - lo) * (1 + math.cos(math.pi * t)) / 2
-
-
 def train_mode():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import lm_data  # tests/bench/lm_data.py: tg_text_* in Python, bit for bit
@@ -204,28 +192,20 @@ def train_mode():
 
     def val_loss():
         net.eval()
-        total, rows, k = 0.0, 0, 0
+        total, rows = 0.0, 0
         with torch.no_grad():
-            while True:
-                x, y, r = lm_data.window_batch(text, 1, k, B, T)
-                if r == 0:
-                    break
-                if a.val_rows and rows + r > a.val_rows:
-                    r = a.val_rows - rows
+            for x, y, r in lm_data.val_windows(text, B, T, a.val_rows):
                 logits = net(torch.from_numpy(x[:r]))
                 total += F.cross_entropy(logits.double().reshape(-1, V),
                                          torch.from_numpy(y[:r]).reshape(-1),
                                          reduction="sum").item()
                 rows += r
-                k += 1
-                if a.val_rows and rows >= a.val_rows:
-                    break
         net.train()
         return total / (rows * T)
 
     since, n_since, t0 = 0.0, 0, time.perf_counter()
     for s in range(steps):
-        lr = lm_lr(a.lr, warmup, steps, s)
+        lr = lm_data.lm_lr(a.lr, a.lr * 0.1, warmup, steps, s)
         for grp in opt.param_groups:
             grp["lr"] = lr
         x, y = lm_data.batch(text, 0, a.seed, s, B, T)

@@ -31,7 +31,6 @@ the end, ms/step (training only, evaluations excluded) and a few samples.
 Run it with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1: Debian's torch uses
 OpenBLAS threads that torch.set_num_threads does not control."""
 import argparse
-import math
 import os
 import sys
 import time
@@ -100,34 +99,14 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
 lossf = nn.CrossEntropyLoss()
 
 
-def lr_at(step):
-    """lm_lr (seeds/lm.c): linear warmup over `warmup` steps (step s uses
-    lr·(s+1)/warmup), then cosine from lr to min_lr over the remaining steps."""
-    if step < a.warmup:
-        return a.lr * (step + 1) / a.warmup
-    span = a.steps - a.warmup
-    if span <= 0:
-        return a.lr
-    t = min(1.0, (step - a.warmup) / span)
-    return a.min_lr + (a.lr - a.min_lr) * (1 + math.cos(math.pi * t)) / 2
-
-
 def val_loss():
     model.eval()
-    total, rows, k = 0.0, 0, 0
+    total, rows = 0.0, 0
     with torch.no_grad():
-        while True:
-            x, y, n = lm_data.window_batch(text, 1, k, B, T)
-            if n == 0:
-                break
-            if a.val_rows:
-                n = min(n, a.val_rows - rows)
+        for x, y, n in lm_data.val_windows(text, B, T, a.val_rows):
             logits, _ = model(torch.from_numpy(x[:n]))
             total += float(lossf(logits.reshape(-1, V), torch.from_numpy(y[:n]).reshape(-1))) * n
             rows += n
-            k += 1
-            if a.val_rows and rows >= a.val_rows:
-                break
     model.train()
     return total / max(rows, 1), rows
 
@@ -158,7 +137,7 @@ for step in range(a.steps):
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     t0 = time.perf_counter()
     for g in opt.param_groups:
-        g["lr"] = lr_at(step)
+        g["lr"] = lm_data.lm_lr(a.lr, a.min_lr, a.warmup, a.steps, step)
     opt.zero_grad()
     logits, _ = model(x)
     loss = lossf(logits.reshape(-1, V), y.reshape(-1))
