@@ -20,6 +20,11 @@ int cli_check_files(int n, char **files, long draws, unsigned long long seed, bo
                     bool dot);
 int cli_dot(int argc, char **argv);   /* tools/tapegrad.c */
 int cli_train(int argc, char **argv); /* tools/train.c    */
+/* Option values (tools/train.c): a whole number in [lo, hi] written with
+ * digits only (no sign, space, exponent, fraction or hex prefix); a number
+ * (strtod) in [lo, hi].  False when s is not one. */
+bool cli_whole(const char *s, uint64_t lo, uint64_t hi, uint64_t *v);
+bool cli_number(const char *s, double lo, double hi, double *v);
 /* train --model gpt|gru and generate (tools/train_lm.c); cli_train calls
  * cli_train_lm when --model is gpt or gru. */
 int cli_train_lm(int argc, char **argv);

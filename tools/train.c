@@ -90,9 +90,7 @@ static void usage(FILE *f)
 
 /* ---- options ------------------------------------------------------------- */
 
-/* A whole number in [lo, hi] written with digits only (no sign, space,
- * exponent, fraction or hex prefix). */
-static bool whole(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
+bool cli_whole(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
 {
     if (*s < '0' || *s > '9')
         return false;
@@ -120,7 +118,7 @@ static bool parse_layers(const char *s, options *o, char *why, size_t len)
         char num[16];
         uint64_t v;
         snprintf(num, sizeof num, "%.*s", (int)(n < 15 ? n : 15), p);
-        if (n == 0 || n > 7 || !whole(num, 1, 1000000, &v)) {
+        if (n == 0 || n > 7 || !cli_whole(num, 1, 1000000, &v)) {
             snprintf(why, len, "size %d ('%.*s') must be a whole number in 1..1000000", k + 1,
                      (int)(n < 20 ? n : 20), p);
             return false;
@@ -138,7 +136,7 @@ static bool parse_layers(const char *s, options *o, char *why, size_t len)
     return true;
 }
 
-static bool number(const char *s, double lo, double hi, double *v)
+bool cli_number(const char *s, double lo, double hi, double *v)
 {
     char *end;
     errno = 0;
@@ -187,25 +185,25 @@ static bool set_option(options *o, const char *a, const char *v, char *why, size
         o->model = v, want = "mlp, cnn, gpt or gru";
         ok = !strcmp(v, "mlp") || !strcmp(v, "cnn");
     } else if (!strcmp(a, "--dropout")) {
-        ok = number(v, 0, 0.95, &o->dropout), want = "a number in [0, 0.95]";
+        ok = cli_number(v, 0, 0.95, &o->dropout), want = "a number in [0, 0.95]";
     } else if (!strcmp(a, "--epochs")) {
-        ok = whole(v, 1, 100000, &u), o->epochs = (int)u, want = "a whole number in 1..100000";
+        ok = cli_whole(v, 1, 100000, &u), o->epochs = (int)u, want = "a whole number in 1..100000";
     } else if (!strcmp(a, "--batch")) {
-        ok = whole(v, 1, 65536, &u), o->batch = (size_t)u, want = "a whole number in 1..65536";
+        ok = cli_whole(v, 1, 65536, &u), o->batch = (size_t)u, want = "a whole number in 1..65536";
     } else if (!strcmp(a, "--limit")) {
-        ok = whole(v, 1, 1000000000, &u), o->limit = (size_t)u,
+        ok = cli_whole(v, 1, 1000000000, &u), o->limit = (size_t)u,
         want = "a whole number in 1..1000000000";
     } else if (!strcmp(a, "--threads")) {
-        ok = whole(v, 1, 1024, &u), o->threads = (int)u, want = "a whole number in 1..1024";
+        ok = cli_whole(v, 1, 1024, &u), o->threads = (int)u, want = "a whole number in 1..1024";
     } else if (!strcmp(a, "--seed")) {
-        ok = whole(v, 0, UINT64_MAX, &u), o->seed = u,
+        ok = cli_whole(v, 0, UINT64_MAX, &u), o->seed = u,
         want = "a whole number in 0..18446744073709551615";
     } else if (!strcmp(a, "--lr")) {
-        ok = number(v, 0, 100, &o->lr), want = "a number in [0, 100]";
+        ok = cli_number(v, 0, 100, &o->lr), want = "a number in [0, 100]";
     } else if (!strcmp(a, "--momentum")) {
-        ok = number(v, 0, 0.9999, &o->momentum), want = "a number in [0, 0.9999]";
+        ok = cli_number(v, 0, 0.9999, &o->momentum), want = "a number in [0, 0.9999]";
     } else if (!strcmp(a, "--weight-decay")) {
-        ok = number(v, 0, 10, &o->weight_decay), want = "a number in [0, 10]";
+        ok = cli_number(v, 0, 10, &o->weight_decay), want = "a number in [0, 10]";
     } else if (!strcmp(a, "--opt")) {
         o->opt = v, want = "adam or sgd";
         ok = !strcmp(v, "adam") || !strcmp(v, "sgd");

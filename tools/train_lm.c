@@ -109,25 +109,6 @@ static const char GEN_USAGE[] =
 
 /* ---- options ------------------------------------------------------------- */
 
-static bool whole(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
-{
-    if (*s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    *v = x;
-    return !*end && !errno && x >= lo && x <= hi;
-}
-
-static bool number(const char *s, double lo, double hi, double *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return end != s && !*end && !errno && *v >= lo && *v <= hi;
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -157,33 +138,33 @@ static bool set_option(lm_opts *o, const char *a, const char *v, const char **wa
     } else if (!strcmp(a, "--out")) {
         o->out = v, ok = *v != 0, *want = "a file name";
     } else if (!strcmp(a, "--steps")) {
-        ok = whole(v, 1, 10000000, &u), o->r.steps = (int)u, *want = "a whole number in 1..10000000";
+        ok = cli_whole(v, 1, 10000000, &u), o->r.steps = (int)u, *want = "a whole number in 1..10000000";
     } else if (!strcmp(a, "--batch")) {
-        ok = whole(v, 1, 4096, &u), c->batch = (int)u, *want = "a whole number in 1..4096";
+        ok = cli_whole(v, 1, 4096, &u), c->batch = (int)u, *want = "a whole number in 1..4096";
     } else if (!strcmp(a, "--ctx")) {
-        ok = whole(v, 1, 4096, &u), c->ctx = (int)u, *want = "a whole number in 1..4096";
+        ok = cli_whole(v, 1, 4096, &u), c->ctx = (int)u, *want = "a whole number in 1..4096";
     } else if (!strcmp(a, "--layers")) {
-        ok = whole(v, 1, 64, &u), c->layers = (int)u, *want = "a whole number in 1..64";
+        ok = cli_whole(v, 1, 64, &u), c->layers = (int)u, *want = "a whole number in 1..64";
     } else if (!strcmp(a, "--heads")) {
-        ok = whole(v, 1, 4096, &u), c->heads = (int)u, *want = "a whole number in 1..4096";
+        ok = cli_whole(v, 1, 4096, &u), c->heads = (int)u, *want = "a whole number in 1..4096";
     } else if (!strcmp(a, "--width")) {
-        ok = whole(v, 1, 4096, &u), c->width = (int)u, *want = "a whole number in 1..4096";
+        ok = cli_whole(v, 1, 4096, &u), c->width = (int)u, *want = "a whole number in 1..4096";
     } else if (!strcmp(a, "--dropout")) {
-        ok = number(v, 0, 0.95, &c->dropout), *want = "a number in [0, 0.95]";
+        ok = cli_number(v, 0, 0.95, &c->dropout), *want = "a number in [0, 0.95]";
     } else if (!strcmp(a, "--lr")) {
-        ok = number(v, 0, 10, &o->r.lr), *want = "a number in [0, 10]";
+        ok = cli_number(v, 0, 10, &o->r.lr), *want = "a number in [0, 10]";
     } else if (!strcmp(a, "--warmup")) {
-        ok = whole(v, 0, 10000000, &u), o->r.warmup = (int)u, *want = "a whole number in 0..10000000";
+        ok = cli_whole(v, 0, 10000000, &u), o->r.warmup = (int)u, *want = "a whole number in 0..10000000";
     } else if (!strcmp(a, "--eval-every")) {
-        ok = whole(v, 1, 10000000, &u), o->eval_every = (int)u,
+        ok = cli_whole(v, 1, 10000000, &u), o->eval_every = (int)u,
         *want = "a whole number in 1..10000000";
     } else if (!strcmp(a, "--eval-rows")) {
-        ok = whole(v, 1, 100000000, &u), o->eval_rows = (size_t)u,
+        ok = cli_whole(v, 1, 100000000, &u), o->eval_rows = (size_t)u,
         *want = "a whole number in 1..100000000";
     } else if (!strcmp(a, "--threads")) {
-        ok = whole(v, 1, 1024, &u), o->threads = (int)u, *want = "a whole number in 1..1024";
+        ok = cli_whole(v, 1, 1024, &u), o->threads = (int)u, *want = "a whole number in 1..1024";
     } else if (!strcmp(a, "--seed")) {
-        ok = whole(v, 0, UINT64_MAX, &u), c->seed = u,
+        ok = cli_whole(v, 0, UINT64_MAX, &u), c->seed = u,
         *want = "a whole number in 0..18446744073709551615";
     } else {
         return *want = NULL, false;
@@ -507,15 +488,15 @@ int cli_generate(int argc, char **argv)
         bool ok;
         const char *want;
         if (!strcmp(a, "--n")) {
-            ok = whole(v, 1, 1000000, &n), want = "a whole number in 1..1000000";
+            ok = cli_whole(v, 1, 1000000, &n), want = "a whole number in 1..1000000";
         } else if (!strcmp(a, "--temperature")) {
-            ok = number(v, 0, 100, &so.temperature), want = "a number in [0, 100]";
+            ok = cli_number(v, 0, 100, &so.temperature), want = "a number in [0, 100]";
         } else if (!strcmp(a, "--top-k")) {
-            ok = whole(v, 1, 256, &u), so.top_k = (int)u, want = "a whole number in 1..256";
+            ok = cli_whole(v, 1, 256, &u), so.top_k = (int)u, want = "a whole number in 1..256";
         } else if (!strcmp(a, "--seed")) {
-            ok = whole(v, 0, UINT64_MAX, &seed), want = "a whole number in 0..18446744073709551615";
+            ok = cli_whole(v, 0, UINT64_MAX, &seed), want = "a whole number in 0..18446744073709551615";
         } else if (!strcmp(a, "--max-len")) {
-            ok = whole(v, 1, 4096, &u), so.max_len = (int)u, want = "a whole number in 1..4096";
+            ok = cli_whole(v, 1, 4096, &u), so.max_len = (int)u, want = "a whole number in 1..4096";
         } else if (!strcmp(a, "--prefix")) {
             ok = true, want = "", prefix = v;
         } else {
