@@ -327,6 +327,13 @@ static const struct {
     /* X viewed as [1,1,2,3], kernel 2x2, stride 1x1, padding 1x1 (avg: cip) */
     [TG_OP_max_pool2d] = {5, {S_X, 0x02, 0x05, 0x05, 0x03}},
     [TG_OP_avg_pool2d] = {5, {S_X, 0x03, 0x05, 0x05, 0x03}},
+    /* the gradient ops of conv2d, the poolings, dropout: as the op, on its output */
+    [TG_OP_conv2d_input_grad] = {7, {S_X, S_Q, 2, 0, 0x05, 0, 0}},
+    [TG_OP_conv2d_weight_grad] = {7, {S_X, S_Q, 2, 0, 0x05, 0, 0}},
+    [TG_OP_max_pool2d_scatter] = {5, {S_X, 0x02, 0x05, 0x05, 0x03}},
+    [TG_OP_max_pool2d_gather] = {5, {S_X, 0x02, 0x05, 0x05, 0x03}},
+    [TG_OP_avg_pool2d_scatter] = {5, {S_X, 0x03, 0x05, 0x05, 0x03}},
+    [TG_OP_dropout_apply] = {3, {S_X, 0x00, 0x00}},
     [TG_OP_leaky_relu] = {2, {S_X, FV(0.25)}},
     [TG_OP_bmm] = {3, {S_X, S_X, 2}},             /* X·Xᵀ as a batch of one */
     [TG_OP_layer_norm] = {3, {S_X, 0x03, 0}},     /* its own γ, β; eps 1e-5 */
@@ -334,6 +341,8 @@ static const struct {
     [TG_OP_sqrt] = {1, {S_P}},
     [TG_OP_pow] = {2, {S_P, FV(1.5)}},
     [TG_OP_clamp] = {3, {S_X, FV(-0.5), FV(0.75)}},
+    [TG_OP_one_hot] = {4, {S_L, 2, 1, 3}},        /* 3 classes, ignore index 1 */
+    [TG_OP_step] = {2, {S_X, FV(0.5)}},
     [TG_OP_add_scalar] = {2, {S_X, FV(0.5)}},
     [TG_OP_permute] = {3, {S_X, 0, 1}},           /* perm 1,0 */
     [TG_OP_slice] = {4, {S_X, 7, 1, 2}},          /* axis 1, start 1, length 2 */
@@ -341,6 +350,8 @@ static const struct {
     [TG_OP_maximum] = {3, {S_X, S_B, 0}},         /* [2,3] with [3] */
     [TG_OP_minimum] = {3, {S_X, S_P, 0}},
     [TG_OP_max_axis] = {2, {S_X, 20}},            /* axis 1, keepdim */
+    [TG_OP_scatter_rows] = {3, {S_X, S_L, 2}},    /* rows 1, 0 of X into 3 rows */
+    [TG_OP_max_mask] = {2, {S_X, 7}},             /* axis 1 */
 };
 
 /* Every op of ops/ops.def on valid inputs, 8 at a time: each result summed

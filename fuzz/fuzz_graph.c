@@ -230,8 +230,10 @@ static void check_result(state *st, const char *op, tg_tensor *r, tg_tensor *a, 
     }
     tg_tape *tape = tg_tape_of(first);
     int k = tape_of_slot(st, first);
-    if (!r) {
-        FZ_CHECK(tg_tape_error(tape) != NULL, "%s returned NULL without an error", op);
+    if (!r) { /* the error is on the tape of the input that was refused (the
+               * gradient ops take their first input from another slot) */
+        FZ_CHECK(tg_tape_error(tape) || tg_tape_error(st->tape[0]) || tg_tape_error(st->tape[1]),
+                 "%s returned NULL without an error", op);
         if (trace)
             fprintf(stderr, "  %s: %s\n", op, tg_tape_error(tape));
         return;
@@ -518,6 +520,8 @@ UNARY(sqrt, tg_sqrt(x))
 UNARY(abs, tg_abs(x))
 UNARY(pow, tg_pow(x, value(st)))
 UNARY(add_scalar, tg_add_scalar(x, value(st)))
+UNARY(step, tg_step(x, value(st)))
+UNARY(gelu_grad, tg_gelu_grad(x))
 #undef UNARY
 
 /* softmax, log_softmax: bit 0 of a byte picks the causal mask (rank < 2
@@ -534,6 +538,25 @@ static tg_tensor *fz_log_softmax(state *st, call *c)
     if (!one(st, c))
         return NULL;
     return u8(st) & 1 ? tg_log_softmax_causal(c->a) : tg_log_softmax(c->a);
+}
+
+/* one_hot: a slot (labels), a classes byte (from a table with bad values)
+ * and a flags byte: bit 0 an ignore index (byte 3: the index − 2), bit 1 f32 */
+static tg_tensor *fz_one_hot(state *st, call *c)
+{
+    static const int ctab[] = {1, 2, 3, 4, 10, 0, -1, INT_MIN, INT_MAX, 1000};
+    if (!one(st, c))
+        return NULL;
+    int classes = ctab[u8(st) % (sizeof ctab / sizeof ctab[0])];
+    uint8_t f = u8(st);
+    int ign = (int)u8(st) - 2;
+    tg_dtype d = f & 2 ? TG_F32 : TG_F64;
+    if (c->a && classes > 0 &&
+        !budget(st, c->a, (double)size_of(c->a) * (double)classes + 1)) {
+        c->skipped = true;
+        return NULL;
+    }
+    return f & 1 ? tg_one_hot_ignore(c->a, classes, ign, d) : tg_one_hot(c->a, classes, d);
 }
 
 /* clamp: two values, lo then hi (lo > hi or NaN: the error) */
@@ -593,6 +616,18 @@ static tg_tensor *fz_max_axis(state *st, call *c)
     if (a >= 250)
         axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
     return tg_max_axis(c->a, axis, (a >> 4) & 1);
+}
+
+/* max_mask: the axis byte as max_axis's (bit 4 unused) */
+static tg_tensor *fz_max_mask(state *st, call *c)
+{
+    if (!one(st, c))
+        return NULL;
+    uint8_t a = u8(st);
+    int axis = (int)(a % 13) - 6;
+    if (a >= 250)
+        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    return tg_max_mask(c->a, axis);
 }
 
 static tg_tensor *fz_sum(state *st, call *c) { return reduce_op(st, c, false); }
@@ -689,8 +724,10 @@ static tg_tensor *fz_gather_rows(state *st, call *c)
  * windows' work when the attributes are valid. */
 static const int pool_ext[8][2] = {{0, 1},       {-1, 2},       {INT_MAX, 1}, {1, INT_MIN},
                                    {1000, 1000}, {2, INT_MAX}, {-5, -5},     {3, 0}};
-static tg_tensor *pool_op(state *st, call *c, bool avg)
+enum { P_MAX, P_AVG, P_MAX_SCATTER, P_MAX_GATHER, P_AVG_SCATTER };
+static tg_tensor *pool_op(state *st, call *c, int kind)
 {
+    bool avg = kind == P_AVG || kind == P_AVG_SCATTER;
     if (!one(st, c))
         return NULL;
     uint8_t f = u8(st), bk = u8(st), bs = u8(st), bp = u8(st);
@@ -720,13 +757,29 @@ static tg_tensor *pool_op(state *st, call *c, bool avg)
             return NULL;
         }
     }
-    if (f == 0xFF)
-        return avg ? tg_avg_pool2d(x, NULL) : tg_max_pool2d(x, NULL);
-    return avg ? tg_avg_pool2d(x, &o) : tg_max_pool2d(x, &o);
+    const tg_pool2d_opts *op = f == 0xFF ? NULL : &o;
+    /* the adjoints: the pooled tensor from the pooling, x's shape from x
+     * (bit 2 swaps them: a shape error, unless they agree) */
+    tg_tensor *pooled = kind < P_MAX_SCATTER ? NULL
+                        : avg                  ? tg_avg_pool2d(x, op)
+                                               : tg_max_pool2d(x, op);
+    switch (kind) {
+    case P_MAX_SCATTER:
+        return tg_max_pool2d_scatter(f & 4 ? x : pooled, x, op);
+    case P_MAX_GATHER:
+        return tg_max_pool2d_gather(f & 4 ? pooled : x, x, op);
+    case P_AVG_SCATTER:
+        return tg_avg_pool2d_scatter(f & 4 ? x : pooled, x, op);
+    }
+    return avg ? tg_avg_pool2d(x, op) : tg_max_pool2d(x, op);
 }
 
-static tg_tensor *fz_max_pool2d(state *st, call *c) { return pool_op(st, c, false); }
-static tg_tensor *fz_avg_pool2d(state *st, call *c) { return pool_op(st, c, true); }
+static tg_tensor *fz_max_pool2d(state *st, call *c) { return pool_op(st, c, P_MAX); }
+static tg_tensor *fz_avg_pool2d(state *st, call *c) { return pool_op(st, c, P_AVG); }
+/* the adjoints: as their pooling, flags bit 2 swaps the shapes */
+static tg_tensor *fz_max_pool2d_scatter(state *st, call *c) { return pool_op(st, c, P_MAX_SCATTER); }
+static tg_tensor *fz_max_pool2d_gather(state *st, call *c) { return pool_op(st, c, P_MAX_GATHER); }
+static tg_tensor *fz_avg_pool2d_scatter(state *st, call *c) { return pool_op(st, c, P_AVG_SCATTER); }
 
 /* batch_norm: a slot x, a flags byte, momentum and eps bytes (tables of
  * valid, invalid and extreme values), then the four other inputs: with bit
@@ -785,6 +838,17 @@ static tg_tensor *fz_dropout(state *st, call *c)
     return tg_dropout(c->a, ps[f & 15]);
 }
 
+/* dropout_apply: as dropout, then a byte: its mask applied to the slot
+ * (bit 6: the slot's own mask, refused unless the slot is a dropout's) */
+static tg_tensor *fz_dropout_apply(state *st, call *c)
+{
+    tg_tensor *y = fz_dropout(st, c);
+    if (c->skipped)
+        return NULL;
+    clear_errors(st); /* a failed dropout's message is not this call's */
+    return tg_dropout_apply(c->a, u8(st) & 0x40 ? c->a : y);
+}
+
 /* conv2d: slots x and w, a flags byte (bit 0: a bias, the next slot; bit 1:
  * x and w of rank 1..3 viewed as [1,1,d0,rest] first, reshape nodes; 0xFF:
  * opts NULL), then stride, padding, dilation and groups bytes.  Below 0xF0
@@ -792,7 +856,8 @@ static tg_tensor *fz_dropout(state *st, call *c)
  * 2-3; 0 means 1 for stride and dilation) and groups 0..3; from 0xF0 an
  * invalid or extreme pair (pool_ext).  Cost: the products' work when the
  * shapes and attributes are valid. */
-static tg_tensor *fz_conv2d(state *st, call *c)
+enum { C_CONV, C_INPUT_GRAD, C_WEIGHT_GRAD };
+static tg_tensor *conv_op(state *st, call *c, int kind)
 {
     two(st, c);
     tg_tensor *bias = (c->arg & 1) && c->arg != 0xFF ? pick(st) : NULL;
@@ -841,8 +906,20 @@ static tg_tensor *fz_conv2d(state *st, call *c)
         x = tg_reshape(x, 4, xs);
     if (view_w)
         w = tg_reshape(w, 4, ws);
-    return tg_conv2d(x, w, bias, c->arg == 0xFF ? NULL : &o);
+    const tg_conv2d_opts *op = c->arg == 0xFF ? NULL : &o;
+    if (kind == C_CONV)
+        return tg_conv2d(x, w, bias, op);
+    /* the gradient ops on conv2d's output (bit 2: the bias slot instead,
+     * a shape error unless it fits) */
+    tg_tensor *g = (c->arg & 4) && bias ? bias : tg_conv2d(x, w, NULL, op);
+    return kind == C_INPUT_GRAD ? tg_conv2d_input_grad(g, w, x, op)
+                                : tg_conv2d_weight_grad(x, g, w, op);
 }
+
+static tg_tensor *fz_conv2d(state *st, call *c) { return conv_op(st, c, C_CONV); }
+/* conv2d's gradient ops: as conv2d, on its output */
+static tg_tensor *fz_conv2d_input_grad(state *st, call *c) { return conv_op(st, c, C_INPUT_GRAD); }
+static tg_tensor *fz_conv2d_weight_grad(state *st, call *c) { return conv_op(st, c, C_WEIGHT_GRAD); }
 
 /* bmm: arg bits 0 and 1 transpose a and b; the cost is that of the
  * products over the broadcast batches when the ranks are valid. */
@@ -900,6 +977,19 @@ static tg_tensor *fz_layer_norm(state *st, call *c)
     if (!c->a)
         c->a = g ? g : b; /* the tape an error goes to */
     return tg_layer_norm(x, g, b, eps);
+}
+
+/* scatter_rows: a (src) added into rows of a zero result at b's indices;
+ * rows from arg: valid ones, 0, and sizes whose result overflows */
+static tg_tensor *fz_scatter_rows(state *st, call *c)
+{
+    static const size_t rtab[] = {1, 2, 3, 4, 8, 0, (size_t)1 << 62, SIZE_MAX};
+    two(st, c);
+    size_t rows = rtab[c->arg % (sizeof rtab / sizeof rtab[0])];
+    double cost = base_cost(c);
+    if (c->a && c->b && rows <= 8) /* the others fail (0, overflow) allocating nothing */
+        cost += (double)rows * (double)size_of(c->a);
+    return two_fit(st, c, cost) ? tg_scatter_rows(c->a, c->b, rows) : NULL;
 }
 
 /* embedding: a row of a per index */
@@ -1358,6 +1448,52 @@ static void op_grad_check(state *st)
     FAILS_WITH_MSG(tape, rc, "check_fd");
 }
 
+/* Gradients recorded as ops (tg_grad_graph, or a JVP / HVP built on it): a
+ * root and 1..3 tensors from the pool (any: leaves, op outputs, i32, other
+ * tapes, NULL), a grad_output from the pool or none; on small graphs only
+ * (the recorded backward adds a few nodes per node).  The results join the
+ * pool, so later ops, replays and backward passes run through them. */
+static void op_grad_graph(state *st)
+{
+    uint8_t m = u8(st);
+    tg_tensor *y = pick(st), *wrt[3], *out[3] = {NULL, NULL, NULL};
+    int n = 1 + (m & 3) % 3;
+    for (int i = 0; i < n; i++)
+        wrt[i] = pick(st);
+    tg_tensor *gy = (m & 4) ? pick(st) : NULL;
+    if (!y || !heavy(st))
+        return;
+    tg_tape *tape = tg_tape_of(y);
+    int k = tape_of_slot(st, y);
+    if (st->work[k] > 16384 || tg_tape_nodes(tape) > 64)
+        return;
+    tg_tape_clear_error(tape);
+    int rc;
+    const char *what = "grad_graph";
+    switch ((m >> 3) % 3) {
+    case 0:
+        rc = tg_grad_graph(y, gy, n, (m & 0x80) ? NULL : wrt, out);
+        break;
+    case 1:
+        what = "jvp";
+        out[0] = tg_jvp(y, n, wrt, (m & 0x80) ? wrt : (tg_tensor *[]){gy, gy, gy});
+        rc = out[0] ? 0 : -1;
+        break;
+    default:
+        what = "hvp";
+        rc = tg_hvp(y, n, wrt, (m & 0x80) ? wrt : (tg_tensor *[]){gy, gy, gy}, out);
+        break;
+    }
+    FAILS_WITH_MSG(tape, rc, what);
+    if (trace)
+        fprintf(stderr, "  %s of %s: %s\n", what, tg_op_name(y), rc ? tg_tape_error(tape) : "done");
+    for (int i = 0; rc == 0 && i < 3; i++)
+        if (out[i]) {
+            charge(st, out[i], 16.0 * (double)size_of(out[i]) + 1);
+            add(st, out[i], k, true);
+        }
+}
+
 static void op_dot(state *st)
 {
     uint8_t m = u8(st);
@@ -1555,7 +1691,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 9: op_set(&st); break;
         case 10: op_replay(&st); break;
         case 11: op_backward(&st); break;
-        case 12: op_grad_check(&st); break;
+        case 12:
+            if (op & 0x10)
+                op_grad_graph(&st);
+            else
+                op_grad_check(&st);
+            break;
         case 13:
             if (op & 0x10)
                 op_dot(&st);

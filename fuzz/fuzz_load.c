@@ -12,6 +12,9 @@
  *   mode & 16    after a successful load: tg_save the same tensors and
  *                load them back into a second copy of the network, which
  *                must then be identical bit for bit
+ *   mode & 32    tg_file_read's any_checksum (the file is also listed
+ *                with tg_file_read: a listing whose shapes and sizes agree,
+ *                or a message; a file tg_load accepts must be listed)
  * A failed load must leave a message and every tensor unchanged; a
  * successful one must leave the tensors not loaded unchanged. */
 #include "fuzz_common.h"
@@ -123,6 +126,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_file_set(&file, f, len);
     free(f);
 
+    /* the listing without a tape */
+    tg_file_info fi;
+    tg_err fe = {{0}};
+    int lr = tg_file_read(file.path, (mode & 32) != 0, &fi, &fe);
+    FZ_TRACE("file_read: %d %s\n", lr, lr ? fe.msg : "");
+    FZ_CHECK(lr == 0 || (lr == -1 && fe.msg[0] && fi.n == 0 && !fi.tensors),
+             "tg_file_read returned %d, message '%s'", lr, fe.msg);
+    for (size_t i = 0; lr == 0 && i < fi.n; i++) {
+        const tg_file_tensor *t = &fi.tensors[i];
+        size_t elems = 1;
+        for (int k = 0; k < t->rank; k++)
+            elems *= t->shape[k];
+        FZ_CHECK(t->name && *t->name && t->rank >= 0 && t->rank <= TG_MAX_RANK &&
+                     elems == t->size && (t->data || !t->size) && tg_dtype_size(t->dtype),
+                 "tg_file_read: record %zu is inconsistent", i);
+    }
+    FZ_CHECK(lr || (mode & 32) || fi.checksum_ok, "a checksum mismatch listed without any_checksum");
+    tg_file_free(&fi);
+
     /* the tensors to load */
     tg_tensor *list[N_NAMED + 1];
     int n = 0;
@@ -176,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FZ_CHECK(!bad_list, "a bad list of tensors was accepted");
+    FZ_CHECK(lr == 0, "tg_load accepted a file tg_file_read refused: %s", fe.msg);
     FZ_CHECK(!tg_tape_error(A.t), "a successful load left an error: %s", tg_tape_error(A.t));
     /* the tensors not loaded are untouched */
     for (int i = 0; i < N_NAMED; i++) {

@@ -426,6 +426,17 @@ TG_API tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes);
 /** Rows of X [r,...] picked by i32 indices [k]: Y[i] = X[idx[i]];
  *  the result has shape [k,...].  Backward scatter-adds. */
 TG_API tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx);
+/**
+ * Scatter-add of rows, the adjoint of tg_gather_rows and tg_embedding (their
+ * recorded gradients): idx i32 of rank 0..3, src of shape idx.shape + R (R:
+ * the row's axes); Y [rows, R...] is zero but Y[idx[p]] += src[p] for every
+ * position p of idx (a row picked twice gets both, added in index order).
+ * Gradient: dsrc[p] = dY[idx[p]] (a gather); idx gets none.  Errors: src
+ * not f32/f64, idx not i32 or of rank > 3, src's shape not starting with
+ * idx's, a result of rank > 4, rows 0, a result too large; at forward
+ * (record and replay) an index outside [0, rows), named with its position.
+ */
+TG_API tg_tensor *tg_scatter_rows(tg_tensor *src, tg_tensor *idx, size_t rows);
 /** Trace of a square matrix (a rank-0 result). */
 TG_API tg_tensor *tg_trace(tg_tensor *x);
 
@@ -450,6 +461,26 @@ typedef struct tg_conv2d_opts {
  */
 TG_API tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *bias,
                             const tg_conv2d_opts *opts);
+/**
+ * conv2d's gradient for its input, as an op (the transposed convolution):
+ * for g [N,O,Ho,Wo] of tg_conv2d(x, w, ..., opts)'s output shape,
+ * dx [N,C,H,W] (x's shape and dtype) with ⟨h, dx⟩ = ⟨conv2d(h, w), g⟩ for
+ * every h (no bias).  x gives the shape only (its values are never read:
+ * with a stride the shape is not g's alone).  Differentiable: its gradients
+ * are tg_conv2d (for g) and tg_conv2d_weight_grad (for w); none for x.
+ * Refused as tg_conv2d, and g of another shape or dtype.
+ */
+TG_API tg_tensor *tg_conv2d_input_grad(tg_tensor *g, tg_tensor *w, tg_tensor *x,
+                                       const tg_conv2d_opts *opts);
+/**
+ * conv2d's gradient for its weight, as an op: dw [O,C/groups,kH,kW] (w's
+ * shape and dtype, w read for its shape only) = Σ over N and the output
+ * positions of g ⊗ x's taps, with ⟨k, dw⟩ = ⟨conv2d(x, k), g⟩ for every k.
+ * Differentiable: its gradients are tg_conv2d_input_grad (for x) and
+ * tg_conv2d (for g); none for w.  Refused as tg_conv2d_input_grad.
+ */
+TG_API tg_tensor *tg_conv2d_weight_grad(tg_tensor *x, tg_tensor *g, tg_tensor *w,
+                                        const tg_conv2d_opts *opts);
 
 /** Options of the 2-D poolings; NULL is not accepted (the kernel has no default). */
 typedef struct tg_pool2d_opts {
@@ -479,6 +510,33 @@ TG_API tg_tensor *tg_max_pool2d(tg_tensor *x, const tg_pool2d_opts *opts);
  * {H, W}).  Refused as tg_max_pool2d.
  */
 TG_API tg_tensor *tg_avg_pool2d(tg_tensor *x, const tg_pool2d_opts *opts);
+/**
+ * max_pool2d's gradient, as an op: g [N,C,Ho,Wo] (the pooled shape of x)
+ * sent to the maximum of each window of x, added where windows overlap →
+ * [N,C,H,W] (x's shape); the maxima are found in x at each run with
+ * tg_max_pool2d's rule (ties, NaN).  Its gradient for g is
+ * tg_max_pool2d_gather, for x zero (so max_pool2d is twice differentiable,
+ * its second derivative zero).  Refused as tg_max_pool2d, and g of another
+ * shape or dtype.
+ */
+TG_API tg_tensor *tg_max_pool2d_scatter(tg_tensor *g, tg_tensor *x,
+                                        const tg_pool2d_opts *opts);
+/**
+ * t [N,C,H,W] (x's shape) read at the maximum of each window of x →
+ * [N,C,Ho,Wo]: max_pool2d's directional derivative (JVP) in direction t,
+ * the adjoint of tg_max_pool2d_scatter (its gradient for t; for x zero).
+ * Refused as tg_max_pool2d_scatter, t of x's shape.
+ */
+TG_API tg_tensor *tg_max_pool2d_gather(tg_tensor *t, tg_tensor *x,
+                                       const tg_pool2d_opts *opts);
+/**
+ * avg_pool2d's gradient, as an op (its adjoint): g [N,C,Ho,Wo] (the pooled
+ * shape of x) spread over the windows, dx[i] = Σ_{windows o ∋ i} g[o]/d(o),
+ * → x's shape (x read for its shape only).  Its gradient for g is
+ * tg_avg_pool2d; none for x.  Refused as tg_max_pool2d_scatter.
+ */
+TG_API tg_tensor *tg_avg_pool2d_scatter(tg_tensor *g, tg_tensor *x,
+                                        const tg_pool2d_opts *opts);
 
 /**
  * Batch normalisation, per channel: over N,H,W for x [N,C,H,W] and over N
@@ -494,7 +552,9 @@ TG_API tg_tensor *tg_avg_pool2d(tg_tensor *x, const tg_pool2d_opts *opts);
  * a gradient or are another input too; momentum outside [0, 1]; eps <= 0; in
  * training mode, one value per channel (N·H·W = 1), at record time or at a
  * replay after switching to training.  Backward follows the mode its
- * forward ran in.
+ * forward ran in; the gradient tg_grad_graph records is that of the tape's
+ * mode when it is recorded (training: through the batch statistics,
+ * differentiable again; evaluation: the running ones, constants).
  */
 TG_API tg_tensor *tg_batch_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                                 tg_tensor *running_mean, tg_tensor *running_var,
@@ -509,6 +569,15 @@ TG_API tg_tensor *tg_batch_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
  * last forward; tg_check_fd's copy keeps one mask for all its evaluations.
  */
 TG_API tg_tensor *tg_dropout(tg_tensor *x, double p);
+/**
+ * dropout's gradient, as an op: t ⊙ m, m the mask (0 or 1/(1 − p); all
+ * ones when it ran in evaluation mode or with p = 0) that the tg_dropout
+ * node whose output is y drew in its last forward, read again at every
+ * replay (the dropout node runs first).  y's values are never read and
+ * its gradient is zero; t's is dropout_apply again.  Refused: y not the
+ * output of tg_dropout, t of another shape or dtype than y.
+ */
+TG_API tg_tensor *tg_dropout_apply(tg_tensor *t, tg_tensor *y);
 /** max(x, 0) + slope·min(x, 0); slope 0.01 is PyTorch's default (any value
  *  is accepted).  The gradient at x = 0 is slope (PyTorch's x > 0 ? 1 : slope). */
 TG_API tg_tensor *tg_leaky_relu(tg_tensor *x, double slope);
@@ -609,6 +678,12 @@ TG_API tg_tensor *tg_log_softmax_causal(tg_tensor *x);
  *  libm's erfc; f32 a rational fit of erfc (relative error < 1.2e-7, so
  *  that the loop vectorises): y within 8e-6 relative of the f64 value. */
 TG_API tg_tensor *tg_gelu(tg_tensor *x);
+/** GELU's derivative, gelu'(x) = Φ(x) + x·φ(x) (the same kernels as
+ *  tg_gelu's gradient; tg_gelu's recorded gradient is dy·gelu_grad(x));
+ *  dx = dy·gelu''(x) = dy·φ(x)·(2 − x²), 0 where φ(x) underflows (±∞
+ *  included).  Its own recorded gradient is made of tg_ ops, so tg_gelu is
+ *  differentiable (tg_grad_graph) to any order. */
+TG_API tg_tensor *tg_gelu_grad(tg_tensor *x);
 /** SiLU (swish): y = x·σ(x); dx = dy·σ(x)·(1 + x·(1 − σ(x))).  Stable for
  *  any |x| (y(−∞) = 0, y(+∞) = +∞, no NaN from ±∞). */
 TG_API tg_tensor *tg_silu(tg_tensor *x);
@@ -632,6 +707,21 @@ TG_API tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
 /** y = x + c for a plain number c (±∞ accepted; NaN is an error); dx = dy.
  *  Multiplying by a number is tg_scale. */
 TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);
+/** Heaviside step: y = 1 where x > 0, 0 where x < 0, at0 where x = 0, NaN
+ *  where x is NaN; dx = 0 (zero wherever the derivative exists).  The
+ *  masks of recorded gradients (tg_grad_graph: relu, abs, clamp, maximum
+ *  ...) are made of it.  Errors: x not f32/f64, at0 not finite. */
+TG_API tg_tensor *tg_step(tg_tensor *x, double at0);
+/** One-hot rows: y[..., j] = 1 where labels[...] = j, else 0; labels i32 of
+ *  any shape (rank <= 3), y of shape labels.shape + [classes] in dtype (f32
+ *  or f64).  No gradient flows to the labels.  Errors: labels not i32,
+ *  classes < 1, dtype not float; at forward (record and replay) a label
+ *  outside [0, classes), named with its position. */
+TG_API tg_tensor *tg_one_hot(tg_tensor *labels, int classes, tg_dtype dtype);
+/** tg_one_hot where rows labelled ignore_index are all zero (that label
+ *  may lie outside [0, classes), as PyTorch's ignore_index). */
+TG_API tg_tensor *tg_one_hot_ignore(tg_tensor *labels, int classes, int ignore_index,
+                                    tg_dtype dtype);
 /**
  * Elementwise maximum / minimum of a and b with NumPy broadcasting (as
  * tg_add; same float dtype).  Gradient: dy to the larger (maximum) or
@@ -653,6 +743,13 @@ TG_API tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b);
  * Errors: x not f32/f64, axis out of range (the axis and shape named).
  */
 TG_API tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim);
+/**
+ * The mask of tg_max_axis's choice: y of x's shape and dtype, 1 at the FIRST
+ * maximal element of each slice along axis (its first NaN where the slice
+ * holds one), 0 elsewhere; dx = 0 (piecewise constant).  tg_max_axis's
+ * recorded gradient is dy ⊙ max_mask(x).  Errors: as tg_max_axis.
+ */
+TG_API tg_tensor *tg_max_mask(tg_tensor *x, int axis);
 
 /* ---- Recurrent cells (GRU, LSTM) ----------------------------------------- */
 /*
@@ -888,6 +985,100 @@ TG_API int tg_check_grad(tg_tensor *t, const void *ref, tg_dtype ref_dtype,
 TG_API void tg_check_print(FILE *f, const char *label, const tg_check *c);
 
 /* ======================================================================== */
+/* Higher-order derivatives and forward mode                                */
+/* ======================================================================== */
+
+/**
+ * Gradients recorded on the tape (PyTorch's create_graph): grads[k] =
+ * ∂⟨y, grad_output⟩/∂wrt[k], as new op outputs computed from the tape's
+ * tensors, so they are replayed with the tape, used in further ops and
+ * differentiated again (tg_backward on a loss made of them, or tg_grad_graph
+ * once more: grad of grad, gradient penalties, third derivatives by
+ * repetition).  grad_output: a tensor of y's shape and dtype (it may itself
+ * be differentiated), or NULL for a scalar y (1).  wrt[k]: any float tensors
+ * of the tape (leaves or op outputs, requires_grad or not); a wrt[k] that y
+ * does not depend on gets a zero constant.  Each op's backward is recorded by
+ * its vjp rule (ops/op.h) in the scope "grad" (a cluster of its own in DOT).
+ * Every op of ops/ops.def has one whose ops have one in turn, so gradients
+ * can be recorded to any order (an op without one would be refused by name).
+ * Recording allocates; replaying the tape afterwards does not.  Errors: NULL
+ * or dead tensors, another tape, dtypes differing from y's, a non-scalar y
+ * without grad_output, recording off, checkpoint segments on the tape.
+ * Returns 0, or -1 with grads[] set to NULL.
+ */
+TG_API int tg_grad_graph(tg_tensor *y, tg_tensor *grad_output, int n, tg_tensor *const *wrt,
+                         tg_tensor **grads);
+
+/**
+ * Jacobian-vector product, recorded: returns J·u = Σ_k (∂y/∂x[k])·u[k], a
+ * tensor of y's shape (forward mode).  u[k] has x[k]'s shape and dtype.
+ * Built as the gradient of ⟨Jᵀw, u⟩ with respect to the seed w of a recorded
+ * VJP (the "double VJP": no tangent rule per op; the recorded VJP is linear
+ * in w, so the result does not depend on w's value).  Costs about three
+ * gradients' worth of ops per replay.  NULL with a tape error (as
+ * tg_grad_graph, or u not matching x).
+ */
+TG_API tg_tensor *tg_jvp(tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *const *u);
+
+/**
+ * Hessian-vector product, recorded (reverse over reverse): hv[k] =
+ * ∂/∂x[k] ⟨∂loss/∂x, v⟩ = (H·v)[k] for a scalar loss, v[k] shaped as x[k]
+ * (typically inputs the caller fills before each replay).  Alternatively
+ * record g = tg_grad_graph(loss), s = Σ⟨g, v⟩ and call tg_backward(s): the
+ * parameters' gradients are then H·v (the benchmark compares both).
+ * Returns 0, or -1 with a tape error.
+ */
+TG_API int tg_hvp(tg_tensor *loss, int n, tg_tensor *const *x, tg_tensor *const *v,
+                  tg_tensor **hv);
+
+/**
+ * Dense Hessian of a scalar loss with respect to x[0..n): H is N×N row-major
+ * (f64), N = Σ tg_size(x[k]), the variables in order (x[0] flat, then x[1]
+ * ...).  One recorded HVP, replayed N times with v = e_j (the whole tape up
+ * to it each time: meant for up to a few thousand variables); what it records
+ * is removed afterwards, so the tape is as before (values of nodes replayed
+ * are those of the current leaves).  Returns 0, or -1 with a tape error.
+ */
+TG_API int tg_hessian(tg_tensor *loss, int n, tg_tensor *const *x, double *H);
+
+/**
+ * Dense Jacobian of y (m = tg_size(y) values) with respect to x[0..n): J is
+ * m×N row-major (f64), N as tg_hessian; row i is the recorded VJP with seed
+ * e_i, replayed m times.  Records nothing that stays.  0 or -1.
+ */
+TG_API int tg_jacobian(tg_tensor *y, int n, tg_tensor *const *x, double *J);
+
+/**
+ * Compare a Hessian derived elsewhere (by hand), H_ref (N×N row-major f64,
+ * ordered as tg_hessian), with the tape's: *out as tg_check_grad fills it,
+ * the worst elements at a tensor named "H" of shape N×N (abs_i, rel_i: the
+ * flat index r·N + c; tg_check_print shows H[r,c]).  0 or -1.
+ */
+TG_API int tg_check_hessian(tg_tensor *loss, int n, tg_tensor *const *x, const double *H_ref,
+                            tg_check *out);
+
+/**
+ * Compare a Hessian-vector product derived elsewhere, hv_ref (N values),
+ * with the tape's H·v for v (N values, ordered as tg_hessian); the worst
+ * elements at a tensor named "Hv" of shape N.  0 or -1.
+ */
+TG_API int tg_check_hvp(tg_tensor *loss, int n, tg_tensor *const *x, const double *v,
+                        const double *hv_ref, tg_check *out);
+
+/**
+ * The tape's Hessian against finite differences of its gradient, on an f64
+ * copy of the graph (the caller's tape is untouched): column j is the
+ * fourth-order central difference of the recorded gradient along variable j,
+ * Richardson-extrapolated as tg_check_fd does (h = step·max(1, |x_j|) as a
+ * power of two; step 0 means 1e-3).  *out compares the tape's Hessian (tape)
+ * with the differences (ref); *asym (may be NULL) receives max|H − Hᵀ| /
+ * max|H| of the tape's Hessian.  x[k] must be float leaves; losses with kinks
+ * within the stencil are not detected (unlike tg_check_fd).  0 or -1.
+ */
+TG_API int tg_check_hessian_fd(tg_tensor *loss, int n, tg_tensor *const *x, double step,
+                               tg_check *out, double *asym);
+
+/* ======================================================================== */
 /* Errors of functions that have no tape                                    */
 /* ======================================================================== */
 
@@ -1092,6 +1283,39 @@ TG_API void tg_optim_set_lr(tg_optim *o, double lr);
 TG_API double tg_optim_get_lr(const tg_optim *o);
 TG_API void tg_optim_free(tg_optim *o);
 
+/**
+ * The optimizer's state as tensors, to save it with tg_save next to the
+ * parameters and restore it with tg_load, so that training resumes exactly
+ * where it stopped (bit for bit).  The first call moves the state into new
+ * TG_INPUT leaves of the optimizer's tape (they need no gradient and are not
+ * TG_PARAM, so tg_save/tg_load with n = 0 leave them out): from then on the
+ * leaves ARE the state, tg_optim_step updates them in place and a tg_load
+ * into them restores it.  Per parameter, in the optimizer's order: SGD with
+ * momentum "<prefix>.<name>.momentum"; Adam/AdamW "<prefix>.<name>.adam_m"
+ * then "<prefix>.<name>.adam_v" (same dtype and shape as the parameter; an
+ * unnamed parameter k is called p<k>); then, last, "<prefix>.steps", f64
+ * [1], the steps taken (Adam's t).  prefix NULL or "" means "optim" (at most
+ * 64 bytes; later calls return the same tensors and ignore it).  Up to max
+ * tensors are stored in out; returns how many there are (max = 0, out =
+ * NULL counts them), or -1 on error (tape error).  The learning rate and
+ * the other hyper-parameters are not state: set them as when the optimizer
+ * was made (and tg_optim_set_lr for a schedule).
+ */
+TG_API int tg_optim_state(tg_optim *o, const char *prefix, int max, tg_tensor **out);
+/** The steps taken so far (Adam's bias-correction t; counted for SGD too),
+ *  -1 for NULL. */
+TG_API long long tg_optim_steps(const tg_optim *o);
+/** Set the step counter (0..2^53), e.g. when the moments were restored by
+ *  other means.  Returns 0 or -1 (tape error). */
+TG_API int tg_optim_set_steps(tg_optim *o, long long steps);
+/** Copy the state of the tape's generator (tg_tape_seed; what dropout draws
+ *  from) into *rng.  Returns 0, or -1 when tape or rng is NULL. */
+TG_API int tg_tape_rng_get(const tg_tape *tape, tg_rng *rng);
+/** Restore a state read by tg_tape_rng_get: the random ops then draw what
+ *  they would have drawn after it.  An all-zero state is refused (xoshiro
+ *  never reaches it).  Returns 0 or -1 (tape error). */
+TG_API int tg_tape_rng_set(tg_tape *tape, const tg_rng *rng);
+
 /** Step schedule as StepLR: base · gamma^⌊epoch / step_size⌋
  *  (NaN when epoch < 0 or step_size < 1). */
 TG_API double tg_lr_step(double base, long epoch, long step_size, double gamma);
@@ -1214,6 +1438,21 @@ TG_API long tg_batcher_next(tg_batcher *b, tg_tensor *x, tg_tensor *labels);
  */
 TG_API long tg_batcher_next_targets(tg_batcher *b, tg_tensor *x, tg_tensor *targets);
 TG_API void tg_batcher_free(tg_batcher *b);
+/**
+ * Data-parallel training: rank `rank`'s share of each global batch.  The
+ * batcher is made with the global batch B (tg_batcher_init, drop_last
+ * true, the same seed on every rank, so every rank walks the same order);
+ * x is [B/size, ...] and labels [B/size] i32, and rank r gets rows
+ * [r·B/size, (r+1)·B/size) of the global batch that tg_batcher_next would
+ * give.  So size ranks with B/size rows each see exactly the samples of one
+ * process with batch B.  Returns B/size, 0 at the end of the epoch (then
+ * reshuffled as tg_batcher_next does), or -1: size < 1, rank outside
+ * [0, size), B not a multiple of size, a batcher without drop_last, wrong
+ * shapes or dtypes (the message is on the tensors' tape).  With size 1 it
+ * is tg_batcher_next.
+ */
+TG_API long tg_batcher_next_shard(tg_batcher *b, tg_tensor *x, tg_tensor *labels, int rank,
+                                  int size);
 
 /* ---- Text for the character-level language models ----------------------- */
 
@@ -1277,6 +1516,77 @@ TG_API int tg_text_window_batch(const tg_text *t, int split, size_t k, tg_tensor
                                 tg_err *err);
 
 /* ======================================================================== */
+/* Distributed training: data parallelism over MPI                          */
+/* ======================================================================== */
+
+/*
+ * Data parallelism as PyTorch DDP or Horovod do it: every rank (process)
+ * holds the whole model, trains on its share of each global batch
+ * (tg_batcher_next_shard) and averages the gradients with the others after
+ * backward (tg_mpi_allreduce_grads), so all ranks take the same step.  Run
+ * the program under mpirun (`mpirun -np 4 prog`).  A loop:
+ *
+ *   tg_mpi_init(&err);  r = tg_mpi_rank();  n = tg_mpi_size();
+ *   build the model with batch B/n;  tg_mpi_broadcast(tape, np, params);
+ *   while ((k = tg_batcher_next_shard(&b, x, y, r, n)) > 0) {
+ *       tg_zero_grad(tape); tg_replay(tape); tg_backward(loss);
+ *       tg_mpi_allreduce_grads(tape, np, params); tg_optim_step(opt);
+ *   }
+ *   tg_mpi_finalize();
+ *
+ * The result matches one process with batch B to rounding: the mean of the
+ * ranks' mean losses is the mean over B, but the per-rank sums are added in
+ * another order than one GEMM over B rows adds them, so f32 gradients agree
+ * to about 1e-7 relative (tests/test_mpi.c checks 1e-6), not bit for bit.
+ * The ranks stay bit-identical among themselves.  The library must be built
+ * with MPI (meson option mpi, on by default when an MPI is found;
+ * tg_have_mpi); without it tg_mpi_init, tg_mpi_broadcast,
+ * tg_mpi_allreduce_grads and tg_mpi_sum fail with a message that says
+ * "built without MPI", while tg_mpi_rank and tg_mpi_size answer 0 and 1.
+ * Only the thread that called tg_mpi_init may call these.
+ */
+
+/** Whether the library was built with MPI. */
+TG_API bool tg_have_mpi(void);
+/** Initialise MPI (MPI_Init_thread, FUNNELED; nothing when this program
+ *  already did) and make MPI errors return instead of aborting.  Returns 0,
+ *  or -1 with the message in err (built without MPI, MPI failed). */
+TG_API int tg_mpi_init(tg_err *err);
+/** This process's rank, 0..size-1 (0 before tg_mpi_init and without MPI). */
+TG_API int tg_mpi_rank(void);
+/** The number of ranks (1 before tg_mpi_init and without MPI). */
+TG_API int tg_mpi_size(void);
+/**
+ * Copy the n tensors (n = 0: every leaf of the tape that requires a
+ * gradient, in tape order) from rank 0 to every rank, e.g. the parameters
+ * at the start so that all ranks start alike.  Every rank must call it with
+ * the same list (f32/f64 leaves of the same shapes).  Returns 0 or -1 (tape
+ * error: not initialised, built without MPI, a bad list, MPI failed).
+ */
+TG_API int tg_mpi_broadcast(tg_tape *tape, int n, tg_tensor *const *tensors);
+/**
+ * Replace the gradient of each of the n parameters (n = 0: every leaf that
+ * requires a gradient) by its mean over the ranks: packed (f32 and f64
+ * apart, in list order) into buckets of up to 4 MiB, each summed with
+ * MPI_Iallreduce as soon as it is full while the next is packed, then
+ * scaled by 1/size.  A parameter without a gradient since tg_zero_grad
+ * counts as zeros.  Call it after tg_backward and before tg_optim_step, on
+ * every rank with the same list.  Allocates two 4 MiB buffers on the first
+ * call (freed by tg_mpi_finalize), nothing after.  Returns 0 or -1 (tape
+ * error, as tg_mpi_broadcast).
+ */
+TG_API int tg_mpi_allreduce_grads(tg_tape *tape, int n, tg_tensor *const *params);
+/** Sum n doubles over the ranks, in place (e.g. the losses to report).
+ *  Returns 0 or -1 (err). */
+TG_API int tg_mpi_sum(double *values, int n, tg_err *err);
+/** End every rank of the job at once with this status (MPI_Abort): what a
+ *  rank that fails must do, since the others would wait for it.  No-op
+ *  when MPI is not initialised. */
+TG_API void tg_mpi_abort(int status);
+/** Free the buffers and finalize MPI (when initialised; no-op otherwise). */
+TG_API void tg_mpi_finalize(void);
+
+/* ======================================================================== */
 /* Saving and loading parameters                                            */
 /* ======================================================================== */
 
@@ -1310,6 +1620,47 @@ TG_API int tg_save(tg_tape *tape, const char *path, int n, tg_tensor *const *ten
  * a model can be loaded.  Returns 0 or -1 (tape error).
  */
 TG_API int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors);
+
+/** One tensor record of a saved file, as tg_file_read lists it. */
+typedef struct tg_file_tensor {
+    const char *name;          /* NUL-terminated UTF-8                     */
+    tg_dtype dtype;
+    int rank;                  /* 0 (a scalar) .. TG_MAX_RANK              */
+    size_t shape[TG_MAX_RANK]; /* the first rank entries                   */
+    size_t size;               /* elements (1 for a scalar)                */
+    const void *data;          /* size values of dtype, in host byte order */
+} tg_file_tensor;
+
+/** A saved file's header and records, read without a tape. */
+typedef struct tg_file_info {
+    unsigned version;          /* format version                           */
+    uint64_t size;             /* bytes, checksum included                 */
+    uint32_t checksum_stored;  /* the CRC-32C at the end of the file       */
+    uint32_t checksum_computed;/* the CRC-32C of the bytes before it       */
+    bool checksum_ok;          /* the two agree                            */
+    size_t n;                  /* records                                  */
+    tg_file_tensor *tensors;   /* n records in file order                  */
+    void *mem_;                /* private: released by tg_file_free        */
+} tg_file_info;
+
+/**
+ * List the tensors of a file written by tg_save (docs/format.md) without a
+ * tape: the header, the checksum and every record are checked as tg_load
+ * checks them, and the names, shapes and values (decoded to host order) are
+ * put in *info, which tg_file_free releases.  With any_checksum false a
+ * checksum mismatch is an error, as in tg_load; with any_checksum true the
+ * records of a file whose checksum does not match are still listed (every
+ * bound is still checked) and info->checksum_ok says false, so a tool can
+ * show what a damaged file holds.  Returns 0, or -1 with the reason in err
+ * (which may be NULL) and *info empty: path NULL or empty, info NULL, the
+ * file missing or not a regular file, wrong magic, a newer or invalid
+ * version, truncated, trailing data, checksum mismatch (any_checksum
+ * false), a corrupt record, out of memory; e.g. "file_read: m.tgm:
+ * truncated: the header says 512 bytes but the file has 300".
+ */
+TG_API int tg_file_read(const char *path, bool any_checksum, tg_file_info *info, tg_err *err);
+/** Release what tg_file_read put in *info and empty it (NULL is allowed). */
+TG_API void tg_file_free(tg_file_info *info);
 
 /* ======================================================================== */
 /* Performance: threads and CPU-specific kernels                            */

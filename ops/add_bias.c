@@ -96,8 +96,19 @@ static void backward(tg_node *n)
     }
 }
 
+/* Recorded: dX = dY, db = Σ_rows dY (tg_sum_axis), in b's shape. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *b = IN(n, 1);
+    if (need & 1)
+        gx[0] = gy;
+    if (need & 2)
+        gx[1] = tg_reshape(tg_sum_axis(gy, 0, false), b->rank, b->shape);
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
 const tg_op tg_op_add_bias = {.name = "add_bias", .setup = setup, .forward = forward,
-                              .backward = backward};
+                              .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_add_bias(tg_tensor *x, tg_tensor *b)
 {

@@ -43,6 +43,7 @@ ALL(float, f32)
 ALL(double, f64)
 
 #define DEFINE_OP(NAME, READS)                                                 \
+    static int NAME##_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx); \
     static int NAME##_forward(tg_node *n)                                      \
     {                                                                          \
         tg_bcast p;                                                            \
@@ -66,7 +67,8 @@ ALL(double, f64)
     const tg_op tg_op_##NAME = {.name = #NAME, .grad_reads = READS,          \
                                 .setup = setup,                                \
                                 .forward = NAME##_forward,                    \
-                                .backward = NAME##_backward};                 \
+                                .backward = NAME##_backward,                  \
+                                .vjp = NAME##_vjp};                           \
     tg_tensor *tg_##NAME(tg_tensor *a, tg_tensor *b)                           \
     {                                                                          \
         return tg_record(&tg_op_##NAME, 2, (tg_tensor *[]){a, b}, NULL);       \
@@ -75,3 +77,47 @@ DEFINE_OP(add, 0)
 DEFINE_OP(sub, 0)
 DEFINE_OP(mul, 0x3)
 DEFINE_OP(div, 0x2)
+
+/* Recorded: the same rules with tg_ ops, each summed back to its input's
+ * shape (tg_sum_to).  Returns TG_ERR when a needed gradient failed. */
+static int done(unsigned need, tg_tensor **gx)
+{
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
+static int add_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    for (int i = 0; i < 2; i++)
+        if (need >> i & 1)
+            gx[i] = tg_sum_to(gy, IN(n, i));
+    return done(need, gx);
+}
+
+static int sub_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    if (need & 1)
+        gx[0] = tg_sum_to(gy, IN(n, 0));
+    if (need & 2)
+        gx[1] = tg_sum_to(tg_neg(gy), IN(n, 1));
+    return done(need, gx);
+}
+
+static int mul_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *a = IN(n, 0), *b = IN(n, 1);
+    if (need & 1)
+        gx[0] = tg_sum_to(tg_mul(gy, b), a);
+    if (need & 2)
+        gx[1] = tg_sum_to(tg_mul(gy, a), b);
+    return done(need, gx);
+}
+
+static int div_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *a = IN(n, 0), *b = IN(n, 1);
+    if (need & 1)
+        gx[0] = tg_sum_to(tg_div(gy, b), a);
+    if (need & 2) /* −dy·y / b */
+        gx[1] = tg_sum_to(tg_neg(tg_div(tg_mul(gy, OUT(n)), b)), b);
+    return done(need, gx);
+}

@@ -15,7 +15,7 @@
     {                                                                          \
         return cip ? (T)g->kh * (T)g->kw : (T)(h1 - h0) * (T)(w1 - w0);        \
     }                                                                          \
-    static void fwd_##S(const pool_geom *g, bool cip, const T *x, T *y)        \
+    static void fwd_##S(const pool_geom *g, bool cip, const T *x, T *y, int acc) \
     {                                                                          \
         for (size_t oh = 0; oh < g->Ho; oh++) {                                \
             size_t h0, h1;                                                     \
@@ -27,7 +27,8 @@
                 for (size_t h = h0; h < h1; h++)                               \
                     for (size_t w = w0; w < w1; w++)                           \
                         s += x[h * g->W + w];                                  \
-                y[oh * g->Wo + ow] = s / divisor_##S(g, cip, h0, h1, w0, w1);  \
+                T v = s / divisor_##S(g, cip, h0, h1, w0, w1);                 \
+                y[oh * g->Wo + ow] = acc ? y[oh * g->Wo + ow] + v : v;         \
             }                                                                  \
         }                                                                      \
     }                                                                          \
@@ -86,73 +87,66 @@ static bool is_k2s2(const pool_geom *g)
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
-static void fwd_range(void *ctx, size_t b, size_t e)
-{
-    tg_node *n = ((tg_elem_ctx *)ctx)->n;
-    pool_geom g = tg_pool_geom_of(n);
-    size_t in = g.H * g.W, out = g.Ho * g.Wo;
-    bool k2 = is_k2s2(&g), cip = PA(n)->count_include_pad;
-    for (size_t p = b; p < e; p++) {
-        if (OUT(n)->dtype == TG_F32) {
-            const float *x = (const float *)IN(n, 0)->data + p * in;
-            float *y = (float *)OUT(n)->data + p * out;
-            if (k2)
-                fwd2_f32(&g, x, y);
-            else
-                fwd_f32(&g, cip, x, y);
-        } else {
-            const double *x = (const double *)IN(n, 0)->data + p * in;
-            double *y = (double *)OUT(n)->data + p * out;
-            if (k2)
-                fwd2_f64(&g, x, y);
-            else
-                fwd_f64(&g, cip, x, y);
-        }
+/* A range of planes: dst (+)= the pooling of src (pool: src x-shaped, dst
+ * pooled-shaped), or of its adjoint (src pooled-shaped, dst x-shaped). */
+typedef struct ap_ctx {
+    pool_geom g;
+    bool pool, cip, f32;
+    const void *src;
+    void *dst;
+    int acc;
+} ap_ctx;
+
+#define PLANES(T, S)                                                           \
+    static void planes_##S(const ap_ctx *c, size_t b, size_t e)               \
+    {                                                                          \
+        const pool_geom *g = &c->g;                                            \
+        size_t in = g->H * g->W, out = g->Ho * g->Wo;                          \
+        bool k2 = is_k2s2(g) && !c->acc;                                       \
+        for (size_t p = b; p < e; p++) {                                       \
+            if (c->pool && k2)                                                 \
+                fwd2_##S(g, (const T *)c->src + p * in, (T *)c->dst + p * out); \
+            else if (c->pool)                                                  \
+                fwd_##S(g, c->cip, (const T *)c->src + p * in, (T *)c->dst + p * out, c->acc); \
+            else if (k2)                                                       \
+                bwd2_##S(g, (const T *)c->src + p * out, (T *)c->dst + p * in); \
+            else                                                               \
+                bwd_##S(g, c->cip, (const T *)c->src + p * out, (T *)c->dst + p * in, c->acc); \
+        }                                                                      \
     }
+PLANES(float, f32)
+PLANES(double, f64)
+
+static void range(void *ctx, size_t b, size_t e)
+{
+    const ap_ctx *c = ctx;
+    if (c->f32)
+        planes_f32(c, b, e);
+    else
+        planes_f64(c, b, e);
+}
+
+/* dst (+)= the pooling (or its adjoint) of src, planes over the pool */
+static void run(const tg_node *n, pool_geom g, bool pool, const void *src, void *dst, int acc)
+{
+    ap_ctx c = {g, pool, PA((tg_node *)n)->count_include_pad, OUT(n)->dtype == TG_F32, src,
+                dst, acc};
+    tg_parallel_for(g.planes, tg_pool_grain(&g), range, &c);
 }
 
 static int forward(tg_node *n)
 {
-    pool_geom g = tg_pool_geom_of(n);
-    tg_elem_ctx c = {n, NULL, 0};
-    tg_parallel_for(g.planes, tg_pool_grain(&g), fwd_range, &c);
+    run(n, tg_pool_geom_of(n), true, IN(n, 0)->data, OUT(n)->data, 0);
     return TG_OK;
-}
-
-static void bwd_range(void *ctx, size_t b, size_t e)
-{
-    tg_elem_ctx *c = ctx;
-    tg_node *n = c->n;
-    pool_geom g = tg_pool_geom_of(n);
-    size_t in = g.H * g.W, out = g.Ho * g.Wo;
-    bool k2 = is_k2s2(&g) && !c->acc, cip = PA(n)->count_include_pad;
-    for (size_t p = b; p < e; p++) {
-        if (OUT(n)->dtype == TG_F32) {
-            const float *dy = (const float *)OUT(n)->grad + p * out;
-            float *dx = (float *)c->dx + p * in;
-            if (k2)
-                bwd2_f32(&g, dy, dx);
-            else
-                bwd_f32(&g, cip, dy, dx, c->acc);
-        } else {
-            const double *dy = (const double *)OUT(n)->grad + p * out;
-            double *dx = (double *)c->dx + p * in;
-            if (k2)
-                bwd2_f64(&g, dy, dx);
-            else
-                bwd_f64(&g, cip, dy, dx, c->acc);
-        }
-    }
 }
 
 static void backward(tg_node *n)
 {
     if (!tg_wants_grad(IN(n, 0)))
         return;
-    pool_geom g = tg_pool_geom_of(n);
-    tg_elem_ctx c = {n, NULL, 0};
-    c.dx = tg_grad_acc(IN(n, 0), &c.acc);
-    tg_parallel_for(g.planes, tg_pool_grain(&g), bwd_range, &c);
+    int acc;
+    void *dx = tg_grad_acc(IN(n, 0), &acc);
+    run(n, tg_pool_geom_of(n), false, OUT(n)->grad, dx, acc);
 }
 
 static void attr_str(const tg_node *n, char *buf, size_t len)
@@ -160,13 +154,63 @@ static void attr_str(const tg_node *n, char *buf, size_t len)
     tg_pool_attr_str(n, buf, len, true);
 }
 
+/* Recorded: dx = avg_pool2d_scatter(dy, x), the adjoint (linear in dy). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    pool_attr at = *PA(n);
+    gx[0] = tg_record(&tg_op_avg_pool2d_scatter, 2, (tg_tensor *[]){gy, IN(n, 0)}, &at);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_avg_pool2d = {.name = "avg_pool2d", .grad_reads = 0,
                                 .attr_size = sizeof(pool_attr), .setup = tg_pool_setup,
                                 .forward = forward, .backward = backward,
-                                .attr_str = attr_str};
+                                .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_avg_pool2d(tg_tensor *x, const tg_pool2d_opts *opts)
 {
     pool_attr at = tg_pool_attr_of(opts);
     return tg_record(&tg_op_avg_pool2d, 1, &x, &at);
+}
+
+/* avg_pool2d_scatter(g, x): avg_pool2d's adjoint (its gradient, as an op),
+ *   dx[i] = Σ_{o ∋ i} g[o] / d(o)   (x: its shape only, never its values),
+ * whose own gradient is avg_pool2d again: dg (+)= avg_pool2d(dout). */
+static int scatter_setup(tg_node *n) { return tg_pool_adj_setup(n, false); }
+
+static int scatter_forward(tg_node *n)
+{
+    run(n, tg_pool_adj_geom(n, false), false, IN(n, 0)->data, OUT(n)->data, 0);
+    return TG_OK;
+}
+
+static void scatter_backward(tg_node *n)
+{
+    if (!tg_wants_grad(IN(n, 0)))
+        return;
+    int acc;
+    void *dg = tg_grad_acc(IN(n, 0), &acc);
+    run(n, tg_pool_adj_geom(n, false), true, OUT(n)->grad, dg, acc);
+}
+
+/* Recorded: dg = avg_pool2d(dy); x: zero. */
+static int scatter_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    pool_attr at = *PA(n);
+    if (need & 1)
+        gx[0] = tg_record(&tg_op_avg_pool2d, 1, &gy, &at);
+    return (need & 1) && !gx[0] ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_avg_pool2d_scatter = {.name = "avg_pool2d_scatter", .grad_reads = 0,
+                                        .attr_size = sizeof(pool_attr),
+                                        .setup = scatter_setup, .forward = scatter_forward,
+                                        .backward = scatter_backward, .attr_str = attr_str,
+                                        .vjp = scatter_vjp};
+
+tg_tensor *tg_avg_pool2d_scatter(tg_tensor *g, tg_tensor *x, const tg_pool2d_opts *opts)
+{
+    pool_attr at = tg_pool_attr_of(opts);
+    return tg_record(&tg_op_avg_pool2d_scatter, 2, (tg_tensor *[]){g, x}, &at);
 }

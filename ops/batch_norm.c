@@ -289,10 +289,65 @@ static void backward(tg_node *n)
         tg_parallel_for(k.C, grain(&k), bwd_range, &k);
 }
 
+/* Σ over the N and H·W axes of t [N,C,HW] → [1,C,1] */
+static tg_tensor *per_channel(tg_tensor *t)
+{
+    return tg_sum_axis(tg_sum_axis(t, 2, true), 0, true);
+}
+
+/* Recorded, on the view [N,C,HW] of x and g = dy, the formulas of backward
+ * with μ, σ² recomputed by ops (training: of the batch, so the rule goes
+ * through them and is differentiable again; evaluation: the running
+ * statistics, constants), in the mode of the tape when it is recorded:
+ *   x̂ = (x − μ)/√(σ² + ε),  dγ = Σ g·x̂,  dβ = Σ g,
+ *   dx = γ/√(σ² + ε) · (g − Σg/M − x̂·Σ(g·x̂)/M)   (training)
+ *   dx = γ/√(σ² + ε) · g                         (evaluation) */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    size_t N, C, HW;
+    dims(n, &N, &C, &HW);
+    bool training = n->out.tape->training, want_x = need & (1u << X);
+    bool use_xh = (need & (1u << GAMMA)) || (want_x && training); /* Σ g·x̂ */
+    bool use_sg = (need & (1u << BETA)) || (want_x && training);   /* Σ g   */
+    double M = (double)(N * HW);
+    size_t v3[3] = {N, C, HW}, c3[3] = {1, C, 1};
+    tg_tensor *x = tg_reshape(IN(n, X), 3, v3), *g = tg_reshape(gy, 3, v3);
+    tg_tensor *is = NULL, *xh = NULL, *sg = use_sg ? per_channel(g) : NULL, *sgx = NULL;
+    if (want_x || use_xh) {
+        tg_tensor *mu, *var;
+        if (training) {
+            mu = tg_scale(per_channel(x), 1 / M);
+            tg_tensor *d = tg_sub(x, mu);
+            var = tg_scale(per_channel(tg_mul(d, d)), 1 / M);
+        } else {
+            mu = tg_reshape(IN(n, RMEAN), 3, c3);
+            var = tg_reshape(IN(n, RVAR), 3, c3);
+        }
+        is = tg_pow(tg_add_scalar(var, BA(n)->eps), -0.5);
+        if (use_xh) {
+            xh = tg_mul(tg_sub(x, mu), is);
+            sgx = per_channel(tg_mul(g, xh));
+        }
+    }
+    if (want_x) {
+        tg_tensor *k = tg_mul(tg_reshape(IN(n, GAMMA), 3, c3), is), *inner = g;
+        if (training)
+            inner = tg_sub(tg_sub(g, tg_scale(sg, 1 / M)), tg_mul(xh, tg_scale(sgx, 1 / M)));
+        gx[X] = tg_reshape(tg_mul(k, inner), IN(n, X)->rank, IN(n, X)->shape);
+        if (!gx[X])
+            return TG_ERR;
+    }
+    if ((need & (1u << GAMMA)) && !(gx[GAMMA] = tg_reshape(sgx, 1, &C)))
+        return TG_ERR;
+    if ((need & (1u << BETA)) && !(gx[BETA] = tg_reshape(sg, 1, &C)))
+        return TG_ERR;
+    return TG_OK;
+}
+
 const tg_op tg_op_batch_norm = {.name = "batch_norm", .grad_reads = 1u << X,
                                 .attr_size = sizeof(bn_attr), .setup = setup,
                                 .forward = forward, .backward = backward,
-                                .attr_str = attr_str};
+                                .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_batch_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                          tg_tensor *running_mean, tg_tensor *running_var, double momentum,

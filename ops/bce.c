@@ -97,10 +97,38 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_bce = {.name = "bce", .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
+/* Recorded, as backward (dL = gy):
+ *   bce:        dp = s (p − t) / clamp(p − p², 1e-12, ∞) dL,
+ *               dt = s (ln⁺(1 − p) − ln⁺ p) dL,  ln⁺ = clamp(log, −100, ∞)
+ *   bce_logits: dz = s (σ(z) − t) dL,  dt = −s z dL */
+static tg_tensor *ln_plus(tg_tensor *x) { return tg_clamp(tg_log(x), -100, INFINITY); }
+
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *x = IN(n, 0), *t = IN(n, 1);
+    double s = LOSS(n)->scale;
+    if (LOGITS(n)) {
+        if (need & 1)
+            gx[0] = tg_mul(tg_scale(tg_sub(tg_sigmoid(x), t), s), gy);
+        if (need & 2)
+            gx[1] = tg_mul(tg_scale(x, -s), gy);
+    } else {
+        if (need & 1)
+            gx[0] = tg_mul(tg_scale(tg_div(tg_sub(x, t),
+                                           tg_clamp(tg_sub(x, tg_mul(x, x)), 1e-12, INFINITY)),
+                                    s),
+                           gy);
+        if (need & 2)
+            gx[1] = tg_mul(tg_scale(tg_sub(ln_plus(tg_add_scalar(tg_neg(x), 1)), ln_plus(x)), s),
+                           gy);
+    }
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_bce = {.name = "bce", .vjp = vjp, .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
                          .setup = setup, .forward = forward, .backward = backward,
                          .attr_str = tg_loss_attr_str};
-const tg_op tg_op_bce_logits = {.name = "bce_logits", .grad_reads = 0x3,
+const tg_op tg_op_bce_logits = {.name = "bce_logits", .vjp = vjp, .grad_reads = 0x3,
                                 .attr_size = sizeof(loss_attr), .setup = setup, .forward = forward,
                                 .backward = backward, .attr_str = tg_loss_attr_str};
 

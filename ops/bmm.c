@@ -209,7 +209,19 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_bmm = {.name = "bmm", .grad_reads = 0x3, .attr_size = sizeof(bmm_attr),
+/* Recorded: the products of backward with tg_bmm, summed over the batch
+ * axes along which an operand was broadcast. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *a = IN(n, 0), *b = IN(n, 1);
+    if (need & 1)
+        gx[0] = tg_sum_to(!TA(n) ? tg_bmm(gy, b, false, !TB(n)) : tg_bmm(b, gy, TB(n), true), a);
+    if (need & 2)
+        gx[1] = tg_sum_to(!TB(n) ? tg_bmm(a, gy, !TA(n), false) : tg_bmm(gy, a, true, TA(n)), b);
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_bmm = {.name = "bmm", .vjp = vjp, .grad_reads = 0x3, .attr_size = sizeof(bmm_attr),
                          .setup = setup, .forward = forward, .backward = backward,
                          .attr_str = attr_str};
 

@@ -84,7 +84,23 @@ static void backward(tg_node *n)
     tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, bwd_range, &c);
 }
 
-const tg_op tg_op_clamp = {.name = "clamp", .grad_reads = 1, .attr_size = sizeof(clamp_attr),
+/* Recorded: dx = dy ⊙ step(x − lo, 1) ⊙ step(hi − x, 1) (bounds included;
+ * a bound of −∞ / +∞ leaves its factor out).  Where x is NaN it is NaN
+ * (backward's is 0). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *g = gy;
+    double lo = CA(n)->lo, hi = CA(n)->hi;
+    if (isfinite(lo) || lo > 0)
+        g = tg_mul(g, tg_step(tg_add_scalar(x, -lo), 1));
+    if (isfinite(hi) || hi < 0)
+        g = tg_mul(g, tg_step(tg_add_scalar(tg_neg(x), hi), 1));
+    gx[0] = g;
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_clamp = {.name = "clamp", .vjp = vjp, .grad_reads = 1, .attr_size = sizeof(clamp_attr),
                            .setup = setup, .forward = forward, .backward = backward,
                            .attr_str = attr_str};
 

@@ -94,9 +94,24 @@ static void backward(tg_node *n)
                 (const int32_t *)(inv + CLASSES(n)), inv, dx, acc);
 }
 
+/* Recorded, reading the labels when it runs (they may change between
+ * replays; they get no gradient):
+ *   N = scatter_rows(1 [n,d], labels, C)   (N[c] = n_c in every column)
+ *   dX = gather_rows(dM, labels) / gather_rows(N, labels)
+ * Only classes that have samples are gathered, so no division by 0; the
+ * ops have recorded gradients: differentiable to any order. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *lab = IN(n, 1);
+    tg_tensor *count = tg_scatter_rows(tg_const_like(x, 1), lab, CLASSES(n));
+    gx[0] = tg_div(tg_gather_rows(gy, lab), tg_gather_rows(count, lab));
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_class_means = {.name = "class_means", .attr_size = sizeof(class_means_attr),
                                  .setup = setup, .forward = forward, .backward = backward,
-                                 .attr_str = attr_str};
+                                 .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_class_means(tg_tensor *x, tg_tensor *labels, int classes)
 {

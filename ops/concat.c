@@ -142,8 +142,27 @@ static void backward(tg_node *n)
     }
 }
 
+/* Recorded: dx_i = the slice [off_i, off_i + L_i) of dy along the axis
+ * (dy itself for a single input); a tensor in two slots gets both. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    int axis = ATTR(n, concat_attr)->axis;
+    size_t off = 0, total = OUT(n)->shape[axis];
+    for (int i = 0; i < n->n_in; i++) {
+        size_t len = IN(n, i)->shape[axis];
+        if (need >> i & 1) {
+            gx[i] = len == total ? gy : tg_slice(gy, axis, off, len);
+            if (!gx[i])
+                return TG_ERR;
+        }
+        off += len;
+    }
+    return TG_OK;
+}
+
 const tg_op tg_op_concat = {.name = "concat", .attr_size = sizeof(concat_attr), .setup = setup,
-                            .forward = forward, .backward = backward, .attr_str = attr_str};
+                            .forward = forward, .backward = backward, .attr_str = attr_str,
+                            .vjp = vjp};
 
 /* xs[0..m) joined along axis, every input first viewed with a size-1 axis
  * inserted at `insert` when insert >= 0 (tg_stack): one node for m <= 5,

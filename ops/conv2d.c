@@ -56,10 +56,8 @@ static bool mul_ok(size_t a, size_t b, size_t *r)
 
 /* The plan from the inputs and attributes that setup checked; false when a
  * size overflows (setup then refuses, so forward and backward never see it). */
-static bool plan(const tg_node *n, geom *G)
+static bool plan(const tg_tensor *x, const tg_tensor *w, const conv_attr *a, geom *G)
 {
-    const conv_attr *a = CA((tg_node *)n);
-    const tg_tensor *x = IN(n, 0), *w = IN(n, 1);
     G->n = x->shape[0], G->c = x->shape[1], G->h = x->shape[2], G->w = x->shape[3];
     G->o = w->shape[0], G->kh = w->shape[2], G->kw = w->shape[3];
     G->sh = (size_t)a->stride[0], G->sw = (size_t)a->stride[1];
@@ -111,19 +109,19 @@ static bool plan(const tg_node *n, geom *G)
 static void attr_str(const tg_node *n, char *buf, size_t len)
 {
     const conv_attr *a = CA((tg_node *)n);
-    const tg_tensor *w = IN(n, 1);
+    const tg_tensor *w = IN(n, n->op == &tg_op_conv2d_weight_grad ? 2 : 1); /* (x, g, w) */
     snprintf(buf, len, "k=%zux%zu stride=%dx%d pad=%dx%d dil=%dx%d groups=%d",
              w->rank == 4 ? w->shape[2] : 0, w->rank == 4 ? w->shape[3] : 0, a->stride[0],
              a->stride[1], a->pad[0], a->pad[1], a->dil[0], a->dil[1], a->groups);
 }
 
-static int setup(tg_node *n)
+/* The checks of x = input xi and w = input wi and the attributes (made
+ * normal), and the plan into *G. */
+static int check(tg_node *n, int xi, int wi, geom *G)
 {
-    bool has_b = n->n_in == 3;
-    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1) ||
-        (has_b && (tg_need_float(n, 2) || tg_need_same_dtype(n, 0, 2))))
+    if (tg_need_float(n, xi) || tg_need_float(n, wi) || tg_need_same_dtype(n, xi, wi))
         return TG_ERR;
-    tg_tensor *x = IN(n, 0), *w = IN(n, 1), *y = OUT(n);
+    tg_tensor *x = IN(n, xi), *w = IN(n, wi);
     conv_attr *a = CA(n);
     if (x->rank != 4)
         return tg_fail(n, "input must be 4-D [N,C,H,W], got %s", tg_shp_of(x).s);
@@ -152,9 +150,6 @@ static int setup(tg_node *n)
     if (w->shape[1] != c / g)
         return tg_fail(n, "weight %s must have %zu input channels (C/groups) for input %s and "
                        "groups %d", tg_shp_of(w).s, c / g, tg_shp_of(x).s, a->groups);
-    if (has_b && (IN(n, 2)->rank != 1 || IN(n, 2)->shape[0] != o))
-        return tg_fail(n, "bias must be [%zu] for weight %s, got %s", o, tg_shp_of(w).s,
-                       tg_shp_of(IN(n, 2)).s);
     for (int i = 0; i < 2; i++) {
         size_t k = w->shape[2 + i], d = (size_t)a->dil[i], in = x->shape[2 + i];
         size_t padded = in + 2 * (size_t)a->pad[i]; /* sizes < 2^62: no overflow */
@@ -163,17 +158,33 @@ static int setup(tg_node *n)
                            "input (%s padded by %dx%d)", w->shape[2], w->shape[3], a->dil[0],
                            a->dil[1], tg_shp_of(x).s, a->pad[0], a->pad[1]);
     }
-    geom G;
-    if (!plan(n, &G))
+    if (!plan(x, w, a, G))
         return tg_fail(n, "sizes overflow: output %zux%zu per channel (input %s, weight %s, "
-                       "padding %dx%d)", G.ho, G.wo, tg_shp_of(x).s, tg_shp_of(w).s, a->pad[0],
+                       "padding %dx%d)", G->ho, G->wo, tg_shp_of(x).s, tg_shp_of(w).s, a->pad[0],
                        a->pad[1]);
-    y->dtype = x->dtype;
-    y->rank = 4;
-    y->shape[0] = G.n, y->shape[1] = G.o, y->shape[2] = G.ho, y->shape[3] = G.wo;
-    if (!mul_ok(G.lanes, G.lane_elems * G.es, &n->scratch_bytes))
+    if (!mul_ok(G->lanes, G->lane_elems * G->es, &n->scratch_bytes))
         return tg_fail(n, "sizes overflow (input %s, weight %s)", tg_shp_of(x).s,
                        tg_shp_of(w).s);
+    return TG_OK;
+}
+
+static int setup(tg_node *n)
+{
+    geom G;
+    if (check(n, 0, 1, &G))
+        return TG_ERR;
+    if (n->n_in == 3) {
+        tg_tensor *b = IN(n, 2);
+        if (tg_need_float(n, 2) || tg_need_same_dtype(n, 0, 2))
+            return TG_ERR;
+        if (b->rank != 1 || b->shape[0] != G.o)
+            return tg_fail(n, "bias must be [%zu] for weight %s, got %s", G.o,
+                           tg_shp_of(IN(n, 1)).s, tg_shp_of(b).s);
+    }
+    tg_tensor *y = OUT(n);
+    y->dtype = IN(n, 0)->dtype;
+    y->rank = 4;
+    y->shape[0] = G.n, y->shape[1] = G.o, y->shape[2] = G.ho, y->shape[3] = G.wo;
     return TG_OK;
 }
 
@@ -351,14 +362,22 @@ static void gemm(const geom *G, bool ta, bool tb, size_t m, size_t nn, size_t k,
 
 /* ---- the lanes ------------------------------------------------------------- */
 
+/* What the lanes read and write.  fwd: y (+)= x ⋆ w (+ b); bwd: from dy,
+ * dx (+)= the transposed convolution of dy by w, dw (+)= the correlation of
+ * x with dy, db (+)= Σ dy (each NULL when not wanted).  The same lanes
+ * compute conv2d and its two gradient ops, with other tensors in the
+ * slots. */
 typedef struct conv_ctx {
-    tg_node *n;
+    tg_node *n;         /* whose scratch the lanes use */
     geom G;
-    void *dx, *dw, *db; /* backward: the gradients wanted (NULL: not wanted) */
-    int acc_x;     /* dx: add to it (1) or overwrite (0)                */
+    const void *x, *w, *b, *dy;
+    void *y, *dx, *dw, *db;
+    int acc_y, acc_x, acc_w, acc_b; /* add to it (1) or overwrite (0) */
 } conv_ctx;
 
 #define AT(p, i, es) ((char *)(p) + (size_t)(i) * (es)) /* element i of p */
+/* the same for a tensor the op may not read (NULL: x when only dX is wanted) */
+#define AT_OR_NULL(p, i, es) ((p) ? AT(p, i, es) : NULL)
 
 /* Lane l's samples: [*s0, *s1). */
 static void lane_range(const geom *G, size_t l, size_t *s0, size_t *s1)
@@ -372,7 +391,6 @@ static void fwd_lanes(void *vctx, size_t l0, size_t l1)
     conv_ctx *cx = vctx;
     const geom *G = &cx->G;
     tg_node *n = cx->n;
-    const tg_tensor *x = IN(n, 0), *w = IN(n, 1);
     size_t es = G->es, kkw = G->og * G->kk; /* elements of W_g */
     for (size_t l = l0; l < l1; l++) {
         void *col = AT(n->scratch, l * G->lane_elems, es);
@@ -380,9 +398,9 @@ static void fwd_lanes(void *vctx, size_t l0, size_t l1)
         lane_range(G, l, &s0, &s1);
         for (size_t s = s0; s < s1; s++)
             for (size_t g = 0; g < G->g; g++) {
-                const void *xs = AT(x->data, (s * G->c + g * G->cg) * G->hw, es);
-                void *ys = AT(OUT(n)->data, (s * G->o + g * G->og) * G->howo, es);
-                const void *wg = AT(w->data, g * kkw, es);
+                const void *xs = AT(cx->x, (s * G->c + g * G->cg) * G->hw, es);
+                void *ys = AT(cx->y, (s * G->o + g * G->og) * G->howo, es);
+                const void *wg = AT(cx->w, g * kkw, es);
                 for (size_t r0 = 0; r0 < G->ho; r0 += G->rows) {
                     size_t r1 = r0 + G->rows < G->ho ? r0 + G->rows : G->ho;
                     size_t nc = (r1 - r0) * G->wo;
@@ -392,14 +410,14 @@ static void fwd_lanes(void *vctx, size_t l0, size_t l1)
                         im2col(G, xs, r0, r1, col);
                         b = col, ldb = nc;
                     }
-                    gemm(G, false, false, G->og, nc, G->kk, wg, G->kk, b, ldb, 0,
+                    gemm(G, false, false, G->og, nc, G->kk, wg, G->kk, b, ldb, cx->acc_y,
                          AT(ys, r0 * G->wo, es), G->howo);
                 }
             }
-        if (n->n_in == 3) {
-            const void *bias = IN(n, 2)->data;
+        if (cx->b) {
+            const void *bias = cx->b;
             for (size_t s = s0; s < s1; s++) {
-                void *ys = AT(OUT(n)->data, s * G->o * G->howo, es);
+                void *ys = AT(cx->y, s * G->o * G->howo, es);
                 if (es == sizeof(float))
                     add_bias_f32(G->o, G->howo, G->howo, bias, ys);
                 else
@@ -409,13 +427,7 @@ static void fwd_lanes(void *vctx, size_t l0, size_t l1)
     }
 }
 
-static int forward(tg_node *n)
-{
-    conv_ctx cx = {.n = n};
-    plan(n, &cx.G);
-    tg_parallel_for(cx.G.lanes, 1, fwd_lanes, &cx);
-    return TG_OK;
-}
+static void conv_fwd(conv_ctx *cx) { tg_parallel_for(cx->G.lanes, 1, fwd_lanes, cx); }
 
 /* Lane l of backward: its samples' dx, and its partial dW and db (first
  * contribution overwrites) at the end of its scratch. */
@@ -424,23 +436,22 @@ static void bwd_lanes(void *vctx, size_t l0, size_t l1)
     conv_ctx *cx = vctx;
     const geom *G = &cx->G;
     tg_node *n = cx->n;
-    const tg_tensor *x = IN(n, 0), *w = IN(n, 1), *y = OUT(n);
-    size_t es = G->es, kkw = G->og * G->kk;
+    size_t es = G->es, kkw = G->og * G->kk, wsize = G->o * G->kk;
     for (size_t l = l0; l < l1; l++) {
         void *col = AT(n->scratch, l * G->lane_elems, es);
         void *dcol = AT(col, G->colcap, es);
         void *pw = AT(dcol, G->colcap, es); /* partial dW: w's layout */
-        void *pb = AT(pw, w->size, es);     /* partial db */
+        void *pb = AT(pw, wsize, es);       /* partial db */
         size_t s0, s1;
         lane_range(G, l, &s0, &s1);
         for (size_t s = s0; s < s1; s++) {
             for (size_t o = 0; cx->db && o < G->o; o++) {
                 size_t at = (s * G->o + o) * G->howo;
                 if (es == sizeof(float)) {
-                    float v = sum_f32((const float *)y->grad + at, G->howo);
+                    float v = sum_f32((const float *)cx->dy + at, G->howo);
                     ((float *)pb)[o] = s > s0 ? ((float *)pb)[o] + v : v;
                 } else {
-                    double v = sum_f64((const double *)y->grad + at, G->howo);
+                    double v = sum_f64((const double *)cx->dy + at, G->howo);
                     ((double *)pb)[o] = s > s0 ? ((double *)pb)[o] + v : v;
                 }
             }
@@ -448,9 +459,9 @@ static void bwd_lanes(void *vctx, size_t l0, size_t l1)
                 memset(AT(cx->dx, s * G->c * G->hw, es), 0, G->c * G->hw * es);
             for (size_t g = 0; g < G->g; g++) {
                 size_t xo = (s * G->c + g * G->cg) * G->hw;
-                const void *xs = AT(x->data, xo, es);
-                const void *dys = AT(y->grad, (s * G->o + g * G->og) * G->howo, es);
-                const void *wg = AT(w->data, g * kkw, es);
+                const void *xs = AT_OR_NULL(cx->x, xo, es);
+                const void *dys = AT(cx->dy, (s * G->o + g * G->og) * G->howo, es);
+                const void *wg = AT_OR_NULL(cx->w, g * kkw, es);
                 for (size_t r0 = 0; r0 < G->ho; r0 += G->rows) {
                     size_t r1 = r0 + G->rows < G->ho ? r0 + G->rows : G->ho;
                     size_t nc = (r1 - r0) * G->wo;
@@ -511,35 +522,79 @@ static void reduce_lanes(void *vctx, size_t i0, size_t i1)
     }
 }
 
-static void backward(tg_node *n)
+/* The lanes of bwd, then their partial dW and db added up. */
+static void conv_bwd(conv_ctx *cx)
+{
+    size_t wsize = cx->G.o * cx->G.kk; /* w's elements */
+    if (cx->dx || cx->dw || cx->db)
+        tg_parallel_for(cx->G.lanes, 1, bwd_lanes, cx);
+    if (cx->dw) {
+        red_ctx rc = {cx, cx->dw, 2 * cx->G.colcap, cx->acc_w};
+        tg_parallel_for(wsize, TG_ELEM_GRAIN, reduce_lanes, &rc);
+    }
+    if (cx->db) {
+        red_ctx rc = {cx, cx->db, 2 * cx->G.colcap + wsize, cx->acc_b};
+        reduce_lanes(&rc, 0, cx->G.o);
+    }
+}
+
+/* A context for node n with x = input xi and w = input wi. */
+static conv_ctx ctx_of(tg_node *n, int xi, int wi)
 {
     conv_ctx cx = {.n = n};
-    plan(n, &cx.G);
+    plan(IN(n, xi), IN(n, wi), CA(n), &cx.G);
+    return cx;
+}
+
+static int forward(tg_node *n)
+{
+    conv_ctx cx = ctx_of(n, 0, 1);
+    cx.x = IN(n, 0)->data, cx.w = IN(n, 1)->data, cx.y = OUT(n)->data;
+    cx.b = n->n_in == 3 ? IN(n, 2)->data : NULL;
+    conv_fwd(&cx);
+    return TG_OK;
+}
+
+static void backward(tg_node *n)
+{
+    conv_ctx cx = ctx_of(n, 0, 1);
     tg_tensor *x = IN(n, 0), *w = IN(n, 1), *b = n->n_in == 3 ? IN(n, 2) : NULL;
-    int acc_w = 0, acc_b = 0;
+    cx.x = x->data, cx.w = w->data, cx.dy = OUT(n)->grad;
     if (tg_wants_grad(x))
         cx.dx = tg_grad_acc(x, &cx.acc_x);
     if (tg_wants_grad(w))
-        cx.dw = tg_grad_acc(w, &acc_w); /* after x's: w may be x */
+        cx.dw = tg_grad_acc(w, &cx.acc_w); /* after x's: w may be x */
     if (b && tg_wants_grad(b))
-        cx.db = tg_grad_acc(b, &acc_b);
-    if (cx.dx || cx.dw || cx.db)
-        tg_parallel_for(cx.G.lanes, 1, bwd_lanes, &cx);
-    if (cx.dw) {
-        red_ctx rc = {&cx, cx.dw, 2 * cx.G.colcap, acc_w};
-        tg_parallel_for(w->size, TG_ELEM_GRAIN, reduce_lanes, &rc);
+        cx.db = tg_grad_acc(b, &cx.acc_b);
+    conv_bwd(&cx);
+}
+
+/* Recorded: dx = conv2d_input_grad(dy, w, x), dw = conv2d_weight_grad(x,
+ * dy, w), db = Σ dy over N, Ho, Wo. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    conv_attr at = *CA(n);
+    tg_tensor *x = IN(n, 0), *w = IN(n, 1);
+    if ((need & 1) &&
+        !(gx[0] = tg_record(&tg_op_conv2d_input_grad, 3, (tg_tensor *[]){gy, w, x}, &at)))
+        return TG_ERR;
+    if ((need & 2) &&
+        !(gx[1] = tg_record(&tg_op_conv2d_weight_grad, 3, (tg_tensor *[]){x, gy, w}, &at)))
+        return TG_ERR;
+    if (need & 4) {
+        size_t s3[3] = {gy->shape[0], gy->shape[1], gy->shape[2] * gy->shape[3]};
+        gx[2] = tg_sum_axis(tg_sum_axis(tg_reshape(gy, 3, s3), 2, false), 0, false);
+        if (!gx[2])
+            return TG_ERR;
     }
-    if (cx.db) {
-        red_ctx rc = {&cx, cx.db, 2 * cx.G.colcap + w->size, acc_b};
-        reduce_lanes(&rc, 0, cx.G.o);
-    }
+    return TG_OK;
 }
 
 const tg_op tg_op_conv2d = {.name = "conv2d", .grad_reads = 0x3, .attr_size = sizeof(conv_attr),
                             .setup = setup, .forward = forward, .backward = backward,
-                            .attr_str = attr_str};
+                            .attr_str = attr_str, .vjp = vjp};
 
-tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *bias, const tg_conv2d_opts *opts)
+static conv_attr attr_of(const tg_conv2d_opts *opts)
 {
     conv_attr at = {{0, 0}, {0, 0}, {0, 0}, 0};
     if (opts) {
@@ -550,7 +605,139 @@ tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *bias, const tg_conv2
         }
         at.groups = opts->groups;
     }
+    return at;
+}
+
+tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *w, tg_tensor *bias, const tg_conv2d_opts *opts)
+{
+    conv_attr at = attr_of(opts);
     if (bias)
         return tg_record(&tg_op_conv2d, 3, (tg_tensor *[]){x, w, bias}, &at);
     return tg_record(&tg_op_conv2d, 2, (tg_tensor *[]){x, w}, &at);
+}
+
+/* ---- the two gradient ops --------------------------------------------------
+ * conv2d_input_grad(g, w, x):  dx = the transposed convolution of g [N,O,Ho,Wo]
+ *   by w, x's shape (x: its shape only), conv2d's gradient for x;
+ * conv2d_weight_grad(x, g, w): dw = the correlation of x with g, w's shape
+ *   (w: its shape only), conv2d's gradient for w.
+ * With conv(x, w) = conv2d without bias, ⟨h, input_grad(g, w)⟩ =
+ * ⟨conv(h, w), g⟩ = ⟨weight_grad(h, g), w⟩: each op's gradients are the
+ * other two (and conv2d's are these), so all three are differentiable any
+ * number of times.  They run conv2d's lanes (same scratch plan). */
+
+/* Setup of both: x = input xi, w = input wi checked as by conv2d, g =
+ * input gi of the output's shape; the output is shaped as input 2 (x for
+ * input_grad, w for weight_grad: their shapes only). */
+static int grad_setup(tg_node *n, int xi, int wi, int gi)
+{
+    geom G;
+    if (check(n, xi, wi, &G) || tg_need_float(n, gi) || tg_need_same_dtype(n, gi, xi))
+        return TG_ERR;
+    const tg_tensor *g = IN(n, gi);
+    if (g->rank != 4 || g->shape[0] != G.n || g->shape[1] != G.o || g->shape[2] != G.ho ||
+        g->shape[3] != G.wo)
+        return tg_fail(n, "gradient %s must be the output shape [%zu,%zu,%zu,%zu] of input %s "
+                       "and weight %s", tg_shp_of(g).s, G.n, G.o, G.ho, G.wo,
+                       tg_shp_of(IN(n, xi)).s, tg_shp_of(IN(n, wi)).s);
+    tg_out_like(n, 2);
+    return TG_OK;
+}
+
+static int igrad_setup(tg_node *n) { return grad_setup(n, 2, 1, 0); } /* (g, w, x) */
+
+static int igrad_forward(tg_node *n)
+{
+    conv_ctx cx = ctx_of(n, 2, 1);
+    cx.dy = IN(n, 0)->data, cx.w = IN(n, 1)->data, cx.dx = OUT(n)->data;
+    conv_bwd(&cx);
+    return TG_OK;
+}
+
+/* h = dout: dg (+)= conv(h, w), dw (+)= weight_grad(h, g) */
+static void igrad_backward(tg_node *n)
+{
+    tg_tensor *g = IN(n, 0), *w = IN(n, 1);
+    conv_ctx cx = ctx_of(n, 2, 1);
+    const void *h = OUT(n)->grad;
+    if (tg_wants_grad(g))
+        cx.y = tg_grad_acc(g, &cx.acc_y);
+    if (tg_wants_grad(w))
+        cx.dw = tg_grad_acc(w, &cx.acc_w); /* after g's: w may be g */
+    cx.x = h, cx.w = w->data, cx.dy = g->data;
+    if (cx.y)
+        conv_fwd(&cx);
+    conv_bwd(&cx);
+}
+
+static int igrad_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    conv_attr at = *CA(n);
+    tg_tensor *g = IN(n, 0), *w = IN(n, 1);
+    if ((need & 1) && !(gx[0] = tg_record(&tg_op_conv2d, 2, (tg_tensor *[]){gy, w}, &at)))
+        return TG_ERR;
+    if ((need & 2) &&
+        !(gx[1] = tg_record(&tg_op_conv2d_weight_grad, 3, (tg_tensor *[]){gy, g, w}, &at)))
+        return TG_ERR;
+    return TG_OK;
+}
+
+static int wgrad_setup(tg_node *n) { return grad_setup(n, 0, 2, 1); } /* (x, g, w) */
+
+static int wgrad_forward(tg_node *n)
+{
+    conv_ctx cx = ctx_of(n, 0, 2);
+    cx.x = IN(n, 0)->data, cx.dy = IN(n, 1)->data, cx.dw = OUT(n)->data;
+    conv_bwd(&cx);
+    return TG_OK;
+}
+
+/* k = dout: dx (+)= input_grad(g, k), dg (+)= conv(x, k) */
+static void wgrad_backward(tg_node *n)
+{
+    tg_tensor *x = IN(n, 0), *g = IN(n, 1);
+    conv_ctx cx = ctx_of(n, 0, 2);
+    if (tg_wants_grad(x))
+        cx.dx = tg_grad_acc(x, &cx.acc_x);
+    if (tg_wants_grad(g))
+        cx.y = tg_grad_acc(g, &cx.acc_y); /* after x's: g may be x */
+    cx.x = x->data, cx.w = OUT(n)->grad, cx.dy = g->data;
+    conv_bwd(&cx);
+    if (cx.y)
+        conv_fwd(&cx);
+}
+
+static int wgrad_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    conv_attr at = *CA(n);
+    tg_tensor *x = IN(n, 0), *g = IN(n, 1);
+    if ((need & 1) &&
+        !(gx[0] = tg_record(&tg_op_conv2d_input_grad, 3, (tg_tensor *[]){g, gy, x}, &at)))
+        return TG_ERR;
+    if ((need & 2) && !(gx[1] = tg_record(&tg_op_conv2d, 2, (tg_tensor *[]){x, gy}, &at)))
+        return TG_ERR;
+    return TG_OK;
+}
+
+const tg_op tg_op_conv2d_input_grad = {.name = "conv2d_input_grad", .grad_reads = 0x3,
+                                       .attr_size = sizeof(conv_attr), .setup = igrad_setup,
+                                       .forward = igrad_forward, .backward = igrad_backward,
+                                       .attr_str = attr_str, .vjp = igrad_vjp};
+const tg_op tg_op_conv2d_weight_grad = {.name = "conv2d_weight_grad", .grad_reads = 0x3,
+                                        .attr_size = sizeof(conv_attr), .setup = wgrad_setup,
+                                        .forward = wgrad_forward, .backward = wgrad_backward,
+                                        .attr_str = attr_str, .vjp = wgrad_vjp};
+
+tg_tensor *tg_conv2d_input_grad(tg_tensor *g, tg_tensor *w, tg_tensor *x,
+                                const tg_conv2d_opts *opts)
+{
+    conv_attr at = attr_of(opts);
+    return tg_record(&tg_op_conv2d_input_grad, 3, (tg_tensor *[]){g, w, x}, &at);
+}
+
+tg_tensor *tg_conv2d_weight_grad(tg_tensor *x, tg_tensor *g, tg_tensor *w,
+                                 const tg_conv2d_opts *opts)
+{
+    conv_attr at = attr_of(opts);
+    return tg_record(&tg_op_conv2d_weight_grad, 3, (tg_tensor *[]){x, g, w}, &at);
 }

@@ -111,9 +111,12 @@ static mask_f64_fn *pick_f64(void)
     return mask_f64;
 }
 
-/* A range of y = x·m (forward) or dx (+)= dy·m (backward). */
+/* A range of y = x·m (forward) or dx (+)= dy·m (backward), with the mask
+ * of m (key, mode) and a's threshold and scale. */
 typedef struct dropout_ctx {
-    tg_node *n;
+    dropout_scratch m;
+    dropout_attr a;
+    bool f32;
     const void *src; /* x, or dy */
     void *dst;       /* y, or dx */
     int acc;         /* add to dst (backward, dx already holds a share) */
@@ -122,19 +125,25 @@ typedef struct dropout_ctx {
 static void range(void *ctx, size_t b, size_t e)
 {
     dropout_ctx *c = ctx;
-    tg_node *n = c->n;
-    uint64_t key = DS(n)->key, th = DA(n)->thresh;
-    if (OUT(n)->dtype == TG_F32) {
-        if (DS(n)->masked)
-            pick_f32()(b, e, key, th, (float)DA(n)->scale, c->src, c->dst, c->acc);
+    uint64_t key = c->m.key, th = c->a.thresh;
+    if (c->f32) {
+        if (c->m.masked)
+            pick_f32()(b, e, key, th, (float)c->a.scale, c->src, c->dst, c->acc);
         else
             pass_f32(b, e, c->src, c->dst, c->acc);
     } else {
-        if (DS(n)->masked)
-            pick_f64()(b, e, key, th, DA(n)->scale, c->src, c->dst, c->acc);
+        if (c->m.masked)
+            pick_f64()(b, e, key, th, c->a.scale, c->src, c->dst, c->acc);
         else
             pass_f64(b, e, c->src, c->dst, c->acc);
     }
+}
+
+/* dst (+)= src·m over the output's elements, m from node d (a dropout) */
+static void run(tg_node *n, const tg_node *d, const void *src, void *dst, int acc)
+{
+    dropout_ctx c = {*DS(d), *DA((tg_node *)d), OUT(n)->dtype == TG_F32, src, dst, acc};
+    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
 }
 
 static int forward(tg_node *n)
@@ -144,8 +153,7 @@ static int forward(tg_node *n)
     tg_random_key(n, &DS(n)->key);
     if (!tg_recomputing(n)) /* a checkpoint's rerun keeps the first run's mode */
         DS(n)->masked = n->out.tape->training && DA(n)->p > 0;
-    dropout_ctx c = {n, IN(n, 0)->data, OUT(n)->data, 0};
-    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
+    run(n, n, IN(n, 0)->data, OUT(n)->data, 0);
     return TG_OK;
 }
 
@@ -153,17 +161,90 @@ static void backward(tg_node *n)
 {
     if (!tg_wants_grad(IN(n, 0)))
         return;
-    dropout_ctx c = {n, OUT(n)->grad, NULL, 0};
-    c.dst = tg_grad_acc(IN(n, 0), &c.acc);
-    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
+    int acc;
+    void *dx = tg_grad_acc(IN(n, 0), &acc);
+    run(n, n, OUT(n)->grad, dx, acc);
+}
+
+/* Recorded: dx = dropout_apply(dy, y), the mask of this node's forward,
+ * read again at each replay (so it follows the replayed forward's draw). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_dropout_apply(gy, OUT(n));
+    return gx[0] ? TG_OK : TG_ERR;
 }
 
 const tg_op tg_op_dropout = {.name = "dropout", .attr_size = sizeof(dropout_attr),
                              .setup = setup, .forward = forward, .backward = backward,
-                             .attr_str = attr_str};
+                             .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_dropout(tg_tensor *x, double p)
 {
     dropout_attr at = {p, 0, 0};
     return tg_record(&tg_op_dropout, 1, &x, &at);
+}
+
+/* dropout_apply(t, y): t·m with m the mask (and scale) the dropout node
+ * that made y used in its last forward: dropout's gradient, as an op.
+ * Forward copies that node's key, mode and attributes into its own scratch
+ * (the dropout node runs first in every replay), so backward, dt (+)= dout·m
+ * (dropout_apply again), uses the mask forward did.  y's values are never
+ * read; its gradient is zero. */
+typedef struct apply_scratch {
+    dropout_scratch m;
+    dropout_attr a;
+} apply_scratch;
+#define AS(n) ((apply_scratch *)(n)->scratch)
+
+static int apply_setup(tg_node *n)
+{
+    if (tg_need_float(n, 0) || tg_need_float(n, 1) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    tg_tensor *t = IN(n, 0), *y = IN(n, 1);
+    if (!y->node || y->node->op != &tg_op_dropout)
+        return tg_fail(n, "y ('%s', %s) must be the output of tg_dropout, not of %s", tg_label(y),
+                       tg_shp_of(y).s, y->node ? y->node->op->name : "a leaf");
+    if (t->rank != y->rank || memcmp(t->shape, y->shape, (size_t)t->rank * sizeof(size_t)))
+        return tg_fail(n, "t %s must have the shape of y %s", tg_shp_of(t).s, tg_shp_of(y).s);
+    tg_out_like(n, 0);
+    n->scratch_bytes = sizeof(apply_scratch);
+    return TG_OK;
+}
+
+static int apply_forward(tg_node *n)
+{
+    const tg_node *d = IN(n, 1)->node;
+    AS(n)->m = *DS(d);
+    AS(n)->a = *DA((tg_node *)d);
+    dropout_ctx c = {AS(n)->m, AS(n)->a, OUT(n)->dtype == TG_F32, IN(n, 0)->data,
+                     OUT(n)->data, 0};
+    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
+    return TG_OK;
+}
+
+static void apply_backward(tg_node *n)
+{
+    if (!tg_wants_grad(IN(n, 0)))
+        return;
+    dropout_ctx c = {AS(n)->m, AS(n)->a, OUT(n)->dtype == TG_F32, OUT(n)->grad, NULL, 0};
+    c.dst = tg_grad_acc(IN(n, 0), &c.acc);
+    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, range, &c);
+}
+
+/* Recorded: dt = dropout_apply(dy, y) (the mask is diagonal); y: zero. */
+static int apply_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    if (need & 1)
+        gx[0] = tg_dropout_apply(gy, IN(n, 1));
+    return (need & 1) && !gx[0] ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_dropout_apply = {.name = "dropout_apply", .setup = apply_setup,
+                                   .forward = apply_forward, .backward = apply_backward,
+                                   .vjp = apply_vjp};
+
+tg_tensor *tg_dropout_apply(tg_tensor *t, tg_tensor *y)
+{
+    return tg_record(&tg_op_dropout_apply, 2, (tg_tensor *[]){t, y}, NULL);
 }

@@ -73,8 +73,18 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, IN(n, 1)->size, w->shape[1], y->grad, n->scratch, dw);
 }
 
+/* Recorded: dW = tg_scatter_rows(dY, idx, V), which reads idx when it runs
+ * (indices may change between replays); idx gets no gradient.  Its own
+ * recorded backward is this op again: differentiable to any order. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_scatter_rows(gy, IN(n, 1), IN(n, 0)->shape[0]);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_embedding = {.name = "embedding", .setup = setup, .forward = forward,
-                               .backward = backward};
+                               .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *idx)
 {

@@ -2,7 +2,9 @@
  *   dX[idx_i] += dY[i]   (a scatter-add: a row picked twice gets both)
  * Forward checks the indices and keeps a copy of them in scratch; backward
  * scatters with that copy, so indices changed after the last forward (e.g.
- * out of range, which the next replay refuses) are never used. */
+ * out of range, which the next replay refuses) are never used.  Recorded
+ * backward: tg_scatter_rows (twice differentiable and more: its own is a
+ * gather). */
 #include "op.h"
 
 static int setup(tg_node *n)
@@ -57,8 +59,17 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, IN(n, 1)->size, x->size / x->shape[0], y->grad, n->scratch, dx);
 }
 
+/* Recorded: dX = tg_scatter_rows(dY, idx, r), which reads idx when it runs
+ * (indices may change between replays); idx gets no gradient. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_scatter_rows(gy, IN(n, 1), IN(n, 0)->shape[0]);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_gather_rows = {.name = "gather_rows", .setup = setup, .forward = forward,
-                                 .backward = backward};
+                                 .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_gather_rows(tg_tensor *x, tg_tensor *idx)
 {

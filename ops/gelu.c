@@ -91,6 +91,11 @@ static inline float gelu_d_f32(float x)
         else                                                                   \
             for (size_t i = 0; i < len; i++)                                   \
                 dx[i] = g[i] * gelu_d_f32(x[i]);                               \
+    }                                                                          \
+    ATTR_ static void d32_##S(size_t len, const float *restrict x, float *restrict y) \
+    {                                                                          \
+        for (size_t i = 0; i < len; i++)                                       \
+            y[i] = gelu_d_f32(x[i]);                                           \
     }
 GELU_KERNELS(, base)
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -167,7 +172,104 @@ static void backward(tg_node *n)
     tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, bwd_range, &c);
 }
 
+/* Recorded: dx = dy ⊙ gelu_grad(x). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_mul(gy, tg_gelu_grad(IN(n, 0)));
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_gelu = {.name = "gelu", .grad_reads = 1, .setup = tg_setup_unary,
-                          .forward = forward, .backward = backward};
+                          .forward = forward, .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_gelu(tg_tensor *x) { return tg_record(&tg_op_gelu, 1, &x, NULL); }
+
+/* gelu_grad: y = gelu'(x) = Φ(x) + x·φ(x), with the kernels of gelu's
+ * backward (so dy·gelu_grad(x) is backward's gradient, in f32 too);
+ *   dx = dy·gelu''(x) = dy·φ(x)·(2 − x²), in double for either dtype, 0
+ *   where φ underflows (±∞ included; NaN stays NaN). */
+static double gelu_dd(double x)
+{
+    double e = exp(-0.5 * x * x);
+    return e == 0 ? 0 : e * (2 - x * x) * 0.39894228040143267794;
+}
+
+static void d_range(void *ctx, size_t b, size_t e)
+{
+    tg_node *n = ((tg_elem_ctx *)ctx)->n;
+    const tg_tensor *x = IN(n, 0);
+    tg_tensor *y = OUT(n);
+    if (y->dtype == TG_F64) {
+        const double *xs = x->data;
+        double *ys = y->data;
+        for (size_t i = b; i < e; i++)
+            ys[i] = gelu_d_f64(xs[i]);
+        return;
+    }
+    const float *xs = (const float *)x->data + b;
+    float *ys = (float *)y->data + b;
+#ifdef HAVE_X86_CLONES
+    int isa = tg_cpu_isa();
+    if (isa == TG_ISA_AVX512)
+        d32_avx512(e - b, xs, ys);
+    else if (isa == TG_ISA_AVX2)
+        d32_avx2(e - b, xs, ys);
+    else
+#endif
+        d32_base(e - b, xs, ys);
+}
+
+static void dd_range(void *ctx, size_t b, size_t e)
+{
+    tg_elem_ctx *c = ctx;
+    const tg_tensor *x = IN(c->n, 0), *y = OUT(c->n);
+    for (size_t i = b; i < e; i++) {
+        if (y->dtype == TG_F64) {
+            double d = ((const double *)y->grad)[i] * gelu_dd(((const double *)x->data)[i]);
+            double *dx = c->dx;
+            dx[i] = c->acc ? dx[i] + d : d;
+        } else {
+            float d = (float)((double)((const float *)y->grad)[i] *
+                              gelu_dd((double)((const float *)x->data)[i]));
+            float *dx = c->dx;
+            dx[i] = c->acc ? dx[i] + d : d;
+        }
+    }
+}
+
+static int grad_forward(tg_node *n)
+{
+    tg_elem_ctx c = {n, NULL, 0};
+    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, d_range, &c);
+    return TG_OK;
+}
+
+static void grad_backward(tg_node *n)
+{
+    if (!tg_wants_grad(IN(n, 0)))
+        return;
+    tg_elem_ctx c = {n, NULL, 0};
+    c.dx = tg_grad_acc(IN(n, 0), &c.acc);
+    tg_parallel_for(OUT(n)->size, TG_ELEM_GRAIN, dd_range, &c);
+}
+
+/* Recorded: dx = dy ⊙ e^(−x²/2) ⊙ (x² − 2)·(−1/√(2π)) with x clamped to
+ * [−40, 40] first (φ is already 0 there, and ±∞ then gives 0, not ∞·0):
+ * tg_ ops with recorded gradients, so gelu is differentiable to any order. */
+static int grad_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *xc = tg_clamp(IN(n, 0), -40, 40);
+    tg_tensor *x2 = tg_mul(xc, xc);
+    tg_tensor *d = tg_mul(tg_exp(tg_scale(x2, -0.5)),
+                          tg_scale(tg_add_scalar(x2, -2), -0.39894228040143267794));
+    gx[0] = tg_mul(gy, d);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_gelu_grad = {.name = "gelu_grad", .grad_reads = 1, .setup = tg_setup_unary,
+                               .forward = grad_forward, .backward = grad_backward,
+                               .vjp = grad_vjp};
+
+tg_tensor *tg_gelu_grad(tg_tensor *x) { return tg_record(&tg_op_gelu_grad, 1, &x, NULL); }

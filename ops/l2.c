@@ -56,7 +56,15 @@ static void backward(tg_node *n)
                 LAMBDA(n));
 }
 
-const tg_op tg_op_l2 = {.name = "l2", .grad_reads = 0x1, .attr_size = sizeof(l2_attr),
+/* Recorded: dw = λ w · dL. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_mul(tg_scale(IN(n, 0), LAMBDA(n)), gy);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_l2 = {.name = "l2", .vjp = vjp, .grad_reads = 0x1, .attr_size = sizeof(l2_attr),
                         .setup = setup, .forward = forward, .backward = backward,
                         .attr_str = attr_str};
 

@@ -275,10 +275,43 @@ static void backward(tg_node *n)
     }
 }
 
+/* Recorded, with the forward's statistics recomputed by tg_ ops (means over
+ * the last axis, kept as size 1), so the rule is differentiable again to any
+ * order:  μ = mean(x), x_c = x − μ, σ = √(mean(x_c²) + ε), x̂ = x_c/σ,
+ *   g = γ⊙dy,  dx = (g − mean(g) − x̂·mean(g⊙x̂)) / σ
+ *   dγ = Σ_rows dy⊙x̂,  dβ = Σ_rows dy   (tg_sum_to γ's / β's shape) */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *x = IN(n, 0), *sigma = NULL, *xh = NULL;
+    int gs = gamma_slot(n), bs = beta_slot(n);
+    bool want_x = need & 1, want_g = gs >= 0 && (need >> gs & 1);
+    if (want_x || want_g) {
+        tg_tensor *xc = tg_sub(x, tg_mean_axis(x, -1, true));
+        sigma = tg_sqrt(tg_add_scalar(tg_mean_axis(tg_mul(xc, xc), -1, true), LA(n)->eps));
+        if (!(xh = tg_div(xc, sigma)))
+            return TG_ERR;
+    }
+    if (want_x) {
+        /* g its own node even without γ (a view of dy): the terms of dx that
+         * cancel (g and −mean(g), exactly at D = 1) then meet in g's
+         * gradient, before β's share joins them in dy's */
+        tg_tensor *g = gs >= 0 ? tg_mul(gy, IN(n, gs)) : tg_reshape(gy, gy->rank, gy->shape);
+        tg_tensor *t = tg_sub(g, tg_mean_axis(g, -1, true));
+        t = tg_sub(t, tg_mul(xh, tg_mean_axis(tg_mul(g, xh), -1, true)));
+        if (!(gx[0] = tg_div(t, sigma)))
+            return TG_ERR;
+    }
+    if (want_g && !(gx[gs] = tg_sum_to(tg_mul(gy, xh), IN(n, gs))))
+        return TG_ERR;
+    if (bs >= 0 && (need >> bs & 1) && !(gx[bs] = tg_sum_to(gy, IN(n, bs))))
+        return TG_ERR;
+    return TG_OK;
+}
+
 const tg_op tg_op_layer_norm = {.name = "layer_norm", .grad_reads = 0x1,
                                 .attr_size = sizeof(ln_attr), .setup = setup,
                                 .forward = forward, .backward = backward,
-                                .attr_str = attr_str};
+                                .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_layer_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)
 {

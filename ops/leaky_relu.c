@@ -11,3 +11,12 @@ tg_tensor *tg_leaky_relu(tg_tensor *x, double slope)
     unary_attr at = {slope};
     return tg_record(&tg_op_leaky_relu, 1, &x, &at);
 }
+
+/* recorded: gx = gy ⊙ (c + (1 − c)·step(x)) */
+static int leaky_relu_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    double c = ATTR(n, unary_attr)->c;
+    gx[0] = tg_mul(gy, tg_add_scalar(tg_scale(tg_step(IN(n, 0), 0), 1 - c), c));
+    return gx[0] ? TG_OK : TG_ERR;
+}

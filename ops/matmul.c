@@ -78,9 +78,20 @@ static void backward(tg_node *n)
     }
 }
 
+/* Recorded: the same products with tg_matmul_t. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *a = IN(n, 0), *b = IN(n, 1);
+    if (need & 1)
+        gx[0] = !TA(n) ? tg_matmul_t(gy, b, false, !TB(n)) : tg_matmul_t(b, gy, TB(n), true);
+    if (need & 2)
+        gx[1] = !TB(n) ? tg_matmul_t(a, gy, !TA(n), false) : tg_matmul_t(gy, a, true, TA(n));
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
 const tg_op tg_op_matmul = {.name = "matmul", .grad_reads = 0x3, .attr_size = sizeof(matmul_attr),
                             .setup = setup, .forward = forward, .backward = backward,
-                            .attr_str = attr_str};
+                            .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 {

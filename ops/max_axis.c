@@ -4,7 +4,10 @@
  *            first NaN when the slice holds one (torch.max(x, dim)'s index)
  *   dx[o,k,i] = dy[o,i] at k = k*, 0 elsewhere
  * Forward keeps k* of every output element in scratch (recomputed on every
- * forward); backward reads only that, not x. */
+ * forward); backward reads only that, not x.
+ * max_mask (below): the 0/1 mask of k* along the axis, of x's shape, with
+ * derivative 0; max_axis's recorded backward is dy ⊙ max_mask(x), so it is
+ * differentiable to any order (its second derivative is 0). */
 #include "op.h"
 
 typedef struct max_axis_attr {
@@ -31,11 +34,12 @@ static void split(const tg_node *n, size_t *outer, size_t *len, size_t *inner)
     *len = x->shape[axis];
 }
 
-static int setup(tg_node *n)
+/* x float, the axis in range (made positive) */
+static int check_axis(tg_node *n)
 {
     if (tg_need_float(n, 0))
         return TG_ERR;
-    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    tg_tensor *x = IN(n, 0);
     int axis = MA(n)->axis;
     if (axis < 0 && axis >= -(int)x->rank)
         axis += x->rank;
@@ -43,6 +47,15 @@ static int setup(tg_node *n)
         return tg_fail(n, "axis %d out of range for %s", MA(n)->axis,
                        x->rank ? tg_shp_of(x).s : "a scalar");
     MA(n)->axis = axis;
+    return TG_OK;
+}
+
+static int setup(tg_node *n)
+{
+    if (check_axis(n))
+        return TG_ERR;
+    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    int axis = MA(n)->axis;
     int r = 0;
     for (int i = 0; i < x->rank; i++) {
         if (i != axis)
@@ -86,6 +99,14 @@ static int setup(tg_node *n)
                     arg += inner)                                              \
             for (size_t i = 0; i < inner; i++)                                 \
                 dx[arg[i] * inner + i] += g[i];                                \
+    }                                                                          \
+    static void mask_##S(size_t outer, size_t len, size_t inner,               \
+                         const size_t *arg, T *y)                              \
+    {                                                                          \
+        memset(y, 0, outer * len * inner * sizeof(T));                         \
+        for (size_t o = 0; o < outer; o++, y += len * inner, arg += inner)     \
+            for (size_t i = 0; i < inner; i++)                                 \
+                y[arg[i] * inner + i] = 1;                                     \
     }
 KERNELS(float, f32)
 KERNELS(double, f64)
@@ -106,12 +127,80 @@ static void backward(tg_node *n)
     TG_DISPATCH(OUT(n), bwd, outer, len, inner, OUT(n)->grad, n->scratch, dx);
 }
 
+/* Recorded: dx = max_mask(x) ⊙ dy, dy given its size-1 axis back. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *g = gy;
+    if (!MA(n)->keepdim) {
+        size_t s[TG_MAX_RANK];
+        for (int i = 0; i < x->rank; i++)
+            s[i] = i == MA(n)->axis ? 1 : x->shape[i];
+        g = tg_reshape(gy, x->rank, s);
+    }
+    gx[0] = tg_mul(tg_max_mask(x, MA(n)->axis), g);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_max_axis = {.name = "max_axis", .attr_size = sizeof(max_axis_attr),
                               .setup = setup, .forward = forward, .backward = backward,
-                              .attr_str = attr_str};
+                              .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim)
 {
     max_axis_attr at = {axis, keepdim};
     return tg_record(&tg_op_max_axis, 1, &x, &at);
+}
+
+/* max_mask: y of x's shape, 1 at max_axis's k* of every slice, 0 elsewhere;
+ * dx = 0.  Scratch: k* per slice, then the maxima (forward's kernel). */
+static int mask_setup(tg_node *n)
+{
+    if (check_axis(n))
+        return TG_ERR;
+    MA(n)->keepdim = false;
+    tg_out_like(n, 0);
+    size_t outer, len, inner;
+    split(n, &outer, &len, &inner);
+    n->scratch_bytes = outer * inner * (sizeof(size_t) + sizeof(double));
+    return TG_OK;
+}
+
+static int mask_forward(tg_node *n)
+{
+    size_t outer, len, inner, *arg = n->scratch;
+    split(n, &outer, &len, &inner);
+    TG_DISPATCH(OUT(n), fwd, outer, len, inner, IN(n, 0)->data, (void *)(arg + outer * inner),
+                arg);
+    TG_DISPATCH(OUT(n), mask, outer, len, inner, arg, OUT(n)->data);
+    return TG_OK;
+}
+
+static void mask_backward(tg_node *n)
+{
+    tg_tensor *x = IN(n, 0);
+    int acc;
+    if (!tg_wants_grad(x))
+        return;
+    void *dx = tg_grad_acc(x, &acc);
+    if (!acc)
+        memset(dx, 0, x->size * (x->dtype == TG_F32 ? sizeof(float) : sizeof(double)));
+}
+
+/* recorded: zero (gx[0] left NULL) */
+static int mask_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)n, (void)gy, (void)need, (void)gx;
+    return TG_OK;
+}
+
+const tg_op tg_op_max_mask = {.name = "max_mask", .attr_size = sizeof(max_axis_attr),
+                              .setup = mask_setup, .forward = mask_forward,
+                              .backward = mask_backward, .attr_str = attr_str,
+                              .vjp = mask_vjp};
+
+tg_tensor *tg_max_mask(tg_tensor *x, int axis)
+{
+    max_axis_attr at = {axis, false};
+    return tg_record(&tg_op_max_mask, 1, &x, &at);
 }

@@ -25,12 +25,47 @@ void tg_pool_attr_str(const tg_node *n, char *buf, size_t len, bool show_cip)
 
 int tg_pool_setup(tg_node *n)
 {
+    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    if (tg_pool_check(n, 0, y->shape + 2))
+        return TG_ERR;
+    y->dtype = x->dtype;
+    y->rank = 4;
+    y->shape[0] = x->shape[0];
+    y->shape[1] = x->shape[1];
+    return TG_OK;
+}
+
+int tg_pool_adj_setup(tg_node *n, bool gather)
+{
+    size_t p[4];
+    if (tg_need_float(n, 0) || tg_pool_check(n, 1, p + 2) || tg_need_same_dtype(n, 0, 1))
+        return TG_ERR;
+    tg_tensor *t = IN(n, 0), *x = IN(n, 1);
+    p[0] = x->shape[0], p[1] = x->shape[1];
+    const size_t *want = gather ? x->shape : p;
+    if (t->rank != 4 || memcmp(t->shape, want, sizeof p))
+        return tg_fail(n, "%s must be %s [%zu,%zu,%zu,%zu] for input %s, got %s",
+                       gather ? "t" : "g", gather ? "shaped as x" : "x pooled", want[0],
+                       want[1], want[2], want[3], tg_shp_of(x).s, tg_shp_of(t).s);
+    if (gather) {
+        tg_tensor *y = OUT(n);
+        y->dtype = x->dtype;
+        y->rank = 4;
+        memcpy(y->shape, p, sizeof p);
+    } else {
+        tg_out_like(n, 1);
+    }
+    return TG_OK;
+}
+
+int tg_pool_check(tg_node *n, int xi, size_t *ho_wo)
+{
     pool_attr *a = PA(n);
     if (a->no_opts)
         return tg_fail(n, "opts is NULL (the kernel size has no default)");
-    if (tg_need_float(n, 0))
+    if (tg_need_float(n, xi))
         return TG_ERR;
-    tg_tensor *x = IN(n, 0), *y = OUT(n);
+    tg_tensor *x = IN(n, xi);
     if (x->rank != 4)
         return tg_fail(n, "input must be 4-D [N,C,H,W], got %s", tg_shp_of(x).s);
     const int *k = a->kernel, *s = a->stride, *p = a->padding;
@@ -48,28 +83,39 @@ int tg_pool_setup(tg_node *n)
                            k[1], tg_shp_of(x).s, p[0], p[1]);
         if (s[i] == 0)
             a->stride[i] = k[i];
-        y->shape[2 + i] = (padded - (size_t)k[i]) / (size_t)a->stride[i] + 1;
+        ho_wo[i] = (padded - (size_t)k[i]) / (size_t)a->stride[i] + 1;
     }
-    y->dtype = x->dtype;
-    y->rank = 4;
-    y->shape[0] = x->shape[0];
-    y->shape[1] = x->shape[1];
+    return TG_OK;
+}
+
+/* Scratch: `yb` bytes of maxima (the scatter op's, which has no output of
+ * the pooled shape), then the argmax of each output, int32. */
+static int scratch(tg_node *n, int xi, const size_t *pooled, bool yb)
+{
+    const tg_tensor *x = IN(n, xi);
+    if (x->shape[2] > INT32_MAX / x->shape[3])
+        return tg_fail(n, "a plane of %zux%zu has more than 2^31 - 1 elements (input %s)",
+                       x->shape[2], x->shape[3], tg_shp_of(x).s);
+    size_t outs, per = sizeof(int32_t) + (yb ? tg_dtype_size((tg_dtype)x->dtype) : 0);
+    if (tg_shape_size(4, pooled, &outs) || outs > SIZE_MAX / per)
+        return tg_fail(n, "output shape overflows");
+    n->scratch_bytes = outs * per;
     return TG_OK;
 }
 
 static int setup(tg_node *n)
 {
-    if (tg_pool_setup(n))
-        return TG_ERR;
-    const tg_tensor *x = IN(n, 0);
-    if (x->shape[2] > INT32_MAX / x->shape[3])
-        return tg_fail(n, "a plane of %zux%zu has more than 2^31 - 1 elements (input %s)",
-                       x->shape[2], x->shape[3], tg_shp_of(x).s);
-    size_t outs; /* output elements (y->size is set after setup) */
-    if (tg_shape_size(4, OUT(n)->shape, &outs) || outs > SIZE_MAX / sizeof(int32_t))
-        return tg_fail(n, "output shape overflows");
-    n->scratch_bytes = outs * sizeof(int32_t);
-    return TG_OK;
+    return tg_pool_setup(n) ? TG_ERR : scratch(n, 0, OUT(n)->shape, false);
+}
+
+static int scatter_setup(tg_node *n)
+{
+    return tg_pool_adj_setup(n, false) ? TG_ERR : scratch(n, 1, IN(n, 0)->shape, true);
+}
+
+static int gather_setup(tg_node *n)
+{
+    return tg_pool_adj_setup(n, true) ? TG_ERR : scratch(n, 1, OUT(n)->shape, false);
 }
 
 /* take v over the running maximum m: v > m, or v NaN while m is not */
@@ -157,6 +203,12 @@ static int setup(tg_node *n)
         for (size_t o = 0; o < g->Ho * g->Wo; o++)                             \
             dx[arg[o]] += dy[o];                                               \
     }                                                                          \
+    static void take_##S(const pool_geom *g, const T *t, const int32_t *arg,   \
+                         T *out, int acc)                                      \
+    {                                                                          \
+        for (size_t o = 0; o < g->Ho * g->Wo; o++)                             \
+            out[o] = acc ? out[o] + t[arg[o]] : t[arg[o]];                     \
+    }                                                                          \
     /* kernel 2, stride 2, no padding, overwriting: each element written once \
      * (the argmax relative to the window's top-left: 0, 1, W or W + 1) */    \
     static void bwd2_##S(const pool_geom *g, const T *dy, const int32_t *arg,  \
@@ -191,69 +243,73 @@ static bool is_k2s2(const pool_geom *g)
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
-static void fwd_range(void *ctx, size_t b, size_t e)
-{
-    tg_node *n = ((tg_elem_ctx *)ctx)->n;
-    pool_geom g = tg_pool_geom_of(n);
-    size_t in = g.H * g.W, out = g.Ho * g.Wo;
-    int32_t *arg = n->scratch;
-    bool k2 = is_k2s2(&g);
-    for (size_t p = b; p < e; p++) {
-        if (OUT(n)->dtype == TG_F32) {
-            const float *x = (const float *)IN(n, 0)->data + p * in;
-            float *y = (float *)OUT(n)->data + p * out;
-            (k2 ? fwd2_f32 : fwd_f32)(&g, x, y, arg + p * out);
-        } else {
-            const double *x = (const double *)IN(n, 0)->data + p * in;
-            double *y = (double *)OUT(n)->data + p * out;
-            (k2 ? fwd2_f64 : fwd_f64)(&g, x, y, arg + p * out);
-        }
+/* What a range of planes does, in this order (each a bit of `what`):
+ * FIND the maxima of x into y and their positions into arg; SCATTER
+ * dst (+)= src sent to those positions (src pooled-shaped, dst x-shaped);
+ * TAKE dst (+)= src at those positions (src x-shaped, dst pooled-shaped). */
+enum { FIND = 1, SCATTER = 2, TAKE = 4 };
+typedef struct mp_ctx {
+    pool_geom g;
+    bool f32;
+    int what, acc;
+    const void *x, *src;
+    void *y, *dst;
+    int32_t *arg;
+} mp_ctx;
+
+#define PLANES(T, S)                                                           \
+    static void planes_##S(const mp_ctx *c, size_t b, size_t e)               \
+    {                                                                          \
+        const pool_geom *g = &c->g;                                            \
+        size_t in = g->H * g->W, out = g->Ho * g->Wo;                          \
+        bool k2 = is_k2s2(g);                                                  \
+        for (size_t p = b; p < e; p++) {                                       \
+            int32_t *arg = c->arg + p * out;                                   \
+            if (c->what & FIND)                                                \
+                (k2 ? fwd2_##S : fwd_##S)(g, (const T *)c->x + p * in,         \
+                                          (T *)c->y + p * out, arg);           \
+            if ((c->what & SCATTER) && k2 && !c->acc)                          \
+                bwd2_##S(g, (const T *)c->src + p * out, arg, (T *)c->dst + p * in); \
+            else if (c->what & SCATTER)                                        \
+                bwd_##S(g, (const T *)c->src + p * out, arg, (T *)c->dst + p * in, c->acc); \
+            if (c->what & TAKE)                                                \
+                take_##S(g, (const T *)c->src + p * in, arg, (T *)c->dst + p * out, c->acc); \
+        }                                                                      \
     }
+PLANES(float, f32)
+PLANES(double, f64)
+
+static void range(void *ctx, size_t b, size_t e)
+{
+    const mp_ctx *c = ctx;
+    if (c->f32)
+        planes_f32(c, b, e);
+    else
+        planes_f64(c, b, e);
+}
+
+static void run(mp_ctx *c, const tg_node *n)
+{
+    c->f32 = OUT(n)->dtype == TG_F32;
+    tg_parallel_for(c->g.planes, tg_pool_grain(&c->g), range, c);
 }
 
 static int forward(tg_node *n)
 {
-    pool_geom g = tg_pool_geom_of(n);
-    tg_elem_ctx c = {n, NULL, 0};
-    tg_parallel_for(g.planes, tg_pool_grain(&g), fwd_range, &c);
+    mp_ctx c = {.g = tg_pool_geom_of(n), .what = FIND, .x = IN(n, 0)->data,
+                .y = OUT(n)->data, .arg = n->scratch};
+    run(&c, n);
     return TG_OK;
-}
-
-static void bwd_range(void *ctx, size_t b, size_t e)
-{
-    tg_elem_ctx *c = ctx;
-    tg_node *n = c->n;
-    pool_geom g = tg_pool_geom_of(n);
-    size_t in = g.H * g.W, out = g.Ho * g.Wo;
-    const int32_t *arg = n->scratch;
-    bool k2 = is_k2s2(&g) && !c->acc;
-    for (size_t p = b; p < e; p++) {
-        if (OUT(n)->dtype == TG_F32) {
-            const float *dy = (const float *)OUT(n)->grad + p * out;
-            float *dx = (float *)c->dx + p * in;
-            if (k2)
-                bwd2_f32(&g, dy, arg + p * out, dx);
-            else
-                bwd_f32(&g, dy, arg + p * out, dx, c->acc);
-        } else {
-            const double *dy = (const double *)OUT(n)->grad + p * out;
-            double *dx = (double *)c->dx + p * in;
-            if (k2)
-                bwd2_f64(&g, dy, arg + p * out, dx);
-            else
-                bwd_f64(&g, dy, arg + p * out, dx, c->acc);
-        }
-    }
 }
 
 static void backward(tg_node *n)
 {
     if (!tg_wants_grad(IN(n, 0)))
         return;
-    pool_geom g = tg_pool_geom_of(n);
-    tg_elem_ctx c = {n, NULL, 0};
-    c.dx = tg_grad_acc(IN(n, 0), &c.acc);
-    tg_parallel_for(g.planes, tg_pool_grain(&g), bwd_range, &c);
+    mp_ctx c = {.g = tg_pool_geom_of(n), .what = SCATTER, .src = OUT(n)->grad,
+                .arg = n->scratch};
+    c.dst = tg_grad_acc(IN(n, 0), &c.acc);
+    run(&c, n);
 }
 
 static void attr_str(const tg_node *n, char *buf, size_t len)
@@ -261,13 +317,114 @@ static void attr_str(const tg_node *n, char *buf, size_t len)
     tg_pool_attr_str(n, buf, len, false);
 }
 
+/* Recorded: dx = max_pool2d_scatter(dy, x) (the maxima found again in x at
+ * each replay, with the same rule). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    pool_attr at = *PA(n);
+    gx[0] = tg_record(&tg_op_max_pool2d_scatter, 2, (tg_tensor *[]){gy, IN(n, 0)}, &at);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_max_pool2d = {.name = "max_pool2d", .grad_reads = 0,
                                 .attr_size = sizeof(pool_attr), .setup = setup,
                                 .forward = forward, .backward = backward,
-                                .attr_str = attr_str};
+                                .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_max_pool2d(tg_tensor *x, const tg_pool2d_opts *opts)
 {
     pool_attr at = tg_pool_attr_of(opts);
     return tg_record(&tg_op_max_pool2d, 1, &x, &at);
+}
+
+/* max_pool2d_scatter(g, x): dx = g sent to the maxima of x's windows (added
+ * where windows overlap): max_pool2d's gradient, as an op.  Forward finds
+ * the maxima (kept in scratch with the maxima's values), backward gathers:
+ * dg (+)= dout at those positions (max_pool2d_gather); neither reads x
+ * (grad_reads 0), whose own gradient is zero (the positions move only by
+ * jumps).  max_pool2d_gather(t, x): y[o] = t at the maximum of window o:
+ * the directional derivative of max_pool2d (its JVP), the scatter's adjoint,
+ * and the other way round. */
+static int scatter_forward(tg_node *n)
+{
+    pool_geom g = tg_pool_adj_geom(n, false);
+    size_t out = g.planes * g.Ho * g.Wo;
+    mp_ctx c = {.g = g, .what = FIND | SCATTER, .x = IN(n, 1)->data, .y = n->scratch,
+                .src = IN(n, 0)->data, .dst = OUT(n)->data,
+                .arg = (int32_t *)(void *)((char *)n->scratch +
+                                           out * tg_dtype_size((tg_dtype)OUT(n)->dtype))};
+    run(&c, n);
+    return TG_OK;
+}
+
+static void scatter_backward(tg_node *n)
+{
+    if (!tg_wants_grad(IN(n, 0)))
+        return;
+    pool_geom g = tg_pool_adj_geom(n, false);
+    size_t out = g.planes * g.Ho * g.Wo;
+    mp_ctx c = {.g = g, .what = TAKE, .src = OUT(n)->grad,
+                .arg = (int32_t *)(void *)((char *)n->scratch +
+                                           out * tg_dtype_size((tg_dtype)OUT(n)->dtype))};
+    c.dst = tg_grad_acc(IN(n, 0), &c.acc);
+    run(&c, n);
+}
+
+static int gather_forward(tg_node *n)
+{
+    mp_ctx c = {.g = tg_pool_adj_geom(n, true), .what = FIND | TAKE, .x = IN(n, 1)->data,
+                .y = OUT(n)->data, .src = IN(n, 0)->data, .dst = OUT(n)->data,
+                .arg = n->scratch};
+    run(&c, n);
+    return TG_OK;
+}
+
+static void gather_backward(tg_node *n)
+{
+    if (!tg_wants_grad(IN(n, 0)))
+        return;
+    mp_ctx c = {.g = tg_pool_adj_geom(n, true), .what = SCATTER, .src = OUT(n)->grad,
+                .arg = n->scratch};
+    c.dst = tg_grad_acc(IN(n, 0), &c.acc);
+    run(&c, n);
+}
+
+/* Recorded: each is the other's adjoint in its first input; x: zero. */
+static int scatter_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    pool_attr at = *PA(n);
+    if (need & 1)
+        gx[0] = tg_record(&tg_op_max_pool2d_gather, 2, (tg_tensor *[]){gy, IN(n, 1)}, &at);
+    return (need & 1) && !gx[0] ? TG_ERR : TG_OK;
+}
+
+static int gather_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    pool_attr at = *PA(n);
+    if (need & 1)
+        gx[0] = tg_record(&tg_op_max_pool2d_scatter, 2, (tg_tensor *[]){gy, IN(n, 1)}, &at);
+    return (need & 1) && !gx[0] ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_max_pool2d_scatter = {.name = "max_pool2d_scatter", .grad_reads = 0,
+                                        .attr_size = sizeof(pool_attr),
+                                        .setup = scatter_setup, .forward = scatter_forward,
+                                        .backward = scatter_backward, .attr_str = attr_str,
+                                        .vjp = scatter_vjp};
+const tg_op tg_op_max_pool2d_gather = {.name = "max_pool2d_gather", .grad_reads = 0,
+                                       .attr_size = sizeof(pool_attr), .setup = gather_setup,
+                                       .forward = gather_forward, .backward = gather_backward,
+                                       .attr_str = attr_str, .vjp = gather_vjp};
+
+tg_tensor *tg_max_pool2d_scatter(tg_tensor *g, tg_tensor *x, const tg_pool2d_opts *opts)
+{
+    pool_attr at = tg_pool_attr_of(opts);
+    return tg_record(&tg_op_max_pool2d_scatter, 2, (tg_tensor *[]){g, x}, &at);
+}
+
+tg_tensor *tg_max_pool2d_gather(tg_tensor *t, tg_tensor *x, const tg_pool2d_opts *opts)
+{
+    pool_attr at = tg_pool_attr_of(opts);
+    return tg_record(&tg_op_max_pool2d_gather, 2, (tg_tensor *[]){t, x}, &at);
 }

@@ -63,10 +63,24 @@ static void backward(tg_node *n)
     TG_DISPATCH(y, bwd, &p, a->data, b->data, y->grad, da, db, MAX(n));
 }
 
+/* Recorded: wa = step(a − b, ½) for maximum (step(b − a, ½) for minimum),
+ * wb = 1 − wa; da = dy·wa, db = dy·wb summed to each input's shape.  Where a
+ * or b is NaN the weights are NaN (backward's are 1). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *a = IN(n, 0), *b = IN(n, 1);
+    tg_tensor *wa = tg_step(MAX(n) ? tg_sub(a, b) : tg_sub(b, a), 0.5);
+    if (need & 1)
+        gx[0] = tg_sum_to(tg_mul(gy, wa), a);
+    if (need & 2)
+        gx[1] = tg_sum_to(tg_mul(gy, tg_add_scalar(tg_neg(wa), 1)), b);
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
 const tg_op tg_op_maximum = {.name = "maximum", .grad_reads = 0x3, .setup = setup,
-                             .forward = forward, .backward = backward};
+                             .forward = forward, .backward = backward, .vjp = vjp};
 const tg_op tg_op_minimum = {.name = "minimum", .grad_reads = 0x3, .setup = setup,
-                             .forward = forward, .backward = backward};
+                             .forward = forward, .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b)
 {

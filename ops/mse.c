@@ -48,7 +48,18 @@ static void backward(tg_node *n)
     }
 }
 
-const tg_op tg_op_mse = {.name = "mse", .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
+/* Recorded: dp = 2s (p − t) · dL, dt = −dp. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *d = tg_mul(tg_scale(tg_sub(IN(n, 0), IN(n, 1)), 2 * LOSS(n)->scale), gy);
+    if (need & 1)
+        gx[0] = d;
+    if (need & 2)
+        gx[1] = tg_neg(d);
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
+const tg_op tg_op_mse = {.name = "mse", .vjp = vjp, .grad_reads = 0x3, .attr_size = sizeof(loss_attr),
                          .setup = setup, .forward = forward, .backward = backward,
                          .attr_str = tg_loss_attr_str};
 

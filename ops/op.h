@@ -51,6 +51,22 @@
  *             never written (tg_set refuses them), and a failed replay makes
  *             backward refuse, so outputs read here are those of forward.
  *
+ * vjp(n, gy, need, gx)
+ *             The backward again, recorded: tg_ ops computing the gradient
+ *             of each input i with bit i set in `need` from gy, a tensor of
+ *             the output's shape (tg_grad_graph calls it; src/core/
+ *             grad_graph.c).  It sets gx[i] to a tensor of input i's shape
+ *             and dtype, or leaves it NULL when that gradient is zero (a
+ *             label input, a constant's derivative).  It may read the
+ *             node's inputs and output as tensors (never their values or
+ *             scratch: the recorded ops read them when they run), and
+ *             returns TG_OK, or TG_ERR when recording failed (the tape's
+ *             error is set).  Its result must be linear in gy: Jacobian-
+ *             vector products differentiate it with respect to gy.  The ops
+ *             it uses decide how often the op can be differentiated: an op
+ *             without a vjp (NULL) refuses tg_grad_graph by name.
+ *             tg_sum_to, tg_expand_to and tg_const_like (core.h) help.
+ *
  * Every op also has, enforced by the suite (docs/architecture.md): an f64
  * finite-difference gradient case, a forward case with independently worked
  * values, an error case, a row in docs/robustness.md and a fuzzer entry.

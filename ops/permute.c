@@ -142,7 +142,18 @@ static void backward(tg_node *n)
     run(&w, OUT(n));
 }
 
-const tg_op tg_op_permute = {.name = "permute", .attr_size = sizeof(permute_attr),
+/* Recorded: dX = permute(dY, perm⁻¹). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    int inv[TG_MAX_RANK];
+    for (int i = 0; i < PA(n)->rank; i++)
+        inv[PA(n)->perm[i]] = i;
+    gx[0] = tg_permute(gy, inv);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_permute = {.name = "permute", .vjp = vjp, .attr_size = sizeof(permute_attr),
                              .setup = setup, .forward = forward, .backward = backward,
                              .attr_str = attr_str};
 

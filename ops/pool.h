@@ -38,6 +38,13 @@ static inline pool_attr tg_pool_attr_of(const tg_pool2d_opts *o)
 /* Checks x and the attributes, sets y [N,C,Ho,Wo] and normalises the
  * stride; scratch_bytes is left to the op. */
 int tg_pool_setup(tg_node *n);
+/* The same checks on x = input xi, the pooled size into ho_wo[2]. */
+int tg_pool_check(tg_node *n, int xi, size_t *ho_wo);
+/* Setup of the adjoint ops (t, x, opts), x read for its shape (and, for
+ * max pooling, its maxima): a scatter (t pooled-shaped → output x-shaped)
+ * or a gather (t x-shaped → output pooled-shaped).  Refuses t of another
+ * dtype or shape, naming both. */
+int tg_pool_adj_setup(tg_node *n, bool gather);
 /* "kernel=2x2 stride=2x2 pad=0x0" (+ " count_include_pad" when show_cip
  * and the flag is set: avg_pool2d) */
 void tg_pool_attr_str(const tg_node *n, char *buf, size_t len, bool show_cip);
@@ -48,14 +55,23 @@ typedef struct pool_geom {
     ptrdiff_t kh, kw, sh, sw, ph, pw;
 } pool_geom;
 
-static inline pool_geom tg_pool_geom_of(const tg_node *n)
+/* The geometry of pooling x into y (y: a tensor of the pooled shape). */
+static inline pool_geom tg_pool_geom(const tg_node *n, const tg_tensor *x, const tg_tensor *y)
 {
-    const tg_tensor *x = n->in[0], *y = &n->out;
     const pool_attr *a = (const pool_attr *)(const void *)n->attr.bytes;
     pool_geom g = {x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2],
                    y->shape[3], a->kernel[0], a->kernel[1], a->stride[0], a->stride[1],
                    a->padding[0], a->padding[1]};
     return g;
+}
+
+/* ... of the pooling op itself (x input 0, y its output), and of the
+ * adjoint ops: x is input 1, the pooled-shaped tensor is input 0 (a
+ * scatter) or the output (a gather). */
+static inline pool_geom tg_pool_geom_of(const tg_node *n) { return tg_pool_geom(n, n->in[0], &n->out); }
+static inline pool_geom tg_pool_adj_geom(const tg_node *n, bool gather)
+{
+    return tg_pool_geom(n, n->in[1], gather ? &n->out : n->in[0]);
 }
 
 /* Rows [*lo, *hi) of the input under output row o (and columns likewise). */

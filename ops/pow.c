@@ -29,3 +29,14 @@ tg_tensor *tg_pow(tg_tensor *x, double p)
     unary_attr at = {p};
     return tg_record(&tg_op_pow, 1, &x, &at);
 }
+
+/* recorded: gx = gy ⊙ c·x^(c−1) (nothing for c = 0) */
+static int pow_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    double c = ATTR(n, unary_attr)->c;
+    if (c == 0)
+        return TG_OK;
+    gx[0] = tg_mul(gy, tg_scale(tg_pow(IN(n, 0), c - 1), c));
+    return gx[0] ? TG_OK : TG_ERR;
+}

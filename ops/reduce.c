@@ -2,7 +2,9 @@
  * Seeing x as [outer, len, inner] around the reduced axis (the whole tensor
  * is outer = inner = 1):
  *   y[o,i] = s · Σ_k x[o,k,i]       dx[o,k,i] = s · dy[o,i]
- * with s = 1 for sum and 1/len for mean. */
+ * with s = 1 for sum and 1/len for mean.  A contiguous sum (inner = 1: the
+ * whole tensor, or the last axis) adds in 8 lanes fixed by the index, so it
+ * vectorises; the result does not depend on the thread count. */
 #include "op.h"
 
 typedef struct reduce_attr {
@@ -76,6 +78,21 @@ static int setup(tg_node *n)
     static void fwd_##S(size_t outer, size_t len, size_t inner, const T *x,    \
                         T *y, T s)                                             \
     {                                                                          \
+        if (inner == 1) { /* rows: 8 fixed lanes, then their sum in order */  \
+            for (size_t o = 0; o < outer; o++, x += len) {                     \
+                T l[8] = {0, 0, 0, 0, 0, 0, 0, 0}, t = 0;                      \
+                size_t k = 0;                                                  \
+                for (; k + 8 <= len; k += 8)                                   \
+                    for (int j = 0; j < 8; j++)                                \
+                        l[j] += x[k + (size_t)j];                              \
+                for (; k < len; k++)                                           \
+                    l[k % 8] += x[k];                                          \
+                for (int j = 0; j < 8; j++)                                    \
+                    t += l[j];                                                 \
+                y[o] = t * s;                                                  \
+            }                                                                  \
+            return;                                                            \
+        }                                                                      \
         for (size_t o = 0; o < outer; o++) {                                   \
             T *yo = y + o * inner;                                             \
             for (size_t i = 0; i < inner; i++)                                 \
@@ -124,10 +141,27 @@ static void backward(tg_node *n)
         bwd_f64(outer, len, inner, OUT(n)->grad, dx, acc, RA(n)->scale);
 }
 
+/* Recorded: dX = s·dY broadcast back over the reduced axis. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *g = RA(n)->scale == 1 ? gy : tg_scale(gy, RA(n)->scale);
+    if (g && !ALL_AXES(n) && !RA(n)->keepdim) { /* put the reduced axis back, size 1 */
+        size_t s[TG_MAX_RANK];
+        for (int i = 0; i < x->rank; i++)
+            s[i] = i == RA(n)->axis ? 1 : x->shape[i];
+        g = tg_reshape(g, x->rank, s);
+    }
+    gx[0] = tg_expand_to(g, x);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_sum = {.name = "sum", .attr_size = sizeof(reduce_attr), .setup = setup,
-                         .forward = forward, .backward = backward, .attr_str = attr_str};
+                         .forward = forward, .backward = backward, .attr_str = attr_str,
+                         .vjp = vjp};
 const tg_op tg_op_mean = {.name = "mean", .attr_size = sizeof(reduce_attr), .setup = setup,
-                          .forward = forward, .backward = backward, .attr_str = attr_str};
+                          .forward = forward, .backward = backward, .attr_str = attr_str,
+                          .vjp = vjp};
 
 static tg_tensor *reduce(const tg_op *op, tg_tensor *x, int axis, bool keep, bool all)
 {

@@ -80,7 +80,15 @@ static void backward(tg_node *n)
     TG_DISPATCH(OUT(n), copy, OUT(n)->size, OUT(n)->grad, dx, acc);
 }
 
-const tg_op tg_op_reshape = {.name = "reshape", .attr_size = sizeof(reshape_attr), .setup = setup,
+/* Recorded: dX = dY in X's shape. */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_reshape(gy, IN(n, 0)->rank, IN(n, 0)->shape);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_reshape = {.name = "reshape", .vjp = vjp, .attr_size = sizeof(reshape_attr), .setup = setup,
                              .forward = forward, .backward = backward, .attr_str = attr_str};
 
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const size_t *shape)

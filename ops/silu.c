@@ -31,3 +31,12 @@ SILU_FNS(double, f64)
 UNARY_OP(silu, SILU_Y(x), g * SILU_D(x), 1)
 
 tg_tensor *tg_silu(tg_tensor *x) { return tg_record(&tg_op_silu, 1, &x, NULL); }
+
+/* recorded: gx = gy ⊙ σ(x)(1 + x(1 − σ(x))) */
+static int silu_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *s = tg_sigmoid(x);
+    gx[0] = tg_mul(gy, tg_mul(s, tg_add_scalar(tg_mul(x, tg_add_scalar(tg_neg(s), 1)), 1)));
+    return gx[0] ? TG_OK : TG_ERR;
+}

@@ -120,8 +120,41 @@ static void backward(tg_node *n)
     run(&j, IN(n, 0));
 }
 
+/* A zero constant of x's shape with `len` along axis (dropped with the
+ * graph, like tg_const_like), or NULL with the tape's error set. */
+static tg_tensor *zeros(const tg_tensor *x, int axis, size_t len)
+{
+    size_t s[TG_MAX_RANK];
+    for (int i = 0; i < x->rank; i++)
+        s[i] = i == axis ? len : x->shape[i];
+    tg_tensor *t = tg_leaf_new(x->tape, TG_CONST, NULL, (tg_dtype)x->dtype, x->rank, s,
+                               &x->tape->graph_arena);
+    if (!t)
+        tg_error(x->tape, "grad_graph: out of memory");
+    return t;
+}
+
+/* Recorded: dx = concat(0 [start], dy, 0 [dim − start − len]) along the
+ * axis (the zero blocks left out where empty). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *x = IN(n, 0), *parts[3];
+    const slice_attr *a = SA(n);
+    size_t after = x->shape[a->axis] - a->start - a->len;
+    int m = 0;
+    if (a->start && !(parts[m++] = zeros(x, a->axis, a->start)))
+        return TG_ERR;
+    parts[m++] = gy;
+    if (after && !(parts[m++] = zeros(x, a->axis, after)))
+        return TG_ERR;
+    gx[0] = m == 1 ? gy : tg_concat(m, parts, a->axis);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_slice = {.name = "slice", .attr_size = sizeof(slice_attr), .setup = setup,
-                           .forward = forward, .backward = backward, .attr_str = attr_str};
+                           .forward = forward, .backward = backward, .attr_str = attr_str,
+                           .vjp = vjp};
 
 tg_tensor *tg_slice(tg_tensor *x, int axis, size_t start, size_t length)
 {

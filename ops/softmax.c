@@ -196,12 +196,34 @@ static void backward(tg_node *n)
         tg_parallel_for(rows, TG_ELEM_GRAIN / (4 * d) + 1, bwd_range, &c);
 }
 
+extern const tg_op tg_op_softmax;
+
+/* Recorded:
+ *   softmax:      dx = y ⊙ (dy − Σ_row dy ⊙ y)   (masked columns: y = 0, so 0)
+ *   log_softmax:  dx = dy' − e^y ⊙ Σ_row dy'
+ * with dy' = dy, or for a causal log_softmax dy ⊙ M, M = step(softmax_causal
+ * (0), 0) the mask of the columns a row sees (so masked columns get 0). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *y = OUT(n);
+    if (n->op == &tg_op_softmax) {
+        gx[0] = tg_mul(y, tg_sub(gy, tg_sum_axis(tg_mul(gy, y), -1, true)));
+    } else {
+        tg_tensor *g = gy;
+        if (CAUSAL(n))
+            g = tg_mul(gy, tg_step(tg_softmax_causal(tg_const_like(y, 0)), 0));
+        gx[0] = tg_sub(g, tg_mul(tg_exp(y), tg_sum_axis(g, -1, true)));
+    }
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_softmax = {.name = "softmax", .attr_size = sizeof(softmax_attr),
                              .setup = setup, .forward = forward, .backward = backward,
-                             .attr_str = attr_str};
+                             .attr_str = attr_str, .vjp = vjp};
 const tg_op tg_op_log_softmax = {.name = "log_softmax", .attr_size = sizeof(softmax_attr),
                                  .setup = setup, .forward = forward, .backward = backward,
-                                 .attr_str = attr_str};
+                                 .attr_str = attr_str, .vjp = vjp};
 
 static tg_tensor *record(const tg_op *op, tg_tensor *x, bool causal)
 {

@@ -244,13 +244,44 @@ static void backward(tg_node *n)
     }
 }
 
+/* Recorded, with P = softmax(Z) and dL = gy:
+ *   labels:   Y = one_hot(labels) (0 rows where ignored), m = Σ_j Y (1 for a
+ *             row kept, 0 ignored): dZ = s (P ⊙ m − Y) dL, s a constant, or
+ *             for TG_MEAN with an ignore index 1 / Σ m (recounted per replay)
+ *   targets:  dZ = s (P ⊙ Σ_j T − T) dL,  dT = −s log_softmax(Z) dL */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    tg_tensor *z = IN(n, 0), *t = IN(n, 1), *p = tg_softmax(z);
+    double s = LOSS(n)->scale;
+    if (LABELS(n)) {
+        int c = (int)z->shape[z->rank - 1];
+        tg_tensor *y = CE(n)->has_ignore
+                           ? tg_one_hot_ignore(t, c, CE(n)->ignore, (tg_dtype)z->dtype)
+                           : tg_one_hot(t, c, (tg_dtype)z->dtype);
+        tg_tensor *g = gy;
+        if (CE(n)->has_ignore) {
+            tg_tensor *m = tg_sum_axis(y, -1, true);
+            p = tg_mul(p, m);
+            if ((LOSS(n)->flags & 3) == TG_MEAN)
+                g = tg_div(gy, tg_sum(m)), s = 1;
+        }
+        gx[0] = tg_mul(tg_scale(tg_sub(p, y), s), g);
+        return gx[0] ? TG_OK : TG_ERR;
+    }
+    if (need & 1)
+        gx[0] = tg_mul(tg_scale(tg_sub(tg_mul(p, tg_sum_axis(t, -1, true)), t), s), gy);
+    if (need & 2)
+        gx[1] = tg_mul(tg_scale(tg_log_softmax(z), -s), gy);
+    return ((need & 1) && !gx[0]) || ((need & 2) && !gx[1]) ? TG_ERR : TG_OK;
+}
+
 const tg_op tg_op_softmax_ce = {.name = "softmax_ce", .attr_size = sizeof(ce_attr),
                                 .setup = setup, .forward = forward, .backward = backward,
-                                .attr_str = attr_str};
+                                .attr_str = attr_str, .vjp = vjp};
 const tg_op tg_op_softmax_ce_onehot = {.name = "softmax_ce_onehot", .grad_reads = 0x3,
                                        .attr_size = sizeof(ce_attr), .setup = setup,
                                        .forward = forward, .backward = backward,
-                                       .attr_str = attr_str};
+                                       .attr_str = attr_str, .vjp = vjp};
 
 tg_tensor *tg_softmax_ce(tg_tensor *logits, tg_tensor *labels, int flags)
 {

@@ -23,3 +23,11 @@ SOFTPLUS_FNS(double, f64)
 UNARY_OP(softplus, SOFTPLUS_Y(x), g * SOFTPLUS_D(x), 1)
 
 tg_tensor *tg_softplus(tg_tensor *x) { return tg_record(&tg_op_softplus, 1, &x, NULL); }
+
+/* recorded: gx = gy ⊙ σ(x) */
+static int softplus_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    gx[0] = tg_mul(gy, tg_sigmoid(IN(n, 0)));
+    return gx[0] ? TG_OK : TG_ERR;
+}

@@ -44,7 +44,21 @@ static void backward(tg_node *n)
     TG_DISPATCH(OUT(n), bwd, IN(n, 0)->shape[0], OUT(n)->grad, dx, acc);
 }
 
+/* Recorded: dX = dY · I (a constant identity). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)need;
+    tg_tensor *eye = tg_const_like(IN(n, 0), 0);
+    if (!eye)
+        return TG_ERR;
+    size_t d = eye->shape[0];
+    for (size_t i = 0; i < d; i++)
+        tg_set(eye, i * d + i, 1);
+    gx[0] = tg_mul(eye, gy);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
 const tg_op tg_op_trace = {.name = "trace", .setup = setup, .forward = forward,
-                           .backward = backward};
+                           .backward = backward, .vjp = vjp};
 
 tg_tensor *tg_trace(tg_tensor *x) { return tg_record(&tg_op_trace, 1, &x, NULL); }

@@ -47,7 +47,15 @@ static void backward(tg_node *n)
     TG_DISPATCH(x, swap, y->size / (rows * cols), rows, cols, y->grad, dx, acc);
 }
 
-const tg_op tg_op_transpose = {.name = "transpose", .setup = setup, .forward = forward,
+/* Recorded: dX = transpose(dY). */
+static int vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+{
+    (void)n, (void)need;
+    gx[0] = tg_transpose(gy);
+    return gx[0] ? TG_OK : TG_ERR;
+}
+
+const tg_op tg_op_transpose = {.name = "transpose", .vjp = vjp, .setup = setup, .forward = forward,
                                .backward = backward};
 
 tg_tensor *tg_transpose(tg_tensor *x) { return tg_record(&tg_op_transpose, 1, &x, NULL); }

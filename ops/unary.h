@@ -4,6 +4,9 @@
  *   backward  dx = GX         (in terms of x, y, g = dy, and c)
  * READS_X: 1 when GX reads x (then x written after forward makes backward
  * refuse), 0 when it needs only y, g and c.
+ * The op's file defines the recorded backward (ops/op.h, vjp)
+ *   static int NAME_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx)
+ * which sets gx[0], the gradient GX written with tg_ ops.
  * for f32 and f64 (<tgmath.h> picks expf or exp after the type). */
 #ifndef TG_UNARY_H
 #define TG_UNARY_H
@@ -55,6 +58,7 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
     UNARY_OP_S(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR, tg_setup_unary)
 /* UNARY_OP_T with the op's own setup (one that also checks the constant c). */
 #define UNARY_OP_S(NAME, FX32, FX64, GX, READS_X, ASIZE, ASTR, SETUP)          \
+    static int NAME##_vjp(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx); \
     UNARY_KERNELS(NAME, float, f32, FX32, GX)                                  \
     UNARY_KERNELS(NAME, double, f64, FX64, GX)                                 \
     static void NAME##_fwd_range(void *ctx, size_t b, size_t e)                \
@@ -101,6 +105,7 @@ void tg_unary_attr_str(const tg_node *n, char *buf, size_t len);
                                 .attr_size = ASIZE,                            \
                                 .setup = SETUP,                                \
                                 .forward = NAME##_forward,                     \
-                                .backward = NAME##_backward, .attr_str = ASTR};
+                                .backward = NAME##_backward, .attr_str = ASTR, \
+                                .vjp = NAME##_vjp};
 
 #endif

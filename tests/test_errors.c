@@ -117,6 +117,8 @@ static void op_errors(void)
     FAILS(!tg_max_axis(sq, -3, true), "max_axis: axis -3 out of range for 4x4");
     FAILS(!tg_max_axis(tg_scalar(T, TG_F32, 1), 0, false), "max_axis: axis 0 out of range for a scalar");
     FAILS(!tg_max_axis(lab, 0, false), "max_axis: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_max_mask(sq, -3), "max_mask: axis -3 out of range for 4x4");
+    FAILS(!tg_max_mask(lab, 0), "max_mask: input 0 must be f32 or f64, not i32");
     FAILS(!tg_minimum(sq, d), "minimum: dtypes differ (f32, f64)");
     FAILS(!tg_minimum(lab, lab), "minimum: input 0 must be f32 or f64, not i32");
     FAILS(!tg_log_softmax(tg_scalar(T, TG_F64, 1)), "log_softmax: input must have rank >= 1");
@@ -145,6 +147,15 @@ static void op_errors(void)
     FAILS(!tg_class_means(sq, lab, 0), "class_means: number of classes 0 must be >= 1");
     FAILS(!tg_class_means(sq, sq, 2), "class_means: input 1 must be i32");
     FAILS(!tg_gather_rows(sq, I("i2", 2, SHAPE(2, 2))), "gather_rows: indices must be 1-D, got 2x2");
+    FAILS(!tg_scatter_rows(sq, I("i3", 1, SHAPE(3)), 2),
+          "scatter_rows: src 4x4 must start with the indices' shape 3");
+    FAILS(!tg_scatter_rows(sq, lab, 0), "scatter_rows: rows 0 must be >= 1 (src 4x4)");
+    FAILS(!tg_scatter_rows(F("s4", 4, SHAPE(1, 1, 1, 4)), I("i4", 4, SHAPE(1, 1, 1, 4)), 2),
+          "scatter_rows: indices must have rank <= 3, got 1x1x1x4");
+    FAILS(!tg_scatter_rows(sq, tg_leaf_from(T, TG_INPUT, "i7", TG_I32, 1, SHAPE(4),
+                                            (int32_t[]){0, 1, 7, 1}), 4),
+          "scatter_rows: index 7 at position 2 is outside [0, 4)");
+    FAILS(!tg_scatter_rows(lab, lab, 2), "scatter_rows: input 0 must be f32 or f64, not i32");
     FAILS(!tg_mse(sq, v, TG_SUM), "mse: prediction 4x4 and target 4 differ in shape");
     FAILS(!tg_mse(sq, sq, 3), "mse: invalid flags 0x3");
     FAILS(!tg_mse(sq, sq, 0x40), "mse: invalid flags 0x40");
@@ -192,9 +203,18 @@ static void op_errors(void)
           "max_pool2d: kernel 6x2 is larger than the input 2x3x5x4 padded by 0x0");
     FAILS(!tg_max_pool2d(tg_input(T, "pl", TG_I32, 4, SHAPE(1, 1, 2, 2)), &pk2),
           "max_pool2d: input 0 must be f32 or f64, not i32");
+    /* their adjoints: the pooled (or x's) shape, then the pooling's checks */
+    FAILS(!tg_max_pool2d_scatter(px, px, &pk2),
+          "max_pool2d_scatter: g must be x pooled [2,3,2,2] for input 2x3x5x4, got 2x3x5x4");
+    FAILS(!tg_max_pool2d_gather(sq, px, &pk2),
+          "max_pool2d_gather: t must be shaped as x [2,3,5,4] for input 2x3x5x4, got 4x4");
+    FAILS(!tg_avg_pool2d_scatter(px, px, NULL), "avg_pool2d_scatter: opts is NULL");
+    FAILS(!tg_avg_pool2d_scatter(px, sq, &pk2),
+          "avg_pool2d_scatter: input must be 4-D [N,C,H,W], got 4x4");
     FAILS(!tg_leaky_relu(lab, 0.01), "leaky_relu: input 0 must be f32 or f64, not i32");
     /* the elementwise ops of the sequence models */
     FAILS(!tg_gelu(lab), "gelu: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_gelu_grad(lab), "gelu_grad: input 0 must be f32 or f64, not i32");
     FAILS(!tg_silu(lab), "silu: input 0 must be f32 or f64, not i32");
     FAILS(!tg_softplus(lab), "softplus: input 0 must be f32 or f64, not i32");
     FAILS(!tg_sqrt(lab), "sqrt: input 0 must be f32 or f64, not i32");
@@ -203,6 +223,16 @@ static void op_errors(void)
     FAILS(!tg_pow(sq, NAN), "pow: exponent p nan is not finite (input 4x4)");
     FAILS(!tg_pow(sq, -INFINITY), "pow: exponent p -inf is not finite (input 4x4)");
     FAILS(!tg_clamp(lab, 0, 1), "clamp: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_step(lab, 0), "step: input 0 must be f32 or f64, not i32");
+    FAILS(!tg_step(sq, NAN), "step: the value at 0, nan, is not finite (input 4x4)");
+    FAILS(!tg_one_hot(sq, 3, TG_F64), "one_hot: input 0 must be i32 (labels/indices), not f32");
+    FAILS(!tg_one_hot(lab, 0, TG_F64), "one_hot: classes must be >= 1, got 0 (labels 4)");
+    FAILS(!tg_one_hot(lab, 3, TG_I32), "one_hot: dtype must be f32 or f64, got 3 (labels 4)");
+    tg_fill(lab, 0);
+    tg_set(lab, 1, 5);
+    FAILS(!tg_one_hot(lab, 3, TG_F32), "one_hot: label 5 at position 1 is outside [0, 3)");
+    FAILS(!tg_one_hot_ignore(lab, 3, 4, TG_F32), "one_hot: label 5 at position 1 is outside [0, 3)");
+    tg_fill(lab, 0);
     FAILS(!tg_clamp(sq, 1, -1), "clamp: bounds lo 1, hi -1 are not lo <= hi (input 4x4)");
     FAILS(!tg_clamp(sq, NAN, 1), "clamp: bounds lo nan, hi 1 are not lo <= hi (input 4x4)");
     FAILS(!tg_clamp(sq, 0, NAN), "clamp: bounds lo 0, hi nan are not lo <= hi (input 4x4)");
@@ -336,6 +366,16 @@ static void op_errors(void)
     TAPE_FAILS(ct, !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {2147483647, 2147483647}, {1, 1}, 2}),
                "conv2d: sizes overflow: output 4294967297x4294967298 per channel (input 2x4x5x6, "
                "weight 6x2x3x3, padding 2147483647x2147483647)");
+    /* its gradient ops: conv2d's checks, then g of the output's shape */
+    tg_tensor *cg = tg_param(ct, "g", TG_F32, 4, SHAPE(2, 6, 3, 3));
+    TAPE_FAILS(ct, !tg_conv2d_input_grad(cg, cw, cx, &g2),
+               "conv2d_input_grad: gradient 2x6x3x3 must be the output shape [2,6,3,4] of input "
+               "2x4x5x6 and weight 6x2x3x3");
+    TAPE_FAILS(ct, !tg_conv2d_weight_grad(cx, cg, cw, &g2),
+               "conv2d_weight_grad: gradient 2x6x3x3 must be the output shape [2,6,3,4] of input "
+               "2x4x5x6 and weight 6x2x3x3");
+    TAPE_FAILS(ct, !tg_conv2d_weight_grad(cx, cg, cw, NULL),
+               "conv2d_weight_grad: weight 6x2x3x3 must have 4 input channels (C/groups) for input 2x4x5x6 and groups 1");
     tg_tape_free(ct);
 
     /* batch_norm and dropout (a tape of their own: the node numbers below stay) */
@@ -374,6 +414,10 @@ static void op_errors(void)
     TAPE_FAILS(nt, !tg_dropout(nx, NAN), "dropout: p nan is outside [0, 1)");
     TAPE_FAILS(nt, !tg_dropout(tg_input(nt, "i", TG_I32, 1, SHAPE(3)), 0.5),
                "dropout: input 0 must be f32 or f64, not i32");
+    TAPE_FAILS(nt, !tg_dropout_apply(nx, nx),
+               "dropout_apply: y ('x', 2x3x4x4) must be the output of tg_dropout, not of a leaf");
+    TAPE_FAILS(nt, !tg_dropout_apply(ng, tg_dropout(nx, 0.5)),
+               "dropout_apply: t 3 must have the shape of y 2x3x4x4");
     tg_tape_free(nt);
 
     /* labels and indices out of range: at record time and at replay */

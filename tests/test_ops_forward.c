@@ -15,7 +15,7 @@ static tg_tensor *leaf(int rank, const size_t *shape, const double *v)
 {
     tg_tensor *t = tg_param(T, NULL, D, rank, shape);
     for (size_t i = 0; t && i < tg_size(t); i++)
-        tg_set(t, i, v[i]);
+        tg_set(t, i, v ? v[i] : (double)i + 1);
     return t;
 }
 
@@ -191,6 +191,14 @@ static void run_all(void)
     expect("class_means", tg_class_means(X, lab, 3), 2, SHAPE(3, 2), VALS(3, 4, 3, 5, 0, 0), 6);
     tg_tensor *idx = labels(4, (int32_t[]){2, 0, 2, 1});
     expect("gather_rows", tg_gather_rows(X, idx), 2, SHAPE(4, 2), VALS(5, 8, 1, 2, 5, 8, 3, 4), 8);
+    /* scatter_rows by hand: rows 0 and 2 of X into row 1, row 1 into row 0,
+     * row 2 left 0; then indices [[0,2],[2,2]] of rank 2 into 3 rows of one */
+    expect("scatter_rows", tg_scatter_rows(X, lab, 3), 2, SHAPE(3, 2), VALS(3, 4, 6, 10, 0, 0), 6);
+    tg_tensor *idx22 = tg_leaf_from(T, TG_INPUT, "idx", TG_I32, 2, SHAPE(2, 2),
+                                    (int32_t[]){0, 2, 2, 2});
+    expect("scatter_rows rank-2 indices", tg_scatter_rows(leaf(2, SHAPE(2, 2), VALS(1, 2, 3, 4)),
+                                                          idx22, 3),
+           1, SHAPE(3), VALS(1, 0, 9), 3);
     /* permute, slice, concat, stack: values from numpy 1.x in float64
      * (np.transpose, x[:, 1:3, :], np.concatenate, np.stack on arange(1, 25)
      * and the literals below), pasted */
@@ -267,6 +275,12 @@ static void run_all(void)
            VALS(3.0, 2.0, 4.0, -0.5, 2.5, 3.5), 6);
     expect("max_axis 0", tg_max_axis(mx, 0, false), 2, SHAPE(3, 4),
            VALS(3.0, 1.0, 3.0, -0.5, 2.5, 1.0, 0.0, 2.5, 4.0, 3.5, 4.0, 1.5), 12);
+    /* max_mask: 1 at the index torch.max(x, dim).indices gives (by hand from
+     * the values above; along -1 the ties pick the first) */
+    expect("max_mask 1", tg_max_mask(mx, 1), 3, SHAPE(2, 3, 4),
+           VALS(0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0), 24);
+    expect("max_mask -1 (ties)", tg_max_mask(mx, -1), 3, SHAPE(2, 3, 4),
+           VALS(1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0), 24);
     /* B×T×V = [2,3,4] logits z[i] = ((5i mod 13) − 6)/4, labels [2,3]; torch 1.13
      * float64 F.cross_entropy(z.reshape(-1,4), y.reshape(-1), ignore_index=...,
      * reduction=...); batch mean = the sum / B */
@@ -321,6 +335,26 @@ static void run_all(void)
            VALS(2, 16.0 / 6, 2.75, 16.0 / 6), 4);
     expect("avg_pool2d k3 s2 p1 count_include_pad", tg_avg_pool2d(px, &k3c), 4, SHAPE(1, 1, 2, 2),
            VALS(8.0 / 9, 16.0 / 9, 11.0 / 9, 16.0 / 9), 4);
+    /* the adjoints, by hand: max_pool2d_scatter sends g = 1..12 to the maxima
+     * of the 1x3 windows above (columns 1,1,1,2 / 0,2,3,3 / 0,2,2,2 of each
+     * row); max_pool2d_gather reads t = 1..12 there; avg_pool2d_scatter of
+     * k3 s2 p1 spreads g = 4, 6, 8, 12 over windows of 4, 6, 4, 6 elements
+     * (1 each from the first row of windows, 2 from the second) */
+    double p12[12];
+    for (int i = 0; i < 12; i++)
+        p12[i] = i + 1;
+    expect("max_pool2d_scatter k1x3 p0x1", tg_max_pool2d_scatter(leaf(4, SHAPE(1, 1, 3, 4), p12),
+           px, &k13), 4, SHAPE(1, 1, 3, 4), VALS(0, 6, 4, 0, 5, 0, 6, 15, 9, 0, 33, 0), 12);
+    expect("max_pool2d_scatter k2 s2", tg_max_pool2d_scatter(leaf(4, SHAPE(1, 1, 1, 2),
+           VALS(10, 20)), px, &k2), 4, SHAPE(1, 1, 3, 4), VALS(0, 10, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0), 12);
+    expect("max_pool2d_gather k1x3 p0x1", tg_max_pool2d_gather(leaf(4, SHAPE(1, 1, 3, 4), p12),
+           px, &k13), 4, SHAPE(1, 1, 3, 4), VALS(2, 2, 2, 3, 5, 7, 8, 8, 9, 11, 11, 11), 12);
+    expect("avg_pool2d_scatter k3 s2 p1", tg_avg_pool2d_scatter(leaf(4, SHAPE(1, 1, 2, 2),
+           VALS(4, 6, 8, 12)), px, &k3), 4, SHAPE(1, 1, 3, 4), VALS(1, 2, 1, 1, 3, 6, 3, 3, 2, 4, 2, 2), 12);
+    /* count_include_pad: divisor 9, g = 9, 18, 27, 36 gives 1, 2, 3, 4 each */
+    expect("avg_pool2d_scatter k3 s2 p1 count_include_pad", tg_avg_pool2d_scatter(leaf(4,
+           SHAPE(1, 1, 2, 2), VALS(9, 18, 27, 36)), px, &k3c), 4, SHAPE(1, 1, 3, 4),
+           VALS(1, 3, 2, 2, 4, 10, 6, 6, 3, 7, 4, 4), 12);
     expect("leaky_relu slope 0.25", tg_leaky_relu(leaf(1, SHAPE(4), VALS(-2, 0, 0.5, -0.125)), 0.25),
            1, SHAPE(4), VALS(-0.5, 0, 0.5, -0.03125), 4);
 
@@ -330,6 +364,11 @@ static void run_all(void)
     expect("gelu (erf form)", tg_gelu(sx), 1, SHAPE(8),
            VALS(-0.00404969409489031, -0.15865525393145702, -0.15426876936299344, 0,
                 0.34573123063700656, 0.841344746068543, 1.9544997361036416, 30), 8);
+    /* gelu' = Φ(x) + x·φ(x): Python 3's math in float64,
+     * 0.5·erfc(−x/√2) + x·exp(−x²/2)/√(2π), printed with repr */
+    expect("gelu_grad", tg_gelu_grad(sx), 1, SHAPE(8),
+           VALS(-0.011945647204183927, -0.08331547058768629, 0.13250487534383712, 0.5,
+                0.8674951246561629, 1.0833154705876864, 1.085231801078197, 1.0), 8);
     expect("silu", tg_silu(sx), 1, SHAPE(8),
            VALS(-0.14227761953270035, -0.2689414213699951, -0.1887703343990727, 0,
                 0.3112296656009273, 0.7310585786300049, 1.7615941559557646, 29.999999999997197), 8);
@@ -353,6 +392,16 @@ static void run_all(void)
            SHAPE(5), VALS(-1, -1, 0, 0.5, 0.5), 5);
     expect("add_scalar 0.5", tg_add_scalar(leaf(2, SHAPE(1, 3), VALS(1, -2, 0.25)), 0.5), 2,
            SHAPE(1, 3), VALS(1.5, -1.5, 0.75), 3);
+    /* step and one_hot: by their definitions (1 above 0, the value given at 0) */
+    expect("step at0 = 0.5", tg_step(leaf(1, SHAPE(5), VALS(-2, -1e-30, 0, 1e-30, 3)), 0.5), 1,
+           SHAPE(5), VALS(0, 0, 0.5, 1, 1), 5);
+    expect("step at0 = 0", tg_step(leaf(2, SHAPE(2, 1), VALS(0, -0.0)), 0), 2, SHAPE(2, 1),
+           VALS(0, 0), 2);
+    tg_tensor *oh_l = tg_leaf_from(T, TG_INPUT, "l", TG_I32, 2, SHAPE(2, 2), (int32_t[]){2, 0, -1, 1});
+    expect("one_hot_ignore(-1), [2,2] labels", tg_one_hot_ignore(oh_l, 3, -1, D), 3,
+           SHAPE(2, 2, 3), VALS(0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0), 12);
+    expect("one_hot of one label, 1 class", tg_one_hot(labels(1, (int32_t[]){0}), 1, D), 2,
+           SHAPE(1, 1), VALS(1), 1);
 
     /* batch_norm, training, x [2,2]: channel 0 {-0.5, 0.5}, channel 1 {3, 4};
      * mean (0, 3.5), biased variance 1/4, + eps 3/4 = 1: x̂ = (-1/2, 1/2) in
@@ -380,8 +429,20 @@ static void run_all(void)
     expect("batch_norm evaluation leaves the running mean", erm, 1, SHAPE(2), VALS(1, -1), 2);
     /* dropout: the identity in evaluation mode, and with p = 0 */
     expect("dropout in evaluation mode", tg_dropout(row, 0.5), 1, SHAPE(3), VALS(1, 2, 4), 3);
+    expect("dropout_apply in evaluation mode (no mask)",
+           tg_dropout_apply(leaf(1, SHAPE(3), VALS(3, -1, 0.5)), tg_dropout(row, 0.5)), 1, SHAPE(3),
+           VALS(3, -1, 0.5), 3);
     tg_set_training(T, true);
     expect("dropout p = 0", tg_dropout(R, 0), 2, SHAPE(2, 3), VALS(1, 0, 2, -1, 3, 1), 6);
+    {   /* dropout_apply(x, dropout(x)) is dropout(x) itself: the same mask */
+        tg_tensor *dx = leaf(1, SHAPE(64), NULL), *dy = tg_dropout(dx, 0.5);
+        tg_tensor *da = tg_dropout_apply(dx, dy);
+        int same = 0, zero = 0;
+        for (size_t i = 0; da && i < 64; i++)
+            same += tg_get(da, i) == tg_get(dy, i), zero += tg_get(dy, i) == 0;
+        ok(same == 64 && zero > 0 && zero < 64, "dropout_apply(x, dropout(x)) = dropout(x) "
+           "(%d of 64 equal, %d dropped)", same, zero);
+    }
     /* bmm, by hand: A3 [2,2,3] = 1..12 times W [3,2] (rank 2: every batch),
      * and A3·A3ᵀ per batch (the row dot products) */
     tg_tensor *A3 = leaf(3, SHAPE(2, 2, 3), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
@@ -455,6 +516,32 @@ static void run_all(void)
            4, SHAPE(1, 4, 2, 2),
            VALS(2.375, 1.5, 2.25, 0.125, -1.375, 1.25, 0.25, -3.125, -1.125, -0.125, 2.75,
                 1.625, 2.125, 1.125, 3.0, 3.375), 16);
+    /* its gradient ops, by hand on the first case with g = 1, 2, 3, 4:
+     * dx[i][j] += g[i][j], dx[i+1][j+1] −= g[i][j]; dw[p][q] = Σ g·x shifted
+     * = 37 + 10·(3p + q) */
+    tg_tensor *cg = leaf(4, SHAPE(1, 1, 2, 2), VALS(1, 2, 3, 4));
+    expect("conv2d_input_grad", tg_conv2d_input_grad(cg, cw, cx, NULL), 4, SHAPE(1, 1, 3, 3),
+           VALS(1, 2, 0, 3, 3, -2, 0, -3, -4), 9);
+    expect("conv2d_weight_grad", tg_conv2d_weight_grad(cx, cg, cw, NULL), 4, SHAPE(1, 1, 2, 2),
+           VALS(37, 47, 67, 77), 4);
+    /* and on the second with g[i] = ((3i) mod 7 − 3)/2: direct loops over
+     * the definition in Python (float64, exact multiples of 1/8) */
+    double cgv[16];
+    for (int i = 0; i < 16; i++)
+        cgv[i] = (double)((i * 3) % 7 - 3) / 2;
+    tg_conv2d_opts cso = {{2, 1}, {1, 0}, {1, 2}, 2};
+    expect("conv2d_input_grad stride, padding, dilation, groups",
+           tg_conv2d_input_grad(leaf(4, SHAPE(1, 4, 2, 2), cgv), leaf(4, SHAPE(4, 1, 2, 2), cwv),
+                                leaf(4, SHAPE(1, 2, 3, 4), cxv), &cso),
+           4, SHAPE(1, 2, 3, 4),
+           VALS(1.75, 0.5, 0.5, -2.0, -3.5, 2.5, 1.5, -2.5, -2.5, 1.5, 2.5, -3.5, -1.5, 1.5, 0.5,
+                -2.5, -1.5, 0.0, 2.5, -2.0, -2.5, 0.5, 1.5, -1.5), 24);
+    expect("conv2d_weight_grad stride, padding, dilation, groups",
+           tg_conv2d_weight_grad(leaf(4, SHAPE(1, 2, 3, 4), cxv), leaf(4, SHAPE(1, 4, 2, 2), cgv),
+                                 leaf(4, SHAPE(4, 1, 2, 2), cwv), &cso),
+           4, SHAPE(4, 1, 2, 2),
+           VALS(0.75, 1.5, 0.0, 1.0, 1.25, 0.5, -3.375, 0.0, 1.375, -1.0, -1.375, 1.5, 1.125, 0.0,
+                -1.875, 0.75), 16);
 
     /* extreme inputs stay finite */
     tg_tensor *big = leaf(2, SHAPE(2, 2), VALS(1e4, -1e4, -1e4, -1e4));

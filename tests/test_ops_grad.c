@@ -5,7 +5,9 @@
 #include "oplist.h"
 #include "tapegrad.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAXW 4
 
@@ -140,6 +142,16 @@ static tg_tensor *b_max_axis(build_ctx *c, int v)
     return tg_max_axis(x, v & 1 ? axis - rank : axis, v & 2);
 }
 
+/* max_mask on max_axis's values (no ties; max_axis's own node is left
+ * unused), along axis v mod rank, negative for odd v: its derivative is 0 */
+static tg_tensor *b_max_mask(build_ctx *c, int v)
+{
+    b_max_axis(c, 4 * v);
+    tg_tensor *x = c->wrt[c->n_wrt - 1];
+    int r = tg_rank(x), axis = v % r;
+    return tg_max_mask(x, v & 1 ? axis - r : axis);
+}
+
 static tg_tensor *b_mul_self(build_ctx *c, int v)
 {
     (void)v;
@@ -222,6 +234,23 @@ static tg_tensor *b_gather_rows(build_ctx *c, int v)
     return tg_gather_rows(x, labels(c, k, r)); /* repeats are likely */
 }
 
+/* scatter_rows: indices of rank 0..3 (v % 4) into 1..4 rows (repeats
+ * likely), rows of rank 0..1 (v / 4; rank 1 of size 1..3) */
+static tg_tensor *b_scatter_rows(build_ctx *c, int v)
+{
+    static const struct { int r; size_t s[3]; } sh[4] = {{0, {0}}, {1, {5}}, {2, {2, 3}}, {3, {2, 1, 2}}};
+    int ri = sh[v % 4].r;
+    size_t rows = rnd(c, 1, 4), s[4];
+    for (int i = 0; i < ri; i++)
+        s[i] = sh[v % 4].s[i];
+    if (v / 4)
+        s[ri++] = rnd(c, 1, 3);
+    tg_tensor *idx = tg_input(c->tape, "idx", TG_I32, sh[v % 4].r, sh[v % 4].s);
+    for (size_t i = 0; i < tg_size(idx); i++)
+        tg_set(idx, i, (double)tg_rng_below(c->rng, rows));
+    return tg_scatter_rows(P(c, "src", ri, s, -2, 2), idx, rows);
+}
+
 static tg_tensor *b_trace(build_ctx *c, int v)
 {
     (void)v;
@@ -301,8 +330,10 @@ static tg_tensor *b_l2(build_ctx *c, int v) { return tg_l2(x_any(c, v, -2, 2, fa
  * input at least the kernel; variants 6.. have kernel = the whole input
  * (global pooling) when the padding allows.  x holds a shuffled ramp 0.05
  * apart: no ties, so the maximum is differentiable. */
-static tg_tensor *pool_case(build_ctx *c, int v, bool avg)
+enum { K_MAX, K_AVG, K_MAX_SCATTER, K_MAX_GATHER, K_AVG_SCATTER };
+static tg_tensor *pool_case(build_ctx *c, int v, int kind)
 {
+    bool avg = kind == K_AVG || kind == K_AVG_SCATTER;
     static const tg_pool2d_opts os[6] = {
         {{2, 2}, {2, 2}, {0, 0}, false}, {{3, 3}, {1, 1}, {1, 1}, false},
         {{3, 2}, {2, 1}, {1, 1}, true},  {{2, 2}, {3, 3}, {0, 0}, false},
@@ -311,7 +342,11 @@ static tg_tensor *pool_case(build_ctx *c, int v, bool avg)
     size_t h = rnd(c, (size_t)o.kernel[0], 6), w = rnd(c, (size_t)o.kernel[1], 6);
     if (v >= 6 && o.padding[0] == 0 && o.padding[1] == 0)
         o.kernel[0] = (int)h, o.kernel[1] = (int)w, o.stride[0] = o.stride[1] = 0;
-    tg_tensor *x = P(c, "x", 4, (size_t[]){rnd(c, 1, 2), rnd(c, 1, 3), h, w}, -1, 1);
+    size_t xs[4] = {rnd(c, 1, 2), rnd(c, 1, 3), h, w}, ps[4] = {xs[0], xs[1], 0, 0};
+    /* the adjoints: x a constant (read for its maxima or shape), the
+     * differentiated input random */
+    tg_tensor *x = kind < K_MAX_SCATTER ? P(c, "x", 4, xs, -1, 1)
+                                        : tg_input(c->tape, "x", c->dt, 4, xs);
     size_t n = tg_size(x);
     for (size_t i = 0; i < n; i++)
         tg_set(x, i, ((double)i - (double)n / 2) * 0.05);
@@ -321,10 +356,25 @@ static tg_tensor *pool_case(build_ctx *c, int v, bool avg)
         tg_set(x, i - 1, tg_get(x, j));
         tg_set(x, j, t);
     }
+    for (int i = 0; i < 2; i++) {
+        int k = o.kernel[i], st = o.stride[i] ? o.stride[i] : k;
+        ps[2 + i] = (xs[2 + i] + 2 * (size_t)o.padding[i] - (size_t)k) / (size_t)st + 1;
+    }
+    switch (kind) {
+    case K_MAX_SCATTER:
+        return tg_max_pool2d_scatter(P(c, "g", 4, ps, -1, 1), x, &o);
+    case K_MAX_GATHER:
+        return tg_max_pool2d_gather(P(c, "t", 4, xs, -1, 1), x, &o);
+    case K_AVG_SCATTER:
+        return tg_avg_pool2d_scatter(P(c, "g", 4, ps, -1, 1), x, &o);
+    }
     return avg ? tg_avg_pool2d(x, &o) : tg_max_pool2d(x, &o);
 }
-static tg_tensor *b_max_pool2d(build_ctx *c, int v) { return pool_case(c, v, false); }
-static tg_tensor *b_avg_pool2d(build_ctx *c, int v) { return pool_case(c, v, true); }
+static tg_tensor *b_max_pool2d(build_ctx *c, int v) { return pool_case(c, v, K_MAX); }
+static tg_tensor *b_avg_pool2d(build_ctx *c, int v) { return pool_case(c, v, K_AVG); }
+static tg_tensor *b_max_pool2d_scatter(build_ctx *c, int v) { return pool_case(c, v, K_MAX_SCATTER); }
+static tg_tensor *b_max_pool2d_gather(build_ctx *c, int v) { return pool_case(c, v, K_MAX_GATHER); }
+static tg_tensor *b_avg_pool2d_scatter(build_ctx *c, int v) { return pool_case(c, v, K_AVG_SCATTER); }
 
 /* leaky_relu with slopes 0.01, 0.2, -0.5, 1.5 (x away from the kink) */
 static tg_tensor *b_leaky_relu(build_ctx *c, int v)
@@ -337,6 +387,10 @@ static tg_tensor *b_leaky_relu(build_ctx *c, int v)
  * 0, clamp's bounds), positive where the op needs it (sqrt, pow with a
  * non-integer exponent) */
 static tg_tensor *b_gelu(build_ctx *c, int v) { return tg_gelu(x_any(c, v, -3, 3, false)); }
+static tg_tensor *b_gelu_grad(build_ctx *c, int v)
+{
+    return tg_gelu_grad(x_any(c, v, -3, 3, false));
+}
 static tg_tensor *b_silu(build_ctx *c, int v) { return tg_silu(x_any(c, v, -4, 4, false)); }
 static tg_tensor *b_softplus(build_ctx *c, int v) { return tg_softplus(x_any(c, v, -4, 4, false)); }
 static tg_tensor *b_sqrt(build_ctx *c, int v) { return tg_sqrt(x_any(c, v, 0.2, 3, false)); }
@@ -358,6 +412,20 @@ static tg_tensor *b_clamp(build_ctx *c, int v)
         if (fabs(tg_get(x, i) - lh[0]) < 0.05 || fabs(tg_get(x, i) - lh[1]) < 0.05)
             tg_set(x, i, tg_get(x, i) + 0.1);
     return tg_clamp(x, lh[0], lh[1]);
+}
+/* step: x away from 0 (the derivative is 0 there; FD agrees) */
+static tg_tensor *b_step(build_ctx *c, int v)
+{
+    return tg_step(x_any(c, v, 0.1, 2, true), v & 1 ? 0.5 : 0);
+}
+/* one_hot: no float input, so nothing to differentiate; main checks that
+ * its backward runs and gives no gradient (ignore index for odd v) */
+static tg_tensor *b_one_hot(build_ctx *c, int v)
+{
+    tg_tensor *l = labels(c, 1 + v, 3);
+    if (v & 1)
+        tg_set(l, 0, -1);
+    return v & 1 ? tg_one_hot_ignore(l, 3, -1, c->dt) : tg_one_hot(l, 3, c->dt);
 }
 static tg_tensor *b_add_scalar(build_ctx *c, int v)
 {
@@ -393,13 +461,24 @@ static tg_tensor *b_dropout(build_ctx *c, int v)
         tg_set_training(c->tape, false);
     return tg_dropout(x_any(c, v, -2, 2, false), ps[(v / 4) % 4]);
 }
+/* dropout_apply(t, dropout(t)): the mask of the dropout node; p as dropout,
+ * variants 6.. in evaluation mode */
+static tg_tensor *b_dropout_apply(build_ctx *c, int v)
+{
+    static const double ps[3] = {0.5, 0.2, 0.9};
+    if (v >= 6)
+        tg_set_training(c->tape, false);
+    tg_tensor *t = x_any(c, v, -2, 2, false);
+    return tg_dropout_apply(t, tg_dropout(t, ps[(v / 2) % 3]));
+}
 
 /* conv2d: per variant a kernel, stride, padding, dilation and groups
  * (0 means 1) and whether there is a bias; channels are multiples of the
  * groups, the input a random size at least the dilated kernel (minus the
  * padding), so the padding and stride edges vary too.  Variant 4 is
  * depthwise, 5 a 1×1 kernel, 6 a kernel as large as the padded input. */
-static tg_tensor *b_conv2d(build_ctx *c, int v)
+enum { K_CONV, K_INPUT_GRAD, K_WEIGHT_GRAD };
+static tg_tensor *conv_case(build_ctx *c, int v, int kind)
 {
     static const struct { size_t kh, kw; tg_conv2d_opts o; bool bias; } k[8] = {
         {3, 3, {{1, 1}, {0, 0}, {1, 1}, 1}, true},  {3, 2, {{2, 1}, {1, 0}, {0, 0}, 0}, false},
@@ -419,11 +498,29 @@ static tg_tensor *b_conv2d(build_ctx *c, int v)
         size_t least = ext > pad ? ext - pad : 1;
         sz[a] = i == 6 ? least : least + rnd(c, 0, 3);
     }
-    tg_tensor *x = P(c, "x", 4, (size_t[]){rnd(c, 1, 2), C, sz[0], sz[1]}, -1, 1);
-    tg_tensor *w = P(c, "w", 4, (size_t[]){O, C / g, k[i].kh, k[i].kw}, -1, 1);
+    size_t xs[4] = {rnd(c, 1, 2), C, sz[0], sz[1]}, ws[4] = {O, C / g, k[i].kh, k[i].kw};
+    if (kind != K_CONV) { /* the gradient ops: g random of the output's shape */
+        size_t ys[4] = {xs[0], O, 0, 0};
+        for (int a = 0; a < 2; a++) {
+            size_t d = o.dilation[a] ? (size_t)o.dilation[a] : 1;
+            size_t st = o.stride[a] ? (size_t)o.stride[a] : 1;
+            ys[2 + a] = (xs[2 + a] + 2 * (size_t)o.padding[a] - d * (ws[2 + a] - 1) - 1) / st + 1;
+        }
+        tg_tensor *gy = P(c, "g", 4, ys, -1, 1);
+        if (kind == K_INPUT_GRAD) /* x: its shape only */
+            return tg_conv2d_input_grad(gy, P(c, "w", 4, ws, -1, 1),
+                                        tg_input(c->tape, "x", c->dt, 4, xs), &o);
+        return tg_conv2d_weight_grad(P(c, "x", 4, xs, -1, 1), gy,
+                                     tg_input(c->tape, "w", c->dt, 4, ws), &o);
+    }
+    tg_tensor *x = P(c, "x", 4, xs, -1, 1);
+    tg_tensor *w = P(c, "w", 4, ws, -1, 1);
     tg_tensor *b = k[i].bias ? P(c, "b", 1, &O, -1, 1) : NULL;
     return tg_conv2d(x, w, b, &o);
 }
+static tg_tensor *b_conv2d(build_ctx *c, int v) { return conv_case(c, v, K_CONV); }
+static tg_tensor *b_conv2d_input_grad(build_ctx *c, int v) { return conv_case(c, v, K_INPUT_GRAD); }
+static tg_tensor *b_conv2d_weight_grad(build_ctx *c, int v) { return conv_case(c, v, K_WEIGHT_GRAD); }
 
 /* bmm: batch layouts (batch axes of a, of b; 0 ends the list) with random
  * m, k, n in 1..4; variant % 4 picks the transposes.  Rank 3 and 4, size-1
@@ -590,23 +687,153 @@ static const struct {
     {"sum/mean_axis", b_sum_axis, 32}, {"transpose", b_transpose, 6},
     {"reshape", b_reshape, 2},       {"class_means", b_class_means, 8},
     {"gather_rows", b_gather_rows, 6}, {"trace", b_trace, 4},
+    {"scatter_rows", b_scatter_rows, 8}, {"max_mask", b_max_mask, 8},
+    {"gelu_grad", b_gelu_grad, 4},
     {"mse", b_mse, 12},              {"softmax_ce", b_softmax_ce, 9},
     {"softmax_ce_onehot", b_softmax_ce_onehot, 9}, {"bce", b_bce, 6},
     {"softmax_ce rank 3 / ignore_index", b_softmax_ce_ignore, 15},
     {"bce_logits", b_bce_logits, 6}, {"l2", b_l2, 4},
     {"max_pool2d", b_max_pool2d, 12}, {"avg_pool2d", b_avg_pool2d, 12},
+    {"max_pool2d_scatter", b_max_pool2d_scatter, 12},
+    {"max_pool2d_gather", b_max_pool2d_gather, 12},
+    {"avg_pool2d_scatter", b_avg_pool2d_scatter, 12},
     {"leaky_relu", b_leaky_relu, 8},
     {"conv2d", b_conv2d, 16},
+    {"conv2d_input_grad", b_conv2d_input_grad, 16},
+    {"conv2d_weight_grad", b_conv2d_weight_grad, 16},
     {"batch_norm", b_batch_norm, 14}, {"dropout", b_dropout, 16},
+    {"dropout_apply", b_dropout_apply, 8},
     {"gelu", b_gelu, 4},             {"silu", b_silu, 4},
     {"softplus", b_softplus, 4},     {"sqrt", b_sqrt, 4},
     {"abs", b_abs, 4},               {"pow", b_pow, 12},
     {"clamp", b_clamp, 8},           {"add_scalar", b_add_scalar, 4},
+    {"step", b_step, 8},             {"one_hot", b_one_hot, 4},
     {"bmm", b_bmm, 32},              {"layer_norm", b_layer_norm, 21},
     {"embedding", b_embedding, 8},
     {"permute", b_permute, 12},      {"slice", b_slice, 14},
     {"concat", b_concat, 14},        {"stack (reshape + concat)", b_stack, 8},
 };
+
+/* ---- second order: the recorded backward (vjp rules) ------------------- */
+
+static bool dot_covered[TG_OP_COUNT], hvp_covered[TG_OP_COUNT];
+/* per op: a case whose recorded backward could not be differentiated again
+ * (the op or a helper op it records has no vjp), or whose H·v is zero */
+static bool first_order[TG_OP_COUNT], zero_hvp[TG_OP_COUNT];
+static tg_op_id so_op; /* the op of the case second_order is checking */
+
+static tg_tensor *random_like(build_ctx *c, tg_tensor *t, const char *name)
+{
+    size_t s[4];
+    for (int i = 0; i < tg_rank(t); i++)
+        s[i] = tg_dim(t, i);
+    tg_tensor *r = tg_const(c->tape, name, TG_F64, tg_rank(t), s);
+    tg_init_uniform(r, c->rng, -1, 1);
+    return r;
+}
+
+static double dot(tg_tensor *a, tg_tensor *b, bool grad_of_b)
+{
+    double d = 0;
+    for (size_t i = 0; i < tg_size(a); i++)
+        d += tg_get(a, i) * (grad_of_b ? tg_grad_get(b, i) : tg_get(b, i));
+    return d;
+}
+
+/* On the f64 case (out, its loss, c->wrt): (1) the dot-product test
+ * ⟨J·u, w⟩ = ⟨u, Jᵀ·w⟩, J·u from the recorded VJP differentiated again
+ * (tg_jvp), Jᵀ·w from the op's own backward; (2) the recorded gradient of
+ * the loss equals backward's; (3) where the recorded gradient can be
+ * differentiated again, ⟨∂loss/∂x, v⟩'s gradient (H·v) against finite
+ * differences.  *why: what failed.  Returns the worst figures. */
+static bool second_order(build_ctx *c, tg_tensor *out, tg_tensor *loss, double *dot_rel,
+                         double *grad_rel, double *hvp_rel, bool *hvp_done, char *why, size_t len)
+{
+    tg_tensor *u[MAXW], *g[MAXW];
+    int n = c->n_wrt;
+    for (int k = 0; k < n; k++)
+        u[k] = random_like(c, c->wrt[k], "u");
+    tg_tensor *w = random_like(c, out, "w");
+    tg_tensor *ju = tg_jvp(out, n, c->wrt, u);
+    if (!ju) {
+        snprintf(why, len, "jvp: %s", tg_tape_error(c->tape));
+        return false;
+    }
+    tg_zero_grad(c->tape);
+    if (tg_forward(ju) || tg_backward_vjp(out, tg_data(w))) {
+        snprintf(why, len, "replay/backward: %s", tg_tape_error(c->tape));
+        return false;
+    }
+    double lhs = dot(ju, w, false), rhs = 0, scale = 0;
+    for (int k = 0; k < n; k++) {
+        rhs += dot(u[k], c->wrt[k], true);
+        for (size_t i = 0; i < tg_size(u[k]); i++)
+            scale += fabs(tg_get(u[k], i) * tg_grad_get(c->wrt[k], i));
+    }
+    *dot_rel = fabs(lhs - rhs) / fmax(scale, 1e-300);
+    if (*dot_rel > 1e-13) {
+        snprintf(why, len, "<Ju,w> = %.17g but <u,J^T w> = %.17g (rel %.2g)", lhs, rhs, *dot_rel);
+        return false;
+    }
+    /* (2) recorded gradient of the loss = backward's */
+    if (tg_grad_graph(loss, NULL, n, c->wrt, g)) {
+        snprintf(why, len, "grad_graph: %s", tg_tape_error(c->tape));
+        return false;
+    }
+    tg_tensor *last = NULL;
+    for (int k = 0; k < n; k++)
+        if (tg_node_index(g[k]) > tg_node_index(last))
+            last = g[k];
+    tg_zero_grad(c->tape);
+    if ((last && tg_forward(last)) || tg_backward(loss)) {
+        snprintf(why, len, "replay: %s", tg_tape_error(c->tape));
+        return false;
+    }
+    *grad_rel = 0;
+    for (int k = 0; k < n; k++)
+        for (size_t i = 0; i < tg_size(g[k]); i++) {
+            double a = tg_get(g[k], i), b = tg_grad_get(c->wrt[k], i);
+            *grad_rel = fmax(*grad_rel, fabs(a - b) / fmax(fmax(fabs(a), fabs(b)), 1e-3));
+        }
+    if (*grad_rel > 1e-12) {
+        snprintf(why, len, "recorded gradient differs from backward's (rel %.2g)", *grad_rel);
+        return false;
+    }
+    /* (3) H·v by finite differences of ⟨gradient, v⟩ */
+    tg_tensor *s = NULL;
+    for (int k = 0; k < n; k++) {
+        tg_tensor *d = tg_sum(tg_mul(g[k], random_like(c, c->wrt[k], "v")));
+        s = s ? tg_add(s, d) : d;
+    }
+    tg_tensor *probe[MAXW];
+    *hvp_done = false;
+    if (tg_grad_graph(s, NULL, n, c->wrt, probe)) { /* not twice differentiable: said by name */
+        bool named = strstr(tg_tape_error(c->tape), "has no recorded backward") != NULL;
+        if (named && so_op < TG_OP_COUNT)
+            first_order[so_op] = true;
+        return named || (snprintf(why, len, "second grad_graph: %s", tg_tape_error(c->tape)), false);
+    }
+    /* each input on its own: H·v may not depend on some (a bias) */
+    *hvp_rel = 0;
+    for (int k = 0; k < n; k++) {
+        tg_check chk;
+        if (tg_check_fd(s, 1, &c->wrt[k], 0, &chk)) {
+            if (strstr(tg_tape_error(c->tape), "does not reach"))
+                continue; /* ⟨∇L, v⟩ does not depend on this input */
+            snprintf(why, len, "check_fd(H v): %s", tg_tape_error(c->tape));
+            return false;
+        }
+        *hvp_rel = fmax(*hvp_rel, chk.max_rel);
+        *hvp_done = true;
+    }
+    if (!*hvp_done && so_op < TG_OP_COUNT)
+        zero_hvp[so_op] = true;
+    if (*hvp_rel > 1e-6) {
+        snprintf(why, len, "H v vs finite differences: rel %.2g", *hvp_rel);
+        return false;
+    }
+    return true;
+}
 
 /* loss = Σ out ⊙ R with a random R, so every output element gets its own
  * seed gradient (a plain sum would hide errors that cancel). */
@@ -622,6 +849,8 @@ static tg_tensor *weighted(build_ctx *c, tg_tensor *out)
     return tg_sum(tg_mul(out, r));
 }
 
+static int so_nofirst[64];
+
 int main(void)
 {
     const char *want = getenv("TAPEGRAD_ISA");
@@ -631,8 +860,8 @@ int main(void)
         diag("kernel path: %s", tg_isa());
     int ncases = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < ncases; k++) {
-        double worst_fd = 0, worst_f32 = 0;
-        bool fine = true;
+        double worst_fd = 0, worst_f32 = 0, worst_dot = 0, worst_gg = 0, worst_hvp = 0;
+        bool fine = true, so_fine = true;
         for (int v = 0; v < cases[k].variants; v++) {
             uint64_t seed = 1000u * (uint64_t)k + (uint64_t)v;
             /* f64: tape vs finite differences */
@@ -642,6 +871,21 @@ int main(void)
             tg_tensor *out = cases[k].fn(&c64, v);
             tg_tensor *loss = weighted(&c64, out);
             tg_check chk;
+            if (loss && c64.n_wrt == 0) { /* no float input (one_hot): no gradient */
+                tg_tensor *gg;
+                bool none = !tg_backward(loss) && !tg_grad_graph(loss, NULL, 1, &out, &gg);
+                if (none) {
+                    op_cover(out);
+                    tg_op_id id = tg_op_find(tg_op_name(out));
+                    if (id < TG_OP_COUNT)
+                        dot_covered[id] = true; /* nothing to transpose */
+                } else {
+                    diag("%s variant %d: %s", cases[k].name, v, tg_tape_error(c64.tape));
+                    fine = false;
+                }
+                tg_tape_free(c64.tape);
+                continue;
+            }
             if (!loss || tg_check_fd(loss, c64.n_wrt, c64.wrt, 0, &chk)) {
                 ok(0, "%s variant %d builds and checks: %s", cases[k].name, v,
                    tg_tape_error(c64.tape));
@@ -656,6 +900,28 @@ int main(void)
                 op_cover(out); /* the op this case checked, by finite differences in f64 */
             }
             worst_fd = fmax(worst_fd, chk.max_rel);
+            {
+                double dr = 0, gr = 0, hr = 0;
+                bool hd = false;
+                char why[600] = "";
+                so_op = tg_op_find(tg_op_name(out));
+                bool good = second_order(&c64, out, loss, &dr, &gr, &hr, &hd, why, sizeof why);
+                tg_zero_grad(c64.tape); /* the f32 comparison below starts from none */
+                if (!good) {
+                    if (!strstr(why, "has no recorded backward") || so_nofirst[k]++ == 0)
+                        diag("%s variant %d: %s", cases[k].name, v, why);
+                    so_fine = false;
+                } else {
+                    tg_op_id id = tg_op_find(tg_op_name(out));
+                    if (id < TG_OP_COUNT) {
+                        dot_covered[id] = true;
+                        hvp_covered[id] |= hd;
+                    }
+                }
+                worst_dot = fmax(worst_dot, dr);
+                worst_gg = fmax(worst_gg, gr);
+                worst_hvp = fmax(worst_hvp, hr);
+            }
 
             /* f32: the same graph on the same (rounded) values vs f64 */
             tg_rng_seed(&rng, seed);
@@ -696,7 +962,21 @@ int main(void)
         }
         ok(fine, "%s backward: %d draws, max rel err vs FD %.2g (<= 1e-7), f32 vs f64 %.2g",
            cases[k].name, cases[k].variants, worst_fd, worst_f32);
+        ok(so_fine, "%s recorded backward: <Ju,w> = <u,J^T w> to %.2g (<= 1e-13), recorded = "
+           "backward's gradient to %.2g, H v vs FD %.2g (<= 1e-6)", cases[k].name, worst_dot,
+           worst_gg, worst_hvp);
     }
     ops_all_covered("an f64 finite-difference gradient case");
+    memcpy(op_covered, dot_covered, sizeof op_covered);
+    ops_all_covered("a dot-product test <J u, w> = <u, J^T w> (JVP of its recorded backward "
+                    "against its backward)");
+    /* what the differences could not check: said, not failed */
+    for (int i = 0; i < TG_OP_COUNT; i++)
+        if (dot_covered[i] && !hvp_covered[i])
+            diag("%s: H v not compared with differences: %s", tg_ops[i]->name,
+                 first_order[i] ? "its recorded backward is first order (a helper op without "
+                                  "a vjp rule)"
+                 : zero_hvp[i] ? "zero in every case (linear in its differentiated inputs)"
+                               : "no case reached it");
     return tap_done();
 }

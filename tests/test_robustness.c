@@ -320,6 +320,8 @@ static void ops(void)
          !tg_minimum(sq, d));
     TROW("tg_max_axis", "axis out of range (INT_MIN too)", "NULL", "max_axis: axis 2 out of range for 4x4",
          !tg_max_axis(sq, 2, false) && !tg_max_axis(sq, INT_MIN, false));
+    TROW("tg_max_mask", "axis out of range (INT_MIN too)", "NULL", "max_mask: axis 2 out of range for 4x4",
+         !tg_max_mask(sq, 2) && !tg_max_mask(sq, INT_MIN));
     TROW("tg_softmax_causal", "a rank-1 input", "NULL",
          "softmax: causal: input must have rank >= 2 [..., Tq, Tk], got 4",
          !tg_softmax_causal(f32("v4", 1, SHAPE(4))));
@@ -345,6 +347,17 @@ static void ops(void)
          !tg_gather_rows(sq, tg_input(T, "i2", TG_I32, 2, SHAPE(2, 2))));
     TROW("tg_gather_rows", "an index outside [0, rows)", "NULL",
          "gather_rows: index 9 at position 2 is outside [0, 4)", !tg_gather_rows(sq, bad));
+    TROW("tg_scatter_rows", "src not [indices' shape, ...]; indices of rank > 3", "NULL",
+         "scatter_rows: src 4x4 must start with the indices' shape 2",
+         !tg_scatter_rows(sq, i32("l2s", 2, (int32_t[]){0, 1}), 3) &&
+             !tg_scatter_rows(f32("s14", 4, SHAPE(1, 1, 1, 4)),
+                              tg_input(T, "i4", TG_I32, 4, SHAPE(1, 1, 1, 4)), 2));
+    TROW("tg_scatter_rows", "rows 0", "NULL", "scatter_rows: rows 0 must be >= 1 (src 4x4)",
+         !tg_scatter_rows(sq, lab, 0));
+    TROW("tg_scatter_rows", "rows so large the result overflows (SIZE_MAX)", "NULL",
+         "scatter_rows: output shape overflows", !tg_scatter_rows(sq, lab, SIZE_MAX));
+    TROW("tg_scatter_rows", "an index outside [0, rows) (also at replay)", "NULL",
+         "scatter_rows: index 9 at position 2 is outside [0, 4)", !tg_scatter_rows(sq, bad, 4));
     TROW("tg_trace", "not a square matrix", "NULL", "trace: input must be a square matrix, got 2x3",
          !tg_trace(f32("r", 2, SHAPE(2, 3))));
     tg_tensor *cx = f32("cx", 4, SHAPE(2, 4, 5, 6)), *cw = f32("cw", 4, SHAPE(6, 2, 3, 3));
@@ -369,6 +382,12 @@ static void ops(void)
     TROW("tg_conv2d", "padding so large that the sizes overflow", "NULL",
          "conv2d: sizes overflow: output 4294967297x4294967298 per channel",
          !tg_conv2d(cx, cw, NULL, &(tg_conv2d_opts){{1, 1}, {2147483647, 2147483647}, {1, 1}, 2}));
+    TROW("tg_conv2d_input_grad", "g not conv2d's output shape; x or w as for tg_conv2d", "NULL",
+         "conv2d_input_grad: gradient 4x4 must be the output shape [2,6,3,4] of input 2x4x5x6 and weight 6x2x3x3",
+         !tg_conv2d_input_grad(sq, cw, cx, &g2) && !tg_conv2d_input_grad(sq, cw, sq, &g2));
+    TROW("tg_conv2d_weight_grad", "g not conv2d's output shape; x or w as for tg_conv2d", "NULL",
+         "conv2d_weight_grad: gradient 4x4 must be the output shape [2,6,3,4] of input 2x4x5x6 and weight 6x2x3x3",
+         !tg_conv2d_weight_grad(cx, sq, cw, &g2) && !tg_conv2d_weight_grad(cx, sq, cw, NULL));
     TROW("tg_mse", "prediction and target shapes differ", "NULL",
          "mse: prediction 4x4 and target 4 differ in shape", !tg_mse(sq, v, TG_SUM));
     TROW("tg_bce / tg_bce_logits", "input and target shapes differ", "NULL",
@@ -411,10 +430,21 @@ static void ops(void)
     TROW("tg_max_pool2d / tg_avg_pool2d", "kernel larger than the padded input (also INT_MAX)",
          "NULL", "avg_pool2d: kernel 2147483647x2 is larger than the input 2x3x5x4 padded by 0x0",
          !tg_avg_pool2d(px, &(tg_pool2d_opts){{INT32_MAX, 2}, {0, 0}, {0, 0}, false}));
+    TROW("tg_max_pool2d_scatter", "g not x pooled; x and opts as for tg_max_pool2d", "NULL",
+         "max_pool2d_scatter: g must be x pooled [2,3,2,2] for input 2x3x5x4, got 4x4",
+         !tg_max_pool2d_scatter(sq, px, &pk2) && !tg_max_pool2d_scatter(px, sq, &pk2));
+    TROW("tg_max_pool2d_gather", "t not x's shape; x and opts as for tg_max_pool2d", "NULL",
+         "max_pool2d_gather: t must be shaped as x [2,3,5,4] for input 2x3x5x4, got 4x4",
+         !tg_max_pool2d_gather(sq, px, &pk2) && !tg_max_pool2d_gather(px, px, NULL));
+    TROW("tg_avg_pool2d_scatter", "g not x pooled; x and opts as for tg_avg_pool2d", "NULL",
+         "avg_pool2d_scatter: g must be x pooled [2,3,2,2] for input 2x3x5x4, got 4x4",
+         !tg_avg_pool2d_scatter(sq, px, &pk2) && !tg_avg_pool2d_scatter(px, px, NULL));
     TROW("tg_leaky_relu", "an i32 input", "NULL", "leaky_relu: input 0 must be f32 or f64, not i32",
          !tg_leaky_relu(lab, 0.01));
     TROW("tg_gelu", "an i32 input", "NULL", "gelu: input 0 must be f32 or f64, not i32",
          !tg_gelu(lab));
+    TROW("tg_gelu_grad", "an i32 input", "NULL", "gelu_grad: input 0 must be f32 or f64, not i32",
+         !tg_gelu_grad(lab));
     TROW("tg_silu", "an i32 input", "NULL", "silu: input 0 must be f32 or f64, not i32",
          !tg_silu(lab));
     TROW("tg_softplus", "an i32 input", "NULL", "softplus: input 0 must be f32 or f64, not i32",
@@ -432,6 +462,18 @@ static void ops(void)
              !tg_clamp(lab, 0, 1));
     TROW("tg_add_scalar", "c NaN; an i32 input", "NULL", "add_scalar: c is NaN (input 4x4)",
          !tg_add_scalar(sq, NAN) && !tg_add_scalar(lab, 1));
+    TROW("tg_step", "the value at 0 NaN or ±inf; an i32 input", "NULL",
+         "step: the value at 0, nan, is not finite (input 4x4)",
+         !tg_step(sq, NAN) && !tg_step(sq, INFINITY) && !tg_step(lab, 0));
+    TROW("tg_one_hot / tg_one_hot_ignore", "a float input; classes < 1; dtype not float", "NULL",
+         "one_hot: classes must be >= 1, got 0 (labels 4)",
+         !tg_one_hot(lab, 0, TG_F64) && !tg_one_hot(sq, 3, TG_F64) &&
+             !tg_one_hot_ignore(lab, 3, -1, TG_I32));
+    tg_set(lab, 2, 7);
+    TROW("tg_one_hot / tg_one_hot_ignore", "a label outside [0, classes) (not the ignored one)",
+         "NULL", "one_hot: label 7 at position 2 is outside [0, 3)",
+         !tg_one_hot(lab, 3, TG_F32) && !tg_one_hot_ignore(lab, 3, 1, TG_F32));
+    tg_set(lab, 2, 2);
     tg_tensor *rm = tg_input(T, "rm", TG_F32, 1, SHAPE(4)), *rv = tg_input(T, "rv", TG_F32, 1, SHAPE(4));
     TROW("tg_batch_norm", "input not [N,C] or [N,C,H,W]; gamma, beta or a running statistic not [C]",
          "NULL", "batch_norm: gamma must be [4] (the channels of input 4x4), got 3",
@@ -450,6 +492,9 @@ static void ops(void)
          !tg_batch_norm(f32("one", 2, SHAPE(1, 4)), v, v, rm, rv, 0.1, 1e-5));
     TROW("tg_dropout", "p outside [0, 1) or NaN", "NULL", "dropout: p 1 is outside [0, 1) (input 4x4)",
          !tg_dropout(sq, 1) && !tg_dropout(sq, -0.5) && !tg_dropout(sq, NAN));
+    TROW("tg_dropout_apply", "y not a dropout's output; t not y's shape", "NULL",
+         "dropout_apply: y ('sq', 4x4) must be the output of tg_dropout, not of a leaf",
+         !tg_dropout_apply(sq, sq) && !tg_dropout_apply(v, tg_dropout(sq, 0.5)));
     TROW("tg_bmm", "a rank outside 2..4; inner dimensions differ; batch axes that do not broadcast",
          "NULL", "bmm: batch axes do not broadcast (2x4x4 · 3x4x4)",
          !tg_bmm(f32("b2", 3, SHAPE(2, 4, 4)), f32("b3", 3, SHAPE(3, 4, 4)), false, false) &&
@@ -596,6 +641,49 @@ static void checking(void)
          tg_check_grad(w, NULL, TG_F64, &c) == -1 && tg_check_grad(w, (double[3]){0}, TG_F64, NULL) == -1);
     TROW("tg_check_grad", "ref dtype not f32/f64", "-1", "check_grad: ref dtype must be f32 or f64",
          tg_check_grad(w, (int32_t[3]){0}, TG_I32, &c) == -1);
+    /* second order */
+    tg_tensor *gs[2];
+    double H[9];
+    TROW("tg_grad_graph", "y NULL-free but wrt NULL, n < 1, grads NULL", "-1",
+         "grad_graph: needs n >= 1 tensors in wrt and room for n gradients (n = 0, wrt given, "
+         "grads given)",
+         tg_grad_graph(loss, NULL, 0, &w, gs) == -1 && tg_grad_graph(loss, NULL, 1, NULL, gs) == -1 &&
+             tg_grad_graph(loss, NULL, 1, &w, NULL) == -1);
+    TROW("tg_grad_graph", "a non-scalar y without grad_output", "-1",
+         "grad_graph: y 'relu' has 3 elements (3); a non-scalar y needs its grad_output",
+         tg_grad_graph(y, NULL, 1, &w, gs) == -1);
+    TROW("tg_grad_graph", "grad_output of another shape or dtype", "-1",
+         "grad_graph: grad_output 'unused' is f32 2 but y 'relu' is f32 3",
+         tg_grad_graph(y, unused, 1, &w, gs) == -1);
+    TROW("tg_grad_graph", "wrt[i] NULL, from another tape, i32 or of another dtype", "-1",
+         "grad_graph: wrt[0] ('o') belongs to another tape",
+         tg_grad_graph(loss, NULL, 1, &o, gs) == -1 && tg_grad_graph(loss, NULL, 1, &lab, gs) == -1 &&
+             tg_grad_graph(loss, NULL, 1, (tg_tensor *[]){NULL}, gs) == -1);
+    TROW("tg_grad_graph", "y i32", "-1", "grad_graph: y 'labels' is i32",
+         tg_grad_graph(lab, NULL, 1, &w, gs) == -1);
+    bool was = tg_set_grad_enabled(T, false);
+    TROW("tg_grad_graph", "recording off (tg_set_grad_enabled)", "-1",
+         "grad_graph: recording is off", tg_grad_graph(loss, NULL, 1, &w, gs) == -1);
+    tg_set_grad_enabled(T, was);
+    TROW("tg_jvp / tg_hvp", "vectors NULL or not shaped like x", "NULL / -1",
+         "jvp: vector 0 ('unused', f32 2) must match x[0] ('w', f32 3) on the same tape",
+         !tg_jvp(y, 1, &w, &unused) && !tg_jvp(y, 1, &w, (tg_tensor *[]){NULL}) &&
+             tg_hvp(loss, 1, &w, &unused, gs) == -1 && tg_hvp(loss, 1, &w, &w, NULL) == -1);
+    TROW("tg_hessian / tg_jacobian", "n < 1, x NULL, the result buffer NULL", "-1",
+         "hessian: needs n >= 1 tensors (n = 0, x given)",
+         tg_hessian(loss, 0, &w, H) == -1 && tg_hessian(loss, 1, NULL, H) == -1 &&
+             tg_hessian(loss, 1, &w, NULL) == -1 && tg_jacobian(y, 1, &w, NULL) == -1 &&
+             tg_jacobian(y, 1, (tg_tensor *[]){NULL}, H) == -1);
+    TROW("tg_check_hessian / tg_check_hvp", "the reference, v or out NULL", "-1",
+         "check_hessian: H_ref or out is NULL",
+         tg_check_hessian(loss, 1, &w, NULL, &c) == -1 && tg_check_hessian(loss, 1, &w, H, NULL) == -1 &&
+             tg_check_hvp(loss, 1, &w, NULL, H, &c) == -1);
+    TROW("tg_check_hessian_fd", "x an op output or i32; step < 0 or NaN; out NULL", "-1",
+         "check_hessian_fd: x[0] ('relu') is not a float leaf",
+         tg_check_hessian_fd(loss, 1, &y, 0, &c, NULL) == -1 &&
+             tg_check_hessian_fd(loss, 1, &w, -1, &c, NULL) == -1 &&
+             tg_check_hessian_fd(loss, 1, &w, NAN, &c, NULL) == -1 &&
+             tg_check_hessian_fd(loss, 1, &w, 0, NULL, NULL) == -1);
     tg_check_print(NULL, "x", &c);
     tg_check_print(stdout, "x", NULL);
     VROW("tg_check_print", "NULL file or report", "nothing (no-op)", true);
@@ -735,6 +823,19 @@ static void optimizers(void)
     TROW("tg_clip_grad_norm", "max_norm < 0 or NaN", "a negative value", "clip_grad_norm: max_norm -1 is not a number >= 0",
          tg_clip_grad_norm(T, 0, NULL, -1) < 0 && tg_clip_grad_norm(T, 0, NULL, NAN) < 0);
     VROW("tg_clip_grad_norm", "NULL tape", "a negative value", tg_clip_grad_norm(NULL, 0, NULL, 1) < 0);
+    TROW("tg_optim_state", "max < 0, or max > 0 with out NULL", "-1",
+         "optim_state: max = 2 with out NULL", tg_optim_state(opt, NULL, 2, NULL) == -1);
+    VROW("tg_optim_state / tg_optim_steps / tg_optim_set_steps", "NULL", "-1",
+         tg_optim_state(NULL, NULL, 0, NULL) == -1 && tg_optim_steps(NULL) == -1 &&
+             tg_optim_set_steps(NULL, 1) == -1);
+    TROW("tg_optim_set_steps", "steps < 0 or > 2^53", "-1", "optim_set_steps: -1 is outside 0..2^53",
+         tg_optim_set_steps(opt, -1) == -1);
+    tg_rng zero_rng = {{0, 0, 0, 0}};
+    TROW("tg_tape_rng_set", "an all-zero state (never a saved one), NULL rng", "-1",
+         "tape_rng_set: the state is all zero", tg_tape_rng_set(T, &zero_rng) == -1 &&
+             tg_tape_rng_set(T, NULL) == -1);
+    VROW("tg_tape_rng_get / tg_tape_rng_set", "NULL tape", "-1",
+         tg_tape_rng_get(NULL, &zero_rng) == -1 && tg_tape_rng_set(NULL, &zero_rng) == -1);
     tg_optim_free(opt);
     T = keep;
     tg_tape_free(t2);
@@ -838,6 +939,15 @@ static void datasets(void)
     TROW("tg_batcher_next", "x not f32/f64, labels not i32 [batch]", "-1", "batcher_next: labels 'yb' must be i32, not f32",
          tg_batcher_next(&b, x, tg_input(T, "yb", TG_F32, 1, SHAPE(2))) == -1);
     VROW("tg_batcher_next", "NULL batcher or tensors", "-1", tg_batcher_next(NULL, x, y) == -1 && tg_batcher_next(&b, NULL, y) == -1);
+    TROW("tg_batcher_next_shard", "rank outside [0, size) or size < 1", "-1",
+         "batcher_next_shard: rank 2 of 2: need size >= 1 and 0 <= rank < size",
+         tg_batcher_next_shard(&b, x, y, 2, 2) == -1 && tg_batcher_next_shard(&b, x, y, 0, 0) == -1);
+    TROW("tg_batcher_next_shard", "a batch that is not a multiple of size", "-1",
+         "batcher_next_shard: the global batch 2 is not a multiple of 3 ranks",
+         tg_batcher_next_shard(&b, x, y, 0, 3) == -1);
+    TROW("tg_batcher_next_shard", "x not [batch / size, features]", "-1",
+         "batcher_next_shard: x 'x' is 2x4, expected 1x4 (batch 2 / 2 ranks x features)",
+         tg_batcher_next_shard(&b, x, y, 0, 2) == -1);
     tg_tensor *tt = tg_input(T, "t", TG_F32, 2, SHAPE(2, 3));
     TROW("tg_batcher_next_targets", "targets not f32/f64 [batch, at least classes]", "-1",
          "batcher_next_targets: targets 'tb' is 2x2, expected 2 x at least 3 (batch x classes)",
@@ -952,6 +1062,23 @@ static void model_files(void)
     TROW("tg_load", "a tensor the file does not have", "-1", "load: model.tgm: tensor 'V' is not in the file",
          tg_load(T, "model.tgm", 1, &Wn) == -1);
     VROW("tg_load", "any of the above", "the tensors are unchanged", tg_get(W2, 0) == 0 && tg_get(Wd, 0) == 0);
+    tg_file_info fi;
+    EROW("tg_file_read", "path NULL or empty, info NULL", "-1", "file_read: path is NULL or empty",
+         tg_file_read(NULL, false, &fi, &E) == -1 && tg_file_read("model.tgm", false, NULL, NULL) == -1);
+    EROW("tg_file_read", "a missing file", "-1", "file_read: missing.tgm: cannot open: No such file or directory",
+         tg_file_read("missing.tgm", false, &fi, &E) == -1);
+    EROW("tg_file_read", "not a tapegrad file", "-1", "file_read: notmodel.tgm: not a tapegrad file (wrong magic",
+         tg_file_read("notmodel.tgm", true, &fi, &E) == -1);
+    EROW("tg_file_read", "a truncated file", "-1", "file_read: trunc.tgm: truncated",
+         tg_file_read("trunc.tgm", true, &fi, &E) == -1);
+    EROW("tg_file_read", "a flipped bit, any_checksum false", "-1", "file_read: flip.tgm: checksum mismatch",
+         tg_file_read("flip.tgm", false, &fi, &E) == -1);
+    buf[len - 6] ^= 1; /* in the last tensor's data */
+    tap_write_file("flipd.tgm", buf, len);
+    buf[len - 6] ^= 1;
+    VROW("tg_file_read", "a flipped bit in a value, any_checksum true", "0, checksum_ok false (the records listed)",
+         tg_file_read("flipd.tgm", true, &fi, NULL) == 0 && !fi.checksum_ok && fi.n > 0);
+    tg_file_free(&fi);
     (void)b;
     T = keep;
     tg_tape_free(t2);
@@ -967,6 +1094,24 @@ static void performance(void)
     VROW("tg_isa_supported", "NULL or an unknown name", "false", !tg_isa_supported(NULL) && !tg_isa_supported("sse9"));
     VROW("tg_dtype_name / tg_dtype_size", "an invalid dtype", "\"?\" / 0",
          !strcmp(tg_dtype_name((tg_dtype)99), "?") && tg_dtype_size((tg_dtype)99) == 0);
+    /* MPI is never initialised here: the same answers with and without it */
+    tg_tape_clear_error(T);
+    tg_tensor *w = tg_param(T, "mpi_w", TG_F32, 1, SHAPE(2));
+    /* (VROW: the message depends on the build, the table must not) */
+    const char *why = tg_have_mpi() ? "call tg_mpi_init first" : "built without MPI";
+    VROW("tg_mpi_allreduce_grads / tg_mpi_broadcast", "before tg_mpi_init, or built without MPI",
+         "-1 (tape error: \"call tg_mpi_init first\" or \"...built without MPI...\")",
+         tg_mpi_broadcast(T, 1, &w) == -1 && strstr(tg_tape_error(T), why) &&
+             (tg_tape_clear_error(T), tg_mpi_allreduce_grads(T, 1, &w) == -1) &&
+             strstr(tg_tape_error(T), why));
+    tg_tape_clear_error(T);
+    double v = 1;
+    VROW("tg_mpi_sum / tg_mpi_init", "before tg_mpi_init, or built without MPI (tg_mpi_init)",
+         "-1 (err: as above)", tg_mpi_sum(&v, 1, &E) == -1 && strstr(E.msg, why) &&
+             (tg_have_mpi() || (tg_mpi_init(&E) == -1 && strstr(E.msg, why))));
+    VROW("tg_mpi_rank / tg_mpi_size", "before tg_mpi_init", "0 / 1", tg_mpi_rank() == 0 && tg_mpi_size() == 1);
+    VROW("tg_mpi_abort / tg_mpi_finalize", "before tg_mpi_init", "nothing (no-op)",
+         (tg_mpi_abort(1), tg_mpi_finalize(), true));
 }
 
 /* ---- output -------------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * gradients bit for bit the same with 1 and 2 threads (sizes large enough
  * that the batches, rows and column blocks are split over the pool), f32 and
  * f64; embedding's backward uses the indices of its last forward; the DOT
- * attributes. */
+ * attributes; the recorded gradients (tg_grad_graph) of gather_rows,
+ * embedding and class_means read the indices at replay, max_axis's takes
+ * ties as backward, and gelu's derivatives to the third order. */
 #include "tap.h"
 #include "tapegrad.h"
 
@@ -592,6 +594,163 @@ static void max_axis_exact(void)
     tg_tape_free(T);
 }
 
+/* ---- recorded gradients (tg_grad_graph) of the indexing ops ---------------- */
+
+/* Each recorded gradient equals backward's (rel <= tol) after a replay. */
+static bool recorded_is_backward(tg_tape *T, tg_tensor *loss, tg_tensor *x, tg_tensor *g,
+                                 double tol)
+{
+    tg_zero_grad(T);
+    if (tg_replay(T) || tg_backward(loss))
+        return false;
+    bool same = true;
+    for (size_t i = 0; same && i < tg_size(x); i++) {
+        double a = tg_get(g, i), b = tg_grad_get(x, i);
+        same = fabs(a - b) <= tol * fmax(fabs(a), fabs(b));
+        if (!same)
+            diag("[%zu] recorded %.17g, backward %.17g", i, a, b);
+    }
+    return same;
+}
+
+/* The recorded gradients of gather_rows, embedding and class_means read the
+ * indices when they run: indices set after recording move them, as they move
+ * backward's.  max_axis's goes to the first maximum (ties) as backward's. */
+static void recorded_indices(void)
+{
+    tg_tape *T = tg_tape_new();
+    tg_tensor *x = tg_leaf_from(T, TG_PARAM, "x", TG_F64, 2, SHAPE(4, 2),
+                                (double[]){1, -2, 0.5, 3, -1, 2, 4, -0.25});
+    tg_tensor *w = tg_leaf_from(T, TG_CONST, "w", TG_F64, 2, SHAPE(5, 2),
+                                (double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    tg_tensor *idx = tg_leaf_from(T, TG_INPUT, "idx", TG_I32, 1, SHAPE(5),
+                                  (int32_t[]){0, 2, 2, 1, 0});
+    tg_tensor *lab = tg_leaf_from(T, TG_INPUT, "lab", TG_I32, 1, SHAPE(4), (int32_t[]){0, 2, 2, 1});
+    tg_tensor *e2 = tg_leaf_from(T, TG_INPUT, "e2", TG_I32, 2, SHAPE(5, 1),
+                                 (int32_t[]){3, 3, 0, 1, 3});
+    tg_tensor *cw = tg_reshape(w, 2, SHAPE(5, 2));
+    tg_tensor *parts[3] = {tg_mul(tg_gather_rows(x, idx), w),
+                           tg_mul(tg_reshape(tg_embedding(x, e2), 2, SHAPE(5, 2)), cw),
+                           tg_mul(tg_gather_rows(tg_class_means(x, lab, 4), idx), cw)};
+    tg_tensor *y = tg_concat(3, parts, 0);
+    tg_tensor *loss = tg_sum(tg_mul(y, y)), *g;
+    bool rec = loss && tg_grad_graph(loss, NULL, 1, &x, &g) == 0;
+    ok(rec && recorded_is_backward(T, loss, x, g, 1e-15),
+       "gather_rows, embedding, class_means: recorded gradient = backward's");
+    int32_t i2[5] = {3, 3, 1, 0, 1}, l2[4] = {1, 1, 3, 3}, e[5] = {2, 0, 0, 0, 1};
+    tg_copy_in(idx, i2, TG_I32, 5);
+    tg_copy_in(lab, l2, TG_I32, 4);
+    tg_copy_in(e2, e, TG_I32, 5);
+    ok(rec && recorded_is_backward(T, loss, x, g, 1e-15),
+       "... after new indices and labels, the replayed recorded gradient = backward's");
+    tg_tape_free(T);
+
+    /* max_axis with ties, both dtypes: the same gradient, bit for bit */
+    static const double xv[12] = {3, 1, 3, -2, 0.5, 0.5, 0.5, 2, 4, 4, -3, 4};
+    for (int dt = 0; dt < 2; dt++) {
+        tg_dtype D = dt ? TG_F64 : TG_F32;
+        T = tg_tape_new();
+        tg_tensor *m = tg_param(T, "m", D, 2, SHAPE(3, 4));
+        for (size_t i = 0; i < 12; i++)
+            tg_set(m, i, xv[i]);
+        tg_tensor *r = tg_leaf_from(T, TG_CONST, "r", TG_F64, 1, SHAPE(3), (double[]){1, -2, 3});
+        if (D == TG_F32)
+            r = tg_leaf_from(T, TG_CONST, "r", TG_F32, 1, SHAPE(3), (float[]){1, -2, 3});
+        loss = tg_sum(tg_mul(tg_max_axis(m, 1, false), r));
+        rec = loss && tg_grad_graph(loss, NULL, 1, &m, &g) == 0;
+        bool same = rec && recorded_is_backward(T, loss, m, g, 0);
+        for (size_t i = 0; same && i < 12; i++) /* rows: ties at 0 and 2, 4.. */
+            same = tg_get(g, i) == (double[]){1, 0, 0, 0, 0, 0, 0, -2, 3, 0, 0, 0}[i];
+        ok(same, "%s max_axis with ties: recorded gradient at the first maximum, = backward's",
+           tg_dtype_name(D));
+        tg_tape_free(T);
+    }
+}
+
+/* The recorded gradients (scatter_rows for embedding, layer_norm's rule) and
+ * a Hessian-vector product through them, large enough to be split over the
+ * pool: the same bits with 1 and 2 threads. */
+static size_t recorded_run(int threads, tg_dtype dt, double *out)
+{
+    tg_set_threads(threads);
+    tg_tape *T = tg_tape_new();
+    tg_rng rng;
+    tg_rng_seed(&rng, 11);
+    tg_tensor *E = tg_param(T, "E", dt, 2, SHAPE(50, 640));
+    tg_tensor *x = tg_param(T, "x", dt, 2, SHAPE(300, 200));
+    tg_tensor *idx = tg_input(T, "i", TG_I32, 2, SHAPE(30, 40));
+    tg_init_uniform(E, &rng, -1, 1);
+    tg_init_uniform(x, &rng, -1, 1);
+    for (size_t i = 0; i < 1200; i++)
+        tg_set(idx, i, (double)((i * 7919) % 50));
+    tg_tensor *e = tg_embedding(E, idx), *y = tg_layer_norm(x, NULL, NULL, 1e-5);
+    tg_tensor *loss = tg_add(tg_sum(tg_mul(tg_mul(e, e), e)), tg_sum(tg_mul(y, tg_sigmoid(x))));
+    tg_tensor *wrt[2] = {E, x}, *g[2], *v[2], *hv[2];
+    for (int k = 0; k < 2; k++) {
+        v[k] = tg_const(T, "v", dt, 2, (size_t[]){tg_dim(wrt[k], 0), tg_dim(wrt[k], 1)});
+        tg_init_uniform(v[k], &rng, -1, 1);
+    }
+    size_t n = 0;
+    if (loss && tg_grad_graph(loss, NULL, 2, wrt, g) == 0 && tg_hvp(loss, 2, wrt, v, hv) == 0 &&
+        tg_replay(T) == 0) {
+        tg_tensor *outs[4] = {g[0], g[1], hv[0], hv[1]};
+        for (int k = 0; k < 4; k++)
+            for (size_t j = 0; j < tg_size(outs[k]); j++)
+                out[n++] = tg_get(outs[k], j);
+    } else {
+        diag("%s", tg_tape_error(T));
+    }
+    tg_tape_free(T);
+    return n;
+}
+
+static void recorded_threads(void)
+{
+    const size_t cap = 1 << 18;
+    double *o1 = malloc(cap * sizeof *o1), *o2 = malloc(cap * sizeof *o2);
+    for (int d = 0; d < 2 && o1 && o2; d++) {
+        tg_dtype dt = d ? TG_F64 : TG_F32;
+        size_t n1 = recorded_run(1, dt, o1), n2 = recorded_run(2, dt, o2);
+        ok(n1 == 2 * (50 * 640 + 300 * 200) && n1 == n2 && !memcmp(o1, o2, n1 * sizeof *o1),
+           "%s: recorded gradients and H v through embedding and layer_norm (%zu values) the "
+           "same with 1 and 2 threads", tg_dtype_name(dt), n1);
+    }
+    tg_set_threads(1);
+    free(o1);
+    free(o2);
+}
+
+/* gelu differentiated three times (tg_grad_graph on its own gradient):
+ * gelu' = Φ + xφ, gelu'' = φ·(2 − x²), gelu''' = φ·(x³ − 4x); 0 at ±∞. */
+static void gelu_orders(void)
+{
+    static const double xs[] = {-3, -1, -0.5, 0, 0.5, 1.25, 2, INFINITY, -INFINITY};
+    int nx = (int)(sizeof xs / sizeof xs[0]);
+    tg_tape *T = tg_tape_new();
+    tg_tensor *x = tg_leaf_from(T, TG_PARAM, "x", TG_F64, 1, SHAPE((size_t)nx), xs);
+    tg_tensor *d[4] = {tg_gelu(x)};
+    for (int k = 1; k < 4; k++)
+        if (!d[k - 1] || tg_grad_graph(tg_sum(d[k - 1]), NULL, 1, &x, &d[k]))
+            d[k] = NULL;
+    bool good = d[3] && tg_forward(d[3]) == 0;
+    double worst = 0;
+    for (int i = 0; good && i < nx; i++) {
+        double v = xs[i], phi = isinf(v) ? 0 : exp(-0.5 * v * v) * 0.39894228040143267794;
+        double want[3] = {isinf(v) ? (v > 0) : 0.5 * erfc(-v / sqrt(2)) + v * phi,
+                          isinf(v) ? 0 : phi * (2 - v * v),
+                          isinf(v) ? 0 : phi * (v * v * v - 4 * v)};
+        for (int k = 0; k < 3; k++) {
+            double got = tg_get(d[k + 1], (size_t)i);
+            worst = fmax(worst, fabs(got - want[k]) / fmax(fabs(want[k]), 1e-300));
+            good = good && fabs(got - want[k]) <= 1e-14 * fmax(1, fabs(want[k])) &&
+                   !(isinf(v) && got != want[k]);
+        }
+    }
+    ok(good, "gelu's first, second and third recorded derivatives as closed forms (worst rel "
+             "%.2g), 0 at ±inf", worst);
+    tg_tape_free(T);
+}
+
 int main(void)
 {
     threads();
@@ -607,5 +766,8 @@ int main(void)
     max_axis_exact();
     embedding_indices();
     attributes();
+    recorded_indices();
+    gelu_orders();
+    recorded_threads();
     return tap_done();
 }

@@ -4,6 +4,8 @@
  *   tapegrad dot     the forward and gradient graph of a built-in network
  *   tapegrad train   training (tools/train.c; --model gpt|gru: tools/train_lm.c)
  *   tapegrad generate  words sampled from a saved language model (train_lm.c)
+ *   tapegrad eval    a saved mlp/cnn on its test set (tools/eval.c)
+ *   tapegrad info    what a saved model file holds (tools/eval.c)
  *   tapegrad         a short tour of the three
  *
  * Exit status: 0 success, 1 failure (a check with an unexpected verdict, a
@@ -11,6 +13,7 @@
 #include "cli.h"
 
 #include "derivation.h"
+#include "eval.h" /* eval and info */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,9 +33,13 @@ static const char USAGE[] =
     "  train   train a network (--model mlp|cnn on Fashion-MNIST, gpt|gru on a word\n"
     "          list)\n"
     "  generate  print words made up by a language model saved by train\n"
+    "  eval    test accuracy, per-class accuracy, confusion matrix and the most\n"
+    "          confident mistakes (SVG) of a model saved by train --model mlp|cnn\n"
+    "  info    a saved model file: format version, checksum, architecture, and\n"
+    "          each tensor's name, dtype, shape, mean, std, min and max\n"
     "  help [COMMAND]   this text, or a command's\n"
     "\n"
-    "Without a command, tapegrad runs a short tour: check, dot seed002, train.\n"
+    "Without a command, tapegrad runs a short tour: check, dot seed002, train, eval.\n"
     "`tapegrad COMMAND --help` describes each command.\n";
 
 static const char CHECK_USAGE[] =
@@ -361,15 +368,23 @@ static int tour(void)
 {
     int status = 0;
     printf("tapegrad %s: a short tour (tapegrad --help lists the commands)\n\n", tg_version());
-    printf("== 1/3  tapegrad check: the seed documents' gradients against the tape ==\n\n");
+    printf("== 1/4  tapegrad check: the seed documents' gradients against the tape ==\n\n");
     fflush(stdout);
     status |= cli_check(1, (char *[]){"check", NULL}) != 0;
-    printf("\n== 2/3  tapegrad dot seed002: the graph of seed 002's network ==\n\n");
+    printf("\n== 2/4  tapegrad dot seed002: the graph of seed 002's network ==\n\n");
     fflush(stdout);
     status |= cli_dot(2, (char *[]){"dot", "seed002", NULL}) != 0;
-    printf("\n== 3/3  tapegrad train --epochs 2 (tapegrad train runs the full 10) ==\n\n");
+    printf("\n== 3/4  tapegrad train --epochs 2 (tapegrad train runs the full 10) ==\n\n");
     fflush(stdout);
-    status |= cli_train(3, (char *[]){"train", "--epochs", "2", NULL}) != 0;
+    int trained = cli_train(3, (char *[]){"train", "--epochs", "2", NULL});
+    status |= trained != 0;
+    printf("(train.svg: the loss of every step, test loss and accuracy per epoch)\n");
+    printf("\n== 4/4  tapegrad eval fashion_mlp.tgm: the model just trained ==\n\n");
+    fflush(stdout);
+    if (trained == 0)
+        status |= cli_eval(2, (char *[]){"eval", "fashion_mlp.tgm", NULL}) != 0;
+    else
+        printf("(skipped: training failed)\n");
     fflush(stdout);
     return status;
 }
@@ -417,13 +432,18 @@ int main(int argc, char **argv)
         return cli_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate"))
         return cli_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cli_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info"))
+        return cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         if (argc == 2) {
             fputs(USAGE, stdout);
             return 0;
         }
         if (argc == 3 && (!strcmp(argv[2], "check") || !strcmp(argv[2], "dot") ||
-                          !strcmp(argv[2], "train") || !strcmp(argv[2], "generate")))
+                          !strcmp(argv[2], "train") || !strcmp(argv[2], "generate") ||
+                          !strcmp(argv[2], "eval") || !strcmp(argv[2], "info")))
             return main(3, (char *[]){argv[0], argv[2], "--help", NULL});
         return usage_error(NULL, "help: unknown command '%s'", argv[2]);
     }

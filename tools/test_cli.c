@@ -699,12 +699,15 @@ static void tour(void)
     unlink("seed002.dot");
     int s = run(NULL);
     ok(s == 0, "the tour runs (exit %d)", s);
-    has(out_buf, "1/3  tapegrad check", "the tour runs check");
+    has(out_buf, "1/4  tapegrad check", "the tour runs check");
     has(out_buf, "seed  formulas", "... which prints the summary");
-    has(out_buf, "2/3  tapegrad dot seed002", "the tour runs dot seed002");
+    has(out_buf, "2/4  tapegrad dot seed002", "the tour runs dot seed002");
     ok(exists("seed002.dot"), "... which writes seed002.dot in the current directory");
-    has(out_buf, "3/3  tapegrad train", "the tour runs train");
+    has(out_buf, "3/4  tapegrad train", "the tour runs train");
     has(out_buf, "epoch  2/2", "... for two epochs");
+    has(out_buf, "4/4  tapegrad eval fashion_mlp.tgm", "the tour runs eval on that model");
+    has(out_buf, "confusion matrix", "... which prints the confusion matrix");
+    ok(exists("misclassified.svg"), "... and draws the mistakes");
     if (access("/usr/share/datasets/fashion-mnist", F_OK)) {
         has(err_buf, "SYNTHETIC", "... on the synthetic data (Fashion-MNIST is not installed), "
                                   "said loudly");

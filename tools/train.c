@@ -10,12 +10,18 @@
  * atomically, and an SVG chart of loss and accuracy is written. */
 #include "cli.h"
 
+#include "ckpt.h" /* checkpoints and --resume (tools/ckpt.c) */
 #include "cnn.h" /* the convolutional network (seeds/) */
+#include "dist.h" /* under mpirun (tools/dist.c) */
+
+#include "chart.h" /* the chart and the metrics (tools/chart.c) */
+#include "eval.h"  /* the architecture saved with the model */
 
 #include "io.h" /* tg_atomic: the library's atomic file writer */
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,7 @@
 typedef struct options {
     const char *data, *out, *chart, *opt, *schedule; /* data: NULL = the default rule */
     const char *model;                               /* "mlp" or "cnn"                */
+    const char *metrics;                             /* --metrics FILE, or NULL       */
     bool layers_given;
     size_t layers[MAX_LAYERS + 1];
     int n_layers; /* number of weight layers */
@@ -37,6 +44,10 @@ typedef struct options {
     double lr, momentum, weight_decay, dropout;
     uint64_t seed;
     bool synthetic, quiet, no_chart;
+    const char *resume, *ckpt; /* --resume, --checkpoint (NULL: <out>.ckpt) */
+    long long ckpt_every;
+    char ckpt_buf[4200];
+    size_t local_batch; /* --batch / the MPI ranks: this process's rows */
 } options;
 
 static void usage(FILE *f)
@@ -75,16 +86,38 @@ static void usage(FILE *f)
             "  --seed S           default 1\n"
             "  --out FILE         model file, saved every epoch (default fashion_mlp.tgm,\n"
             "                     fashion_cnn.tgm for the cnn)\n"
-            "  --chart FILE       SVG chart of loss and accuracy (default train.svg)\n"
+            "  --chart FILE       SVG chart (default train.svg), rewritten every epoch: the\n"
+            "                     training loss of every step and its moving average, the\n"
+            "                     test loss and test accuracy of every epoch, the learning\n"
+            "                     rate when --schedule changes it\n"
             "  --no-chart         no chart\n"
+            "  --metrics FILE     CSV, rewritten every epoch: the header\n"
+            "                     step,epoch,split,loss,accuracy,lr,seconds then one row per\n"
+            "                     step (split train: the batch's loss) and one per epoch\n"
+            "                     (split test: the test loss and accuracy, a fraction);\n"
+            "                     step counts the steps done, seconds since training began\n"
             "  --quiet            no progress bar\n"
+            "  --checkpoint FILE  where checkpoints go (default: --out with .ckpt added):\n"
+            "                     the model, the optimizer's state, the generators and\n"
+            "                     the position, in the model file format\n"
+            "  --checkpoint-every N  write a checkpoint every N steps (default: only on\n"
+            "                     SIGINT or SIGTERM, which write one after the current step\n"
+            "                     and stop the run with status 130 or 143)\n"
+            "  --resume FILE      continue from a checkpoint (give the options of the run\n"
+            "                     that wrote it): the weights end bit-identical to those\n"
+            "                     of a run that was never stopped\n"
             "N, B, T and S are whole numbers (digits only).  --out and --chart are checked\n"
             "before the first epoch: their directory must exist and be writable.\n"
             "\n"
-            "Exit status: 0 when the model (and the chart) were written; 1 when the data\n"
-            "cannot be read, --out or --chart cannot be written, or training fails (a\n"
-            "chart that fails during training is reported, training goes on, and the run\n"
-            "ends with 1); 2 usage error.\n",
+            "Under mpirun -np N (a build with MPI): data parallel training, each rank\n"
+            "on --batch/N samples of every batch (--batch a multiple of N), gradients\n"
+            "averaged over the ranks; only rank 0 prints and writes files.\n"
+            "\n"
+            "Exit status: 0 when the model (and the chart) were written; 130 (143) when\n"
+            "SIGINT (SIGTERM) stopped it after writing a checkpoint; 1 when the data\n"
+            "cannot be read, --out, --chart or --metrics cannot be written, or training\n"
+            "fails (a chart or metrics write that fails during training is reported,\n"
+            "training goes on, and the run ends with 1); 2 usage error.\n",
             MAX_LAYERS + 1);
 }
 
@@ -164,7 +197,8 @@ static int usage_error(const char *fmt, ...)
 static const char *const VALUED[] = {"--data",  "--out",  "--chart", "--layers",
                                      "--epochs", "--batch", "--limit", "--threads",
                                      "--seed",  "--lr",   "--momentum", "--weight-decay",
-                                     "--opt",   "--schedule", "--model", "--dropout"};
+                                     "--opt",   "--schedule", "--model", "--dropout", "--metrics",
+                                     "--resume", "--checkpoint", "--checkpoint-every"};
 
 /* One option with its value v; false with what was expected in why. */
 static bool set_option(options *o, const char *a, const char *v, char *why, size_t len)
@@ -176,8 +210,17 @@ static bool set_option(options *o, const char *a, const char *v, char *why, size
         o->data = v, ok = *v != 0, want = "a directory";
     } else if (!strcmp(a, "--out")) {
         o->out = v, ok = *v != 0, want = "a file name";
+    } else if (!strcmp(a, "--resume")) {
+        o->resume = v, ok = *v != 0, want = "a checkpoint file";
+    } else if (!strcmp(a, "--checkpoint")) {
+        o->ckpt = v, ok = *v != 0, want = "a file name";
+    } else if (!strcmp(a, "--checkpoint-every")) {
+        ok = cli_whole(v, 1, 1000000000000, &u), o->ckpt_every = (long long)u,
+        want = "a whole number in 1..1000000000000";
     } else if (!strcmp(a, "--chart")) {
         o->chart = v, ok = *v != 0, want = "a file name";
+    } else if (!strcmp(a, "--metrics")) {
+        o->metrics = v, ok = *v != 0, want = "a file name";
     } else if (!strcmp(a, "--layers")) {
         o->layers_given = true;
         return parse_layers(v, o, why, len);
@@ -259,10 +302,18 @@ static int parse(int argc, char **argv, options *o)
         o->out = cnn ? "fashion_cnn.tgm" : "fashion_mlp.tgm";
     if (!o->schedule)
         o->schedule = cnn ? "cosine" : "none";
+    if (!o->ckpt) {
+        snprintf(o->ckpt_buf, sizeof o->ckpt_buf, "%s.ckpt", o->out);
+        o->ckpt = o->ckpt_buf;
+    }
+    if (!strcmp(o->ckpt, o->out) || (!o->no_chart && !strcmp(o->ckpt, o->chart)))
+        return usage_error("--checkpoint %s names the same file as --out or --chart", o->ckpt);
     if (o->synthetic && o->data)
         return usage_error("--synthetic and --data %s: give one of them", o->data);
     if (!o->no_chart && !strcmp(o->out, o->chart))
         return usage_error("--out and --chart name the same file (%s)", o->out);
+    if (o->metrics && (!strcmp(o->metrics, o->out) || (!o->no_chart && !strcmp(o->metrics, o->chart))))
+        return usage_error("--metrics %s is also --out or --chart", o->metrics);
     if (o->lr < 0)
         o->lr = !strcmp(o->opt, "sgd") ? 0.05 : 1e-3;
     return -1;
@@ -383,13 +434,38 @@ static int synthetic_pair(uint64_t seed, tg_dataset *train, tg_dataset *test)
 }
 
 /* Standardise both splits with the training set's mean and deviation. */
-static int standardize(tg_dataset *train, tg_dataset *test, tg_err *err)
+static int standardize(tg_dataset *train, tg_dataset *test, double *mean_sd, tg_err *err)
 {
     double s = 0, s2 = 0, n = (double)train->n * (double)train->dim;
     for (size_t i = 0; i < train->n * train->dim; i++)
         s += train->x[i], s2 += (double)train->x[i] * train->x[i];
     double mean = s / n, sd = sqrt(fmax(s2 / n - mean * mean, 1e-12));
+    mean_sd[0] = mean, mean_sd[1] = sd;
     return tg_dataset_normalize(train, mean, sd, err) || tg_dataset_normalize(test, mean, sd, err);
+}
+
+int cli_load_split(const char *dir, uint64_t seed, tg_dataset *train, tg_dataset *test,
+                   tg_err *err)
+{
+    if (!dir) {
+        tg_dataset tr = {0};
+        if (synthetic_pair(seed, &tr, test)) {
+            snprintf(err->msg, sizeof err->msg, "out of memory");
+            return -1;
+        }
+        if (train)
+            *train = tr;
+        else
+            tg_dataset_free(&tr);
+        return 0;
+    }
+    if (load_split(dir, "t10k", test, err))
+        return -1;
+    if (train && load_split(dir, "train", train, err)) {
+        tg_dataset_free(test);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the network --------------------------------------------------------- */
@@ -412,8 +488,8 @@ static int build(model *m, const options *o)
     tg_tape *t = m->tape;
     tg_rng r;
     tg_rng_seed(&r, o->seed);
-    m->x = tg_input(t, "x", TG_F32, 2, (size_t[]){o->batch, o->layers[0]});
-    m->labels = tg_input(t, "labels", TG_I32, 1, (size_t[]){o->batch});
+    m->x = tg_input(t, "x", TG_F32, 2, (size_t[]){o->local_batch, o->layers[0]});
+    m->labels = tg_input(t, "labels", TG_I32, 1, (size_t[]){o->local_batch});
     tg_tensor *h = m->x;
     for (int l = 0; l < o->n_layers; l++) {
         char name[32], scope[32];
@@ -446,7 +522,7 @@ static int build_cnn(model *m, const options *o, const tg_dataset *d, tg_err *er
         return -1;
     }
     cnn_model c;
-    if (cnn_build(&c, o->batch, d->rows, (size_t)d->classes, TG_F32, o->seed, o->dropout, err))
+    if (cnn_build(&c, o->local_batch, d->rows, (size_t)d->classes, TG_F32, o->seed, o->dropout, err))
         return -1;
     *m = (model){.tape = c.tape, .x = c.x, .labels = c.labels, .logits = c.logits,
                  .loss = c.loss, .n_params = c.n_params, .n_saved = c.n_params + c.n_buffers};
@@ -455,11 +531,13 @@ static int build_cnn(model *m, const options *o, const tg_dataset *d, tg_err *er
     return 0;
 }
 
-/* Fraction of d classified right: replay up to the logits, batch by batch,
- * in evaluation mode (dropout off, batch norm on its running statistics). */
-static double accuracy(model *m, const tg_dataset *d, tg_batcher *b)
+/* Fraction of d classified right, and the mean cross-entropy in *loss:
+ * replay up to the logits, batch by batch, in evaluation mode (dropout off,
+ * batch norm on its running statistics). */
+static double accuracy(model *m, const tg_dataset *d, tg_batcher *b, double *loss)
 {
     size_t right = 0, seen = 0, classes = tg_dim(m->logits, 1);
+    double ce = 0;
     long got;
     bool was = tg_set_training(m->tape, false);
     while ((got = tg_batcher_next(b, m->x, m->labels)) > 0) {
@@ -474,11 +552,16 @@ static double accuracy(model *m, const tg_dataset *d, tg_batcher *b)
             for (size_t c = 1; c < classes; c++)
                 best = z[i * classes + c] > z[i * classes + best] ? c : best;
             right += (int32_t)best == y[i];
+            double se = 0;
+            for (size_t c = 0; c < classes; c++)
+                se += exp((double)z[i * classes + c] - z[i * classes + best]);
+            ce += log(se) + z[i * classes + best] - z[i * classes + (size_t)y[i]];
         }
         seen += (size_t)got;
     }
     tg_set_training(m->tape, was);
     (void)d;
+    *loss = seen ? ce / (double)seen : NAN;
     return got < 0 ? -1 : (double)right / (double)seen;
 }
 
@@ -515,65 +598,6 @@ static void progress(bool tty, int epoch, int epochs, size_t done, size_t total,
     }
 }
 
-/* Loss (left axis) and test accuracy (right axis) per epoch, as SVG,
- * replacing path atomically.  0, or -1 with the reason in why. */
-static int write_chart(const char *path, const double *loss, const double *acc, int n,
-                       char *why, size_t len)
-{
-    tg_atomic a;
-    if (tg_atomic_open(&a, "--chart", path)) {
-        snprintf(why, len, "%s", a.msg);
-        return -1;
-    }
-    FILE *f = a.f;
-    const double W = 640, H = 360, L = 60, R = 60, T = 40, B = 50;
-    double lmax = 0;
-    for (int i = 0; i < n; i++)
-        lmax = fmax(lmax, loss[i]);
-    lmax = lmax > 0 ? lmax * 1.1 : 1;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-               "<text x=\"%g\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">"
-               "training loss and test accuracy per epoch</text>\n",
-            W, H, W / 2);
-    fprintf(f, "<path d=\"M%g %gV%gH%gV%g\" fill=\"none\" stroke=\"#555\"/>\n", L, T, H - B,
-            W - R, T);
-    for (int k = 0; k <= 4; k++) { /* grid and both axes' ticks */
-        double y = T + (H - T - B) * k / 4;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>\n", L, y,
-                W - R, y);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" fill=\"#1c7ed6\">%.3g</text>\n",
-                L - 6, y + 4, lmax * (4 - k) / 4);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" fill=\"#e8590c\">%d%%</text>\n", W - R + 6, y + 4,
-                25 * (4 - k));
-    }
-    for (int s = 0; s < 2; s++) {
-        const double *v = s ? acc : loss;
-        fprintf(f, "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\" points=\"",
-                s ? "#e8590c" : "#1c7ed6");
-        for (int i = 0; i < n; i++) {
-            double x = L + (W - L - R) * (n > 1 ? (double)i / (n - 1) : 0.5);
-            double y = T + (H - T - B) * (1 - (s ? v[i] : v[i] / lmax));
-            fprintf(f, "%.1f,%.1f ", x, y);
-        }
-        fprintf(f, "\"/>\n");
-    }
-    for (int i = 0; i < n; i++)
-        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%d</text>\n",
-                L + (W - L - R) * (n > 1 ? (double)i / (n - 1) : 0.5), H - B + 16, i + 1);
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">epoch</text>\n"
-               "<text x=\"%g\" y=\"%g\" fill=\"#1c7ed6\">train loss</text>\n"
-               "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" fill=\"#e8590c\">test accuracy</text>\n"
-               "</svg>\n",
-            W / 2, H - 12, L, T - 6, W - R, T - 6);
-    if (tg_atomic_commit(&a)) {
-        snprintf(why, len, "%s", a.msg);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- the steps of a run ------------------------------------------------- */
 
 /* Everything a run holds; cli_train frees it (free_session) at the end. */
@@ -587,6 +611,14 @@ typedef struct session {
     tg_optim *opt;
     double *losses, *accs; /* per epoch, for the chart */
     bool chart_failed;     /* the last chart write failed */
+    bool metrics_failed;   /* the last --metrics write failed */
+    cli_log log;           /* every step and epoch: chart and metrics (tools/chart.c) */
+    cli_arch arch;         /* saved with the model (tools/eval.h) */
+    tg_tensor *meta[2];
+    char title[160];
+    train_ckpt ck;         /* checkpoints (tools/ckpt.c) */
+    train_pos at;          /* where the run is            */
+    int rank, size;        /* under mpirun (tools/dist.c); else 0 and 1 */
 } session;
 
 /* A step returns -1 to go on, else the exit status (its message printed). */
@@ -603,6 +635,24 @@ static int data_fail(const session *s)
 {
     fprintf(stderr, "tapegrad train: %s\n", s->err.msg);
     return 1;
+}
+
+/* Under mpirun: MPI, and this rank's share of every batch (tools/dist.c);
+ * only rank 0 prints (its stdout) and writes files. */
+static int use_mpi(session *s)
+{
+    int status = dist_start(&s->rank, &s->size);
+    if (status >= 0)
+        return status;
+    s->o.local_batch = s->o.batch / (size_t)s->size;
+    if (s->o.batch % (size_t)s->size) {
+        fprintf(stderr, "tapegrad train: --batch %zu is not a multiple of the %d MPI ranks\n",
+                s->o.batch, s->size);
+        return 2;
+    }
+    if (s->rank)
+        s->o.quiet = true;
+    return -1;
 }
 
 static int use_threads(session *s)
@@ -647,7 +697,9 @@ static int check_outputs(session *s)
                 o->chart);
         return 2;
     }
-    if (writable("--out", o->out) || (!o->no_chart && writable("--chart", o->chart)))
+    if (writable("--out", o->out) || (!o->no_chart && writable("--chart", o->chart)) ||
+        (o->metrics && writable("--metrics", o->metrics)) ||
+        writable("--checkpoint", o->ckpt))
         return 1;
     return -1;
 }
@@ -719,10 +771,12 @@ static int prepare_data(session *s)
                 o->batch, s->train.n);
         return 2;
     }
-    if (standardize(&s->train, &s->test, &s->err) ||
+    double mean_sd[2];
+    if (standardize(&s->train, &s->test, mean_sd, &s->err) ||
         tg_batcher_init(&s->tb, &s->train, o->batch, true, true, o->seed, &s->err) ||
-        tg_batcher_init(&s->eb, &s->test, o->batch, false, false, 0, &s->err))
+        tg_batcher_init(&s->eb, &s->test, o->local_batch, false, false, 0, &s->err))
         return data_fail(s);
+    s->arch.mean = mean_sd[0], s->arch.sd = mean_sd[1];
     return -1;
 }
 
@@ -746,6 +800,51 @@ static int build_model(session *s)
     return s->opt ? -1 : tape_fail(s);
 }
 
+/* The architecture record saved with the model (tools/eval.h) and the
+ * chart's title. */
+static int describe_model(session *s)
+{
+    const options *o = &s->o;
+    cli_arch *a = &s->arch;
+    bool cnn = !strcmp(o->model, "cnn");
+    a->kind = cnn ? ARCH_CNN : ARCH_MLP;
+    a->classes = (int)tg_dim(s->m.logits, 1);
+    a->rows = s->train.rows, a->cols = s->train.cols;
+    a->synthetic = o->synthetic, a->seed = o->seed;
+    a->n_sizes = cnn ? 0 : o->n_layers + 1;
+    for (int l = 0; l < a->n_sizes; l++)
+        a->sizes[l] = o->layers[l];
+    a->have_norm = true;
+    if (cli_arch_attach(s->m.tape, a, s->meta, &s->err))
+        return data_fail(s);
+    int at = snprintf(s->title, sizeof s->title, "%s", cnn ? "cnn" : "mlp ");
+    for (int l = 0; !cnn && l <= o->n_layers && at < (int)sizeof s->title; l++)
+        at += snprintf(s->title + at, sizeof s->title - (size_t)at, "%s%zu", l ? "-" : "",
+                       o->layers[l]);
+    if (at < (int)sizeof s->title)
+        snprintf(s->title + at, sizeof s->title - (size_t)at, " on %s, %s, batch %zu",
+                 o->synthetic ? "synthetic data" : !o->data ? "Fashion-MNIST" : o->data, o->opt,
+                 o->batch);
+    return -1;
+}
+
+/* The log the chart and the metrics come from (tools/chart.h); after
+ * --resume (setup_ckpt) it holds the steps from there on and the accuracy
+ * of the epochs before. */
+static int start_log(session *s)
+{
+    size_t per_epoch = s->train.n / s->o.batch;
+    cli_log_init(&s->log, s->title, "test", (double)per_epoch);
+    s->log.step0 = (size_t)s->at.step; /* --resume: the steps before are not in the log */
+    for (int e = 0; e < s->at.epoch; e++) /* but the accuracy of the epochs done is */
+        if (cli_log_eval_at(&s->log, (double)((size_t)(e + 1) * per_epoch), NAN, s->accs[e],
+                            e + 1)) {
+            fprintf(stderr, "tapegrad train: out of memory\n");
+            return 1;
+        }
+    return -1;
+}
+
 static void print_setup(const session *s)
 {
     const options *o = &s->o;
@@ -765,6 +864,55 @@ static void print_setup(const session *s)
            tg_get_threads() > 1 ? "s" : "", tg_isa());
 }
 
+/* The checkpoint's leaves on the model's tape, and with --resume the state
+ * of the run that wrote it (tools/ckpt.c). */
+static int setup_ckpt(session *s)
+{
+    const options *o = &s->o;
+    char why[700];
+    int32_t cfg[CKPT_N_CFG] = {
+        [CKPT_MODEL] = !strcmp(o->model, "cnn"), [CKPT_OPT] = !strcmp(o->opt, "adam"),
+        [CKPT_BATCH] = (int32_t)o->batch, [CKPT_SAMPLES] = (int32_t)s->train.n,
+        [CKPT_SEED_LO] = (int32_t)(uint32_t)o->seed, [CKPT_SEED_HI] = (int32_t)(o->seed >> 32)};
+    tg_tensor *list[sizeof s->m.saved / sizeof *s->m.saved + 2]; /* as end_epoch saves */
+    memcpy(list, s->m.saved, (size_t)s->m.n_saved * sizeof *list);
+    memcpy(list + s->m.n_saved, s->meta, sizeof s->meta);
+    if (ckpt_init(&s->ck, o->ckpt, o->ckpt_every, s->m.tape, s->opt, &s->tb, s->m.n_saved + 2,
+                  list, cfg, o->epochs, why, sizeof why)) {
+        fprintf(stderr, "tapegrad train: %s\n", why);
+        return 1;
+    }
+    int rc = o->resume ? ckpt_resume(&s->ck, o->resume, &s->at, s->losses, s->accs, why,
+                                     sizeof why) : 0;
+    if (rc)
+        fprintf(stderr, "tapegrad train: %s\n", why);
+    if (rc == 0 && s->size > 1 && tg_mpi_broadcast(s->m.tape, s->m.n_saved, s->m.saved))
+        return tape_fail(s); /* all ranks start from rank 0's model */
+    return rc == 0 ? -1 : rc == -2 ? 2 : 1;
+}
+
+/* After each step: a checkpoint every --checkpoint-every steps, and one
+ * before stopping on SIGINT or SIGTERM (status 128 + the signal).  -1 to
+ * go on, else the exit status. */
+static int after_step(session *s)
+{
+    const options *o = &s->o;
+    int sig = ckpt_stop_signal();
+    char why[700];
+    if (s->rank == 0 && (sig || (o->ckpt_every && s->at.step % o->ckpt_every == 0)) &&
+        ckpt_write(&s->ck, &s->at, s->losses, s->accs, why, sizeof why)) {
+        fprintf(stderr, "tapegrad train: the checkpoint was not written: %s\n", why);
+        return 1;
+    }
+    ckpt_test_kill(&s->ck, s->at.step, s->rank);
+    if (!sig)
+        return -1;
+    fprintf(stderr, "\ntapegrad train: stopped by %s in epoch %d after step %zu; checkpoint "
+                    "written to %s (continue with --resume %s)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", s->at.epoch + 1, s->at.batch, o->ckpt, o->ckpt);
+    return 128 + sig;
+}
+
 /* The learning rate of epoch e (0-based) from --schedule. */
 static void schedule_lr(session *s, int e)
 {
@@ -777,25 +925,42 @@ static void schedule_lr(session *s, int e)
 
 /* Epoch e's steps over the training set (replay, backward, optimizer step),
  * with the progress (the epoch started at t0); the batches done and the sum
- * of their losses.  0, or -1 when the tape failed. */
+ * of their losses (s->at, which --resume may have started mid-epoch).  -1
+ * to go on, else the exit status (a tape failure: 1). */
 static int train_steps(session *s, int e, double t0, bool tty, size_t *done, double *sum)
 {
     const options *o = &s->o;
     size_t steps = s->train.n / o->batch;
     int quarter = 0;
     long got;
-    *done = 0;
-    *sum = 0;
-    while ((got = tg_batcher_next(&s->tb, s->m.x, s->m.labels)) > 0) {
+    train_pos *at = &s->at;
+    if (at->epoch != e) /* a new epoch (not the one a checkpoint stopped in) */
+        *at = (train_pos){.epoch = e, .step = at->step};
+    while ((got = s->size > 1 ? tg_batcher_next_shard(&s->tb, s->m.x, s->m.labels, s->rank,
+                                                      s->size)
+                              : tg_batcher_next(&s->tb, s->m.x, s->m.labels)) > 0) {
         tg_zero_grad(s->m.tape);
-        if (tg_replay(s->m.tape) || tg_backward(s->m.loss) || tg_optim_step(s->opt))
-            return -1;
-        *sum += tg_item(s->m.loss);
-        ++*done;
-        if (!o->quiet && (*done % 16 == 0 || *done == steps))
-            progress(tty, e + 1, o->epochs, *done, steps, t0, *sum / (double)*done, &quarter);
+        if (tg_replay(s->m.tape) || tg_backward(s->m.loss) ||
+            (s->size > 1 && tg_mpi_allreduce_grads(s->m.tape, s->m.n_params, s->m.saved)) ||
+            tg_optim_step(s->opt))
+            return tape_fail(s);
+        at->loss_sum += tg_item(s->m.loss);
+        at->batch++;
+        at->step++;
+        if (cli_log_step(&s->log, tg_item(s->m.loss), tg_optim_get_lr(s->opt), e + 1)) {
+            fprintf(stderr, "tapegrad train: out of memory\n");
+            return 1;
+        }
+        if (!o->quiet && (at->batch % 16 == 0 || at->batch == steps))
+            progress(tty, e + 1, o->epochs, at->batch, steps, t0,
+                     at->loss_sum / (double)at->batch, &quarter);
+        int status = after_step(s);
+        if (status >= 0)
+            return status;
     }
-    return got < 0 ? -1 : 0;
+    *done = at->batch;
+    *sum = at->loss_sum;
+    return got < 0 ? tape_fail(s) : -1;
 }
 
 /* After epoch e: the test accuracy, the epoch's line, the model file
@@ -804,20 +969,34 @@ static int end_epoch(session *s, int e, size_t done, double loss, double train_t
 {
     const options *o = &s->o;
     s->losses[e] = loss;
-    s->accs[e] = accuracy(&s->m, &s->test, &s->eb);
+    double test_loss = NAN;
+    s->accs[e] = accuracy(&s->m, &s->test, &s->eb, &test_loss);
     if (s->accs[e] < 0)
         return tape_fail(s);
+    if (cli_log_eval(&s->log, test_loss, s->accs[e], e + 1)) {
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        return 1;
+    }
     printf("epoch %2d/%d  train loss %.4f  test accuracy %.2f%%  %.2f s (%.0f samples/s)\n",
            e + 1, o->epochs, s->losses[e], 100 * s->accs[e], train_time,
            (double)(done * o->batch) / train_time);
     fflush(stdout);
-    if (tg_save(s->m.tape, o->out, s->m.n_saved, s->m.saved))
+    tg_tensor *list[sizeof s->m.saved / sizeof *s->m.saved + 2];
+    memcpy(list, s->m.saved, (size_t)s->m.n_saved * sizeof *list);
+    memcpy(list + s->m.n_saved, s->meta, sizeof s->meta); /* the architecture */
+    if (s->rank) /* under mpirun only rank 0 writes */
+        return -1;
+    if (tg_save(s->m.tape, o->out, s->m.n_saved + 2, list))
         return tape_fail(s);
     char why[600];
-    s->chart_failed = !o->no_chart && write_chart(o->chart, s->losses, s->accs, e + 1, why,
-                                                  sizeof why);
+    s->chart_failed = !o->no_chart && cli_chart_write(&s->log, "--chart", o->chart, why,
+                                                      sizeof why);
     if (s->chart_failed)
         fprintf(stderr, "tapegrad train: the chart was not written: %s\n", why);
+    s->metrics_failed = o->metrics && cli_metrics_write(&s->log, "--metrics", o->metrics, why,
+                                                        sizeof why);
+    if (s->metrics_failed)
+        fprintf(stderr, "tapegrad train: the metrics were not written: %s\n", why);
     return -1;
 }
 
@@ -826,19 +1005,36 @@ static int run_epochs(session *s)
 {
     const options *o = &s->o;
     print_setup(s);
+    if (o->resume)
+        printf("resumed from %s: epoch %d, after step %zu of it\n", o->resume,
+               s->at.epoch + 1, s->at.batch);
+    if (s->size > 1)
+        printf("data parallel: %d MPI ranks, %zu samples of each batch per rank\n", s->size,
+               o->local_batch);
     bool tty = !o->quiet && isatty(fileno(stderr));
-    for (int e = 0; e < o->epochs; e++) {
+    if (s->size == 1) /* under mpirun, mpirun's own handling of signals stays */
+        ckpt_catch_signals();
+    for (int e = s->at.epoch; e < o->epochs; e++) {
         size_t done;
         double sum;
         schedule_lr(s, e);
         double t0 = now();
-        if (train_steps(s, e, t0, tty, &done, &sum))
-            return tape_fail(s);
+        int stop = train_steps(s, e, t0, tty, &done, &sum);
+        if (stop >= 0)
+            return stop;
+        if (s->size > 1 && tg_mpi_sum(&sum, 1, &s->err) == 0) /* the ranks' mean loss */
+            sum /= s->size;
         int status = end_epoch(s, e, done, sum / (double)done, now() - t0);
         if (status >= 0)
             return status;
     }
-    if (o->no_chart) {
+    if (o->metrics && !s->metrics_failed)
+        printf("metrics written to %s\n", o->metrics);
+    if (s->metrics_failed) {
+        printf("model saved to %s; the metrics %s were NOT written (see the message above)\n",
+               o->out, o->metrics);
+        return 1;
+    } else if (o->no_chart) {
         printf("model saved to %s\n", o->out);
     } else if (s->chart_failed) { /* the model is saved; the chart is not there */
         printf("model saved to %s; the chart %s was NOT written (see the message above)\n",
@@ -852,9 +1048,12 @@ static int run_epochs(session *s)
 
 static void free_session(session *s)
 {
+    ckpt_default_signals();
+    ckpt_free(&s->ck);
     tg_optim_free(s->opt);
     free(s->losses);
     free(s->accs);
+    cli_log_free(&s->log);
     tg_batcher_free(&s->tb);
     tg_batcher_free(&s->eb);
     tg_tape_free(s->m.tape);
@@ -867,16 +1066,24 @@ static void free_session(session *s)
 
 int cli_train(int argc, char **argv)
 {
-    static step *const steps[] = {use_threads,  check_outputs, load_data, alloc_curves,
-                                  prepare_data, build_model,   run_epochs};
+    static step *const steps[] = {use_mpi, use_threads, check_outputs, load_data, alloc_curves,
+                                  prepare_data, build_model,   describe_model, setup_ckpt,
+                                  start_log,    run_epochs};
     for (int i = 1; i + 1 < argc; i++) /* the language models: tools/train_lm.c */
         if (!strcmp(argv[i], "--model") && (!strcmp(argv[i + 1], "gpt") ||
-                                            !strcmp(argv[i + 1], "gru")))
+                                            !strcmp(argv[i + 1], "gru"))) {
+            if (dist_launched() > 1) { /* each rank would write the same files */
+                fprintf(stderr, "tapegrad train: --model %s does not run under mpirun (data "
+                                "parallelism is for --model mlp and cnn)\n", argv[i + 1]);
+                return 2;
+            }
             return cli_train_lm(argc, argv);
+        }
     session s = {0};
     int status = parse(argc, argv, &s.o);
     for (size_t i = 0; status < 0 && i < sizeof steps / sizeof *steps; i++)
         status = steps[i](&s);
     free_session(&s);
+    dist_end(status, s.size);
     return status;
 }

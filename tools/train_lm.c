@@ -26,6 +26,8 @@
 
 #include "lm.h"
 
+#include "chart.h" /* --chart and --metrics (tools/chart.c) */
+
 #include "io.h" /* tg_atomic: checking --out before training */
 
 #include <errno.h>
@@ -39,6 +41,7 @@
 typedef struct lm_opts {
     lm_recipe r;
     const char *text, *out;
+    const char *chart, *metrics; /* --chart (NULL: --no-chart), --metrics (NULL: none) */
     int threads, eval_every;
     size_t eval_rows; /* 0: all the validation windows */
     bool quiet;
@@ -78,12 +81,23 @@ static void train_usage(FILE *f)
             "  --threads N        worker threads (default: TAPEGRAD_THREADS or all CPUs)\n"
             "  --seed S           initialisation and batch order (default 1)\n"
             "  --out FILE         the model (default words_gpt.tgm / words_gru.tgm)\n"
+            "  --chart FILE       SVG chart, rewritten at every evaluation (default\n"
+            "                     train.svg): the training loss of every step and its\n"
+            "                     moving average, the validation loss, the learning rate\n"
+            "  --no-chart         no chart\n"
+            "  --metrics FILE     CSV, rewritten at every evaluation: the header\n"
+            "                     step,epoch,split,loss,accuracy,lr,seconds then one row per\n"
+            "                     step (split train: the batch's loss) and one per\n"
+            "                     evaluation (split val: the validation loss); epoch and\n"
+            "                     accuracy are empty, seconds count from the first step\n"
             "  --quiet            only the final lines\n"
             "Training: AdamW (betas %g, %g; weight decay %g on the matrices), gradient\n"
             "norm clipped to %g.  `tapegrad generate FILE` samples words from the model.\n"
             "\n"
             "Exit status: 0 when the model was written; 1 when the word list cannot be\n"
-            "read, --out cannot be written or training fails; 2 usage error.\n",
+            "read, --out, --chart or --metrics cannot be written or training fails (a\n"
+            "chart or metrics write that fails during training is reported, training\n"
+            "goes on, and the run ends with 1); 2 usage error.\n",
             LM_SPLIT_SEED, g.steps, g.cfg.batch, g.cfg.ctx, g.cfg.layers, r.cfg.layers,
             g.cfg.heads, g.cfg.width, r.cfg.width, g.lr, g.warmup, LM_BETA1, LM_BETA2,
             LM_WEIGHT_DECAY, LM_CLIP);
@@ -137,6 +151,10 @@ static bool set_option(lm_opts *o, const char *a, const char *v, const char **wa
         o->text = v, ok = *v != 0, *want = "a file name";
     } else if (!strcmp(a, "--out")) {
         o->out = v, ok = *v != 0, *want = "a file name";
+    } else if (!strcmp(a, "--chart")) {
+        o->chart = v, ok = *v != 0, *want = "a file name";
+    } else if (!strcmp(a, "--metrics")) {
+        o->metrics = v, ok = *v != 0, *want = "a file name";
     } else if (!strcmp(a, "--steps")) {
         ok = cli_whole(v, 1, 10000000, &u), o->r.steps = (int)u, *want = "a whole number in 1..10000000";
     } else if (!strcmp(a, "--batch")) {
@@ -180,7 +198,8 @@ static int parse_train(int argc, char **argv, lm_opts *o)
         if (!strcmp(argv[i], "--model"))
             model = argv[i + 1];
     int which = model && !strcmp(model, "gpt") ? LM_GPT : LM_GRU;
-    *o = (lm_opts){.text = LM_DEFAULT_TEXT, .eval_every = 100};
+    *o = (lm_opts){.text = LM_DEFAULT_TEXT, .eval_every = 100, .chart = "train.svg"};
+    bool no_chart = false;
     lm_recipe_default(which, &o->r);
     bool heads_given = false, warmup_given = false;
     for (int i = 1; i < argc; i++) {
@@ -193,6 +212,9 @@ static int parse_train(int argc, char **argv, lm_opts *o)
             continue;
         } else if (!strcmp(a, "--quiet")) {
             o->quiet = true;
+            continue;
+        } else if (!strcmp(a, "--no-chart")) {
+            no_chart = true;
             continue;
         }
         if (a[0] != '-')
@@ -225,6 +247,14 @@ static int parse_train(int argc, char **argv, lm_opts *o)
                            o->r.steps);
     if (!o->out)
         o->out = which == LM_GPT ? "words_gpt.tgm" : "words_gru.tgm";
+    if (no_chart)
+        o->chart = NULL;
+    const char *files[3] = {o->out, o->chart, o->metrics};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (files[i] && files[j] && !strcmp(files[i], files[j]))
+                return usage_error("train", "--out, --chart and --metrics name the same file "
+                                   "(%s)", files[i]);
     return -1;
 }
 
@@ -261,6 +291,9 @@ typedef struct run {
     lm_model m;
     tg_optim *opt_decay, *opt_rest;
     tg_err err;
+    cli_log log; /* every step and evaluation: --chart, --metrics */
+    bool views_failed; /* a chart or metrics write failed */
+    char title[160];
 } run;
 
 static int tape_fail(run *s, const char *what)
@@ -279,6 +312,12 @@ static int setup(run *s)
     }
     if (writable(o->out))
         return 1;
+    char why[600];
+    if ((o->chart && cli_check_writable("--chart", o->chart, why, sizeof why)) ||
+        (o->metrics && cli_check_writable("--metrics", o->metrics, why, sizeof why))) {
+        fprintf(stderr, "tapegrad train: %s\n", why);
+        return 1;
+    }
     if (tg_text_load(o->text, LM_VAL_FRACTION, LM_SPLIT_SEED, &s->text, &s->err)) {
         fprintf(stderr, "tapegrad train: cannot read the word list: %s\n", s->err.msg);
         if (!strcmp(o->text, LM_DEFAULT_TEXT))
@@ -297,6 +336,10 @@ static int setup(run *s)
         fprintf(stderr, "tapegrad train: %s\n", s->err.msg);
         return 1;
     }
+    snprintf(s->title, sizeof s->title, "%s, %d layer%s, width %d, ctx %d, batch %d",
+             c->model == LM_GPT ? "gpt" : "gru", c->layers, c->layers > 1 ? "s" : "", c->width,
+             c->ctx, c->batch);
+    cli_log_init(&s->log, s->title, "val", 0);
     /* AdamW: weight decay on the matrices only */
     tg_tensor *rest[LM_MAX_PARAMS];
     int n_rest = 0;
@@ -367,6 +410,10 @@ static int one_step(run *s, int step, double *loss)
             return tape_fail(s, "optimizer");
     }
     *loss = tg_item(m->loss);
+    if (cli_log_step(&s->log, *loss, lr, 0)) {
+        fprintf(stderr, "tapegrad train: out of memory\n");
+        return 1;
+    }
     if (!isfinite(*loss)) {
         fprintf(stderr, "tapegrad train: the loss is %g at step %d; try a lower --lr\n", *loss,
                 step + 1);
@@ -442,9 +489,25 @@ static int train_loop(run *s)
         since = 0;
         if ((st = save(s)) >= 0)
             return st;
+        if (cli_log_eval(&s->log, last_val, NAN, 0)) {
+            fprintf(stderr, "tapegrad train: out of memory\n");
+            return 1;
+        }
+        char why[600]; /* a chart or metrics that fail: reported, training goes on, status 1 */
+        if (o->chart && cli_chart_write(&s->log, "--chart", o->chart, why, sizeof why))
+            s->views_failed = true, fprintf(stderr, "tapegrad train: the chart was not written: "
+                                                    "%s\n", why);
+        if (o->metrics && cli_metrics_write(&s->log, "--metrics", o->metrics, why, sizeof why))
+            s->views_failed = true, fprintf(stderr, "tapegrad train: the metrics were not "
+                                                    "written: %s\n", why);
     }
     printf("model saved to %s (val loss %.4f)\n", o->out, last_val);
-    return samples(s);
+    if (o->chart || o->metrics)
+        printf("%s%s%s%s%s\n", o->chart ? "chart: " : "", o->chart ? o->chart : "",
+               o->chart && o->metrics ? ", " : "", o->metrics ? "metrics: " : "",
+               o->metrics ? o->metrics : "");
+    int st = samples(s);
+    return st < 0 && s->views_failed ? 1 : st;
 }
 
 int cli_train_lm(int argc, char **argv)
@@ -458,6 +521,7 @@ int cli_train_lm(int argc, char **argv)
         status = train_loop(&s);
     tg_optim_free(s.opt_decay);
     tg_optim_free(s.opt_rest);
+    cli_log_free(&s.log);
     lm_free(&s.m);
     tg_text_free(&s.text);
     return status < 0 ? 0 : status;

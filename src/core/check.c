@@ -467,6 +467,50 @@ int tg_check_fd(tg_tensor *loss, int n_wrt, tg_tensor *const *wrt, double step,
     return rc;
 }
 
+/* ---- for the second-order checks (src/core/higher.c) ------------------- */
+
+void tg_check_begin(tg_check *c) { check_init(c); }
+
+void tg_check_fold(tg_check *c, const tg_tensor *t, const double *tape, const double *ref,
+                   size_t n)
+{
+    compare(c, t, tape, ref, NULL, n);
+}
+
+tg_tape *tg_clone_f64(tg_tensor *y, int n, tg_tensor *const *x, tg_tensor **yc,
+                      tg_tensor **xc)
+{
+    tg_tape *tape = y->tape;
+    size_t last = y->node->index;
+    clone_ctx cx = {0};
+    cx.dst = tg_tape_new();
+    cx.node_copy = tg_malloc((last + 1) * sizeof *cx.node_copy);
+    bool fine = cx.dst && cx.node_copy;
+    if (fine) {
+        cx.dst->training = tape->training;
+        cx.dst->random_frozen = true;
+        fine = !copy_graph(&cx, tape, last);
+        if (!fine)
+            tg_error(tape, "copying the graph to f64 failed: %s",
+                     tg_tape_error(cx.dst) ? tg_tape_error(cx.dst) : "out of memory");
+    } else {
+        tg_error(tape, "out of memory");
+    }
+    for (int k = 0; fine && k < n; k++)
+        fine = (xc[k] = copy_leaf(&cx, x[k])) != NULL;
+    if (fine)
+        *yc = cx.node_copy[last];
+    for (size_t i = 0; i < cx.n_touched; i++)
+        cx.touched[i]->aux = NULL;
+    tg_free(cx.touched);
+    tg_free(cx.node_copy);
+    if (!fine) {
+        tg_tape_free(cx.dst);
+        return NULL;
+    }
+    return cx.dst;
+}
+
 /* ---- printing ------------------------------------------------------------ */
 
 static void print_where(FILE *f, const tg_tensor *t, size_t i)

@@ -90,6 +90,9 @@ struct tg_tensor {
  *   attr_size  bytes of the op's attribute struct (0: none).
  *   attr_str   writes the attributes as "name=value ..." (for DOT labels);
  *              NULL when attr_size is 0.
+ *   vjp        the backward written with tg_ ops, recorded on the tape
+ *              (tg_grad_graph): see ops/op.h.  NULL: the op's gradient can
+ *              be computed (backward) but not recorded.
  */
 typedef struct tg_op {
     const char *name;
@@ -99,6 +102,7 @@ typedef struct tg_op {
     int (*forward)(tg_node *n);
     void (*backward)(tg_node *n);
     void (*attr_str)(const tg_node *n, char *buf, size_t len);
+    int (*vjp)(tg_node *n, tg_tensor *gy, unsigned need, tg_tensor **gx);
 } tg_op;
 
 struct tg_node {
@@ -117,6 +121,7 @@ struct tg_node {
     uint8_t n_in;
     uint8_t view;         /* setup: output shares input 0's data           */
     uint8_t reached;      /* scratch of backward's check pass              */
+    uint8_t recorded_grad; /* recorded by tg_grad_graph (DOT styles it)    */
     uint32_t seg;         /* checkpoint segment (1-based), 0: none          */
 };
 
@@ -219,6 +224,27 @@ void tg_query_fail(tg_tape *tape, const char *fmt, ...)
  * (NULL when the op has none): setup, allocate, forward.  Returns the output,
  * or NULL with the tape's error set (an input NULL: NULL, error unchanged). */
 tg_tensor *tg_record(const tg_op *op, int n_in, tg_tensor *const *in, const void *attr);
+
+/* ---- second order (src/core/check.c, for src/core/higher.c) ------------ */
+/* A new f64 tape holding a copy of y's graph (nodes up to y's; y must be an
+ * op output), *yc the copy of y and xc[k] those of the leaves x[k]; random
+ * ops keep their draws.  NULL with the error on y's tape. */
+tg_tape *tg_clone_f64(tg_tensor *y, int n, tg_tensor *const *x, tg_tensor **yc,
+                      tg_tensor **xc);
+/* tg_check's comparison: start, and fold n values of tensor t in. */
+void tg_check_begin(tg_check *c);
+void tg_check_fold(tg_check *c, const tg_tensor *t, const double *tape, const double *ref,
+                   size_t n);
+
+/* ---- for the ops' vjp rules (src/core/grad_graph.c) -------------------- */
+/* g (broadcast from like's shape) summed back to like's shape; g itself when
+ * the shapes are equal.  NULL propagates. */
+tg_tensor *tg_sum_to(tg_tensor *g, const tg_tensor *like);
+/* g broadcast to like's shape (g's shape must broadcast to it). */
+tg_tensor *tg_expand_to(tg_tensor *g, const tg_tensor *like);
+/* A constant of like's shape and dtype, every element v, dropped with the
+ * graph (tg_tape_clear) like tg_scalar. */
+tg_tensor *tg_const_like(const tg_tensor *like, double v);
 /* Element count of a shape into *size: TG_OK, or TG_ERR (and no write) if it
  * overflows or a size is 0. */
 int tg_shape_size(int rank, const size_t *shape, size_t *size);

@@ -438,3 +438,67 @@ void tg_batcher_free(tg_batcher *b)
     tg_free(b->order);
     memset(b, 0, sizeof *b);
 }
+
+long tg_batcher_next_shard(tg_batcher *b, tg_tensor *x, tg_tensor *labels, int rank, int size)
+{
+    const char *fn = "batcher_next_shard";
+    tg_tape *tape = x ? x->tape : labels ? labels->tape : NULL;
+    if (!x || !labels || !b || !b->data || !b->order) {
+        if (tape)
+            tg_error(tape, "%s: %s", fn, !x ? "x is NULL" : !labels ? "labels is NULL"
+                                                          : "the batcher is NULL or not "
+                                                            "initialised");
+        return -1;
+    }
+    if (size < 1 || rank < 0 || rank >= size) {
+        tg_error(tape, "%s: rank %d of %d: need size >= 1 and 0 <= rank < size", fn, rank,
+                 size);
+        return -1;
+    }
+    if (!b->drop_last) {
+        tg_error(tape, "%s: the batcher needs drop_last (every rank gets a full share)", fn);
+        return -1;
+    }
+    if (b->batch % (size_t)size) {
+        tg_error(tape, "%s: the global batch %zu is not a multiple of %d ranks", fn, b->batch,
+                 size);
+        return -1;
+    }
+    size_t part = b->batch / (size_t)size, dim = b->data->dim;
+    if (x->dtype != TG_F32 && x->dtype != TG_F64) {
+        tg_error(tape, "%s: x '%s' must be f32 or f64, not %s", fn, tg_label(x),
+                 tg_dtype_name((tg_dtype)x->dtype));
+        return -1;
+    }
+    if (x->rank < 2 || x->shape[0] != part || x->size / x->shape[0] != dim) {
+        tg_error(tape, "%s: x '%s' is %s, expected %zux%zu (batch %zu / %d ranks x features)",
+                 fn, tg_label(x), tg_shp_of(x).s, part, dim, b->batch, size);
+        return -1;
+    }
+    if (labels->dtype != TG_I32 || labels->rank != 1 || labels->shape[0] != part) {
+        tg_error(tape, "%s: labels '%s' is %s %s, expected i32 %zu (batch %zu / %d ranks)", fn,
+                 tg_label(labels), tg_dtype_name((tg_dtype)labels->dtype),
+                 tg_shp_of(labels).s, part, b->batch, size);
+        return -1;
+    }
+    if (next_size(b) == 0) { /* the end of the epoch, as take_rows */
+        b->pos = 0;
+        if (b->shuffle)
+            shuffle(b);
+        return 0;
+    }
+    const size_t *idx = b->order + b->pos + (size_t)rank * part;
+    const tg_dataset *d = b->data;
+    int32_t *y = labels->data;
+    for (size_t i = 0; i < part; i++) {
+        const float *src = d->x + idx[i] * dim;
+        if (x->dtype == TG_F32)
+            memcpy((float *)x->data + i * dim, src, dim * sizeof(float));
+        else
+            for (size_t j = 0; j < dim; j++)
+                ((double *)x->data)[i * dim + j] = src[j];
+        y[i] = d->y[idx[i]];
+    }
+    b->pos += b->batch;
+    return (long)part;
+}

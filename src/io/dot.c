@@ -50,6 +50,7 @@ extern char **environ;
 #define COL_INPUT "#a5d8ff"  /* blue: inputs (data, labels)             */
 #define COL_CONST "#e9ecef"  /* grey: constants, leaves or not          */
 #define COL_OP "#ffffff"     /* white: op outputs                       */
+#define COL_GRADOP "#fcc2d7" /* pink: op outputs of recorded gradients  */
 #define COL_ROOT "#ffa8a8"   /* red: the root (the loss)                */
 #define COL_EDGE "#495057"   /* forward edges                           */
 #define COL_GRAD "#e03131"   /* backward edges: gradient contributions  */
@@ -394,7 +395,7 @@ static void write_item(dot_ctx *cx, const dot_item *it, int depth)
     tg_tensor *t = it->t;
     const char *fill, *shape = "box", *style = "filled";
     if (!it->ref) {
-        fill = COL_OP;
+        fill = t->node && t->node->recorded_grad ? COL_GRADOP : COL_OP;
         shape = "ellipse";
     } else if (t->kind == TG_PARAM) {
         fill = COL_PARAM;
@@ -543,8 +544,10 @@ static void open_cluster(dot_out *o, cluster_stack *st, const char *p, size_t le
     out_indent(o, d + 1);
     out_str(o, "graph [label=\"");
     esc_text(o, name, NAME_CHARS, true);
-    out_fmt(o, "\", style=\"rounded,filled\", fillcolor=\"%s\", color=\"#adb5bd\"];\n",
-            cluster_fill[d % 4]);
+    bool grad = len == 4 && !memcmp(p, "grad", 4); /* tg_grad_graph's scope */
+    out_fmt(o, "\", style=\"rounded,filled%s\", fillcolor=\"%s\", color=\"%s\"];\n",
+            grad ? ",dashed" : "", grad ? "#fff0f6" : cluster_fill[d % 4],
+            grad ? "#e64980" : "#adb5bd");
     st->depth++;
 }
 

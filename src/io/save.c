@@ -333,31 +333,33 @@ typedef struct record {
     const unsigned char *data;
 } record;
 
-/* Read the whole regular file at path into *buf (tg_malloc'ed). */
-static int read_file(tg_tape *tape, const char *path, unsigned char **buf, size_t *size)
+/* Read the whole regular file at path into *buf (tg_malloc'ed); the
+ * messages start "<fn>: <path>: ". */
+static int read_file(const char *fn, const char *path, unsigned char **buf, size_t *size,
+                     tg_err *e)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return tg_error(tape, "load: %s: cannot open: %s", path, strerror(errno));
+        return tg_msgf(e->msg, sizeof e->msg, fn, path, "cannot open: %s", strerror(errno));
     struct stat st;
     int rc = TG_ERR;
     unsigned char *b = NULL;
     if (fstat(fd, &st)) {
-        tg_error(tape, "load: %s: cannot stat: %s", path, strerror(errno));
+        tg_msgf(e->msg, sizeof e->msg, fn, path, "cannot stat: %s", strerror(errno));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
-        tg_error(tape, "load: %s: not a regular file", path);
+        tg_msgf(e->msg, sizeof e->msg, fn, path, "not a regular file");
         goto done;
     }
     if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)PTRDIFF_MAX) {
-        tg_error(tape, "load: %s: the file is too large", path);
+        tg_msgf(e->msg, sizeof e->msg, fn, path, "the file is too large");
         goto done;
     }
     size_t n = (size_t)st.st_size, got = 0;
     b = tg_malloc(n + 1);
     if (!b) {
-        tg_error(tape, "load: %s: out of memory for %zu bytes", path, n);
+        tg_msgf(e->msg, sizeof e->msg, fn, path, "out of memory for %zu bytes", n);
         goto done;
     }
     for (;;) { /* read until EOF, refusing more bytes than fstat said */
@@ -365,14 +367,14 @@ static int read_file(tg_tape *tape, const char *path, unsigned char **buf, size_
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            tg_error(tape, "load: %s: read error: %s", path, strerror(errno));
+            tg_msgf(e->msg, sizeof e->msg, fn, path, "read error: %s", strerror(errno));
             goto done;
         }
         if (r == 0)
             break;
         got += (size_t)r;
         if (got > n) {
-            tg_error(tape, "load: %s: the file grew while it was read", path);
+            tg_msgf(e->msg, sizeof e->msg, fn, path, "the file grew while it was read");
             goto done;
         }
     }
@@ -386,36 +388,46 @@ done:
     return rc;
 }
 
+/* What the header says, and the checksum's verdict. */
+typedef struct header {
+    uint32_t version, stored, computed;
+    uint64_t size;
+} header;
+
 /* Check the header: magic, version, the size field against the real size,
- * and the checksum. */
-static int check_header(tg_tape *tape, const char *path, const unsigned char *b, size_t size)
+ * and (unless any_crc) the checksum, filling *h as far as it got. */
+static int check_header(const char *fn, const char *path, const unsigned char *b, size_t size,
+                        bool any_crc, header *h, tg_err *e)
 {
+    char *m = e->msg;
+    size_t ml = sizeof e->msg;
     if (size < 8 ? memcmp(b, MAGIC, size) != 0 : memcmp(b, MAGIC, 8) != 0)
-        return tg_error(tape, "load: %s: not a tapegrad file (wrong magic; expected \"%s\")",
-                        path, MAGIC);
+        return tg_msgf(m, ml, fn, path, "not a tapegrad file (wrong magic; expected \"%s\")",
+                       MAGIC);
     if (size < 12)
-        return tg_error(tape, "load: %s: truncated: %zu bytes, the header alone has %u", path,
-                        size, HEADER);
-    uint32_t version = get_u32(b + 8);
+        return tg_msgf(m, ml, fn, path, "truncated: %zu bytes, the header alone has %u", size,
+                       HEADER);
+    uint32_t version = h->version = get_u32(b + 8);
     if (version == 0 || version > VERSION)
-        return tg_error(tape, "load: %s: format version %u is %s (this tapegrad reads version "
-                              "%u)", path, version,
-                        version ? "newer than this tapegrad" : "invalid", VERSION);
+        return tg_msgf(m, ml, fn, path, "format version %u is %s (this tapegrad reads version "
+                                        "%u)", version,
+                       version ? "newer than this tapegrad" : "invalid", VERSION);
     if (size < HEADER + TRAILER)
-        return tg_error(tape, "load: %s: truncated: %zu bytes, the header and checksum alone "
-                              "have %u", path, size, HEADER + TRAILER);
-    uint64_t declared = get_u64(b + 16);
+        return tg_msgf(m, ml, fn, path, "truncated: %zu bytes, the header and checksum alone "
+                                        "have %u", size, HEADER + TRAILER);
+    uint64_t declared = h->size = get_u64(b + 16);
     if (declared > size)
-        return tg_error(tape, "load: %s: truncated: the header says %llu bytes but the file has "
-                              "%zu", path, (unsigned long long)declared, size);
+        return tg_msgf(m, ml, fn, path, "truncated: the header says %llu bytes but the file has "
+                                        "%zu", (unsigned long long)declared, size);
     if (declared < size)
-        return tg_error(tape, "load: %s: size mismatch: the header says %llu bytes but the file "
-                              "has %zu (trailing data or a corrupt header)", path,
-                        (unsigned long long)declared, size);
-    uint32_t stored = get_u32(b + size - TRAILER), actual = tg_crc32c(b, size - TRAILER);
-    if (stored != actual)
-        return tg_error(tape, "load: %s: checksum mismatch (stored 0x%08x, computed 0x%08x): "
-                              "the file is corrupt", path, stored, actual);
+        return tg_msgf(m, ml, fn, path, "size mismatch: the header says %llu bytes but the file "
+                                        "has %zu (trailing data or a corrupt header)",
+                       (unsigned long long)declared, size);
+    h->stored = get_u32(b + size - TRAILER);
+    h->computed = tg_crc32c(b, size - TRAILER);
+    if (h->stored != h->computed && !any_crc)
+        return tg_msgf(m, ml, fn, path, "checksum mismatch (stored 0x%08x, computed 0x%08x): "
+                                        "the file is corrupt", h->stored, h->computed);
     return TG_OK;
 }
 
@@ -469,32 +481,33 @@ static int parse_record(const unsigned char *b, size_t end, size_t *at_io, recor
     return TG_OK;
 }
 
-/* Check the header, size and checksum; then parse the records into *recs
- * (tg_malloc'ed) with every bound checked. */
-static int parse(tg_tape *tape, const char *path, const unsigned char *b, size_t size,
-                 record **recs, size_t *n_recs)
+/* Check the header, size and checksum (any checksum when any_crc); then
+ * parse the records into *recs (tg_malloc'ed) with every bound checked. */
+static int parse(const char *fn, const char *path, const unsigned char *b, size_t size,
+                 bool any_crc, header *h, record **recs, size_t *n_recs, tg_err *e)
 {
-    if (check_header(tape, path, b, size))
+    if (check_header(fn, path, b, size, any_crc, h, e))
         return TG_ERR;
     uint32_t count = get_u32(b + 12);
     size_t end = size - TRAILER, at = HEADER;
     if (count > (end - at) / MIN_RECORD)
-        return tg_error(tape, "load: %s: corrupt: %u tensors cannot fit in %zu bytes", path,
-                        count, size);
+        return tg_msgf(e->msg, sizeof e->msg, fn, path, "corrupt: %u tensors cannot fit in %zu "
+                       "bytes", count, size);
     record *r = tg_malloc((count ? count : 1) * sizeof *r);
     if (!r)
-        return tg_error(tape, "load: %s: out of memory", path);
+        return tg_msgf(e->msg, sizeof e->msg, fn, path, "out of memory");
     for (uint32_t i = 0; i < count; i++) {
         tg_err bad;
         if (parse_record(b, end, &at, &r[i], &bad)) {
             tg_free(r);
-            return tg_error(tape, "load: %s: corrupt record of tensor %u: %s", path, i, bad.msg);
+            return tg_msgf(e->msg, sizeof e->msg, fn, path, "corrupt record of tensor %u: %s",
+                           i, bad.msg);
         }
     }
     if (at != end) {
         tg_free(r);
-        return tg_error(tape, "load: %s: corrupt: %zu unexplained bytes after the last tensor",
-                        path, end - at);
+        return tg_msgf(e->msg, sizeof e->msg, fn, path, "corrupt: %zu unexplained bytes after "
+                       "the last tensor", end - at);
     }
     *recs = r;
     *n_recs = count;
@@ -575,9 +588,15 @@ int tg_load(tg_tape *tape, const char *path, int n, tg_tensor *const *tensors)
     record *recs = NULL;
     size_t *match = NULL;
     int rc = TG_ERR;
-    if (gather(tape, n, tensors, "load", path, &list, &count) ||
-        read_file(tape, path, &buf, &size) || parse(tape, path, buf, size, &recs, &n_recs))
+    tg_err e;
+    header h;
+    if (gather(tape, n, tensors, "load", path, &list, &count))
         goto done;
+    if (read_file("load", path, &buf, &size, &e) ||
+        parse("load", path, buf, size, false, &h, &recs, &n_recs, &e)) {
+        tg_error(tape, "%s", e.msg);
+        goto done;
+    }
     if (!(match = tg_malloc(count * sizeof *match))) {
         tg_error(tape, "load: %s: out of memory", path);
         goto done;
@@ -596,5 +615,88 @@ done:
     tg_free(recs);
     tg_free(buf);
     tg_free(list);
+    return rc;
+}
+
+/* ---- listing a file without a tape ---------------------------------------- */
+
+void tg_file_free(tg_file_info *info)
+{
+    if (!info)
+        return;
+    tg_free(info->tensors);
+    tg_free(info->mem_);
+    memset(info, 0, sizeof *info);
+}
+
+/* The records' names (NUL-terminated) and decoded data, in one block at
+ * *mem (tg_malloc'ed), described by info->tensors. */
+static int list_records(const record *recs, size_t n, tg_file_info *info, tg_err *e,
+                        const char *path)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) { /* data 8-aligned first, then the names */
+        size_t d = recs[i].size * tg_dtype_size((tg_dtype)recs[i].dtype);
+        bytes += (d + 7) & ~(size_t)7;
+    }
+    size_t names_at = bytes;
+    for (size_t i = 0; i < n; i++)
+        bytes += recs[i].name_len + 1;
+    info->tensors = tg_malloc((n ? n : 1) * sizeof *info->tensors);
+    unsigned char *mem = info->tensors ? tg_malloc(bytes ? bytes : 1) : NULL;
+    if (!mem) {
+        tg_free(info->tensors);
+        info->tensors = NULL;
+        return tg_msgf(e->msg, sizeof e->msg, "file_read", path, "out of memory");
+    }
+    info->mem_ = mem;
+    size_t at = 0, nat = names_at;
+    for (size_t i = 0; i < n; i++) {
+        const record *r = &recs[i];
+        tg_file_tensor *t = &info->tensors[i];
+        memset(t, 0, sizeof *t);
+        memcpy(mem + nat, r->name, r->name_len);
+        mem[nat + r->name_len] = 0;
+        t->name = (const char *)mem + nat;
+        nat += r->name_len + 1;
+        t->dtype = (tg_dtype)r->dtype;
+        t->rank = r->rank;
+        for (int k = 0; k < r->rank; k++)
+            t->shape[k] = (size_t)r->dims[k];
+        t->size = r->size;
+        decode(mem + at, r->data, t->dtype, r->size);
+        t->data = mem + at;
+        at += (r->size * tg_dtype_size(t->dtype) + 7) & ~(size_t)7;
+    }
+    info->n = n;
+    return TG_OK;
+}
+
+int tg_file_read(const char *path, bool any_checksum, tg_file_info *info, tg_err *err)
+{
+    tg_err local;
+    tg_err *e = err ? err : &local;
+    if (!info)
+        return TG_ERR_MSG(e, "file_read: info is NULL");
+    memset(info, 0, sizeof *info);
+    if (!path || !*path)
+        return TG_ERR_MSG(e, "file_read: path is NULL or empty");
+    unsigned char *buf = NULL;
+    size_t size = 0, n_recs = 0;
+    record *recs = NULL;
+    header h = {0};
+    int rc = TG_ERR;
+    if (!read_file("file_read", path, &buf, &size, e) &&
+        !parse("file_read", path, buf, size, any_checksum, &h, &recs, &n_recs, e) &&
+        !list_records(recs, n_recs, info, e, path)) {
+        info->version = h.version;
+        info->size = h.size;
+        info->checksum_stored = h.stored;
+        info->checksum_computed = h.computed;
+        info->checksum_ok = h.stored == h.computed;
+        rc = TG_OK;
+    }
+    tg_free(recs);
+    tg_free(buf);
     return rc;
 }

@@ -15,7 +15,9 @@
 #include "core.h"
 #include "kernels.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 
 enum { OPT_SGD = 1, OPT_ADAM = 2 };
 
@@ -29,6 +31,11 @@ struct tg_optim {
     double lr, momentum, weight_decay, beta1, beta2, eps;
     bool nesterov, decoupled;
     long long steps;    /* Adam: steps taken (for the bias correction)     */
+    /* tg_optim_state: the state moved into leaves of the tape (s1[k], s2[k]
+     * then point into them and are not freed here); steps_t mirrors steps */
+    tg_tensor **state_t;
+    int n_state_t;
+    tg_tensor *steps_t;
 };
 
 /* ---- parameter lists ----------------------------------------------------- */
@@ -116,6 +123,12 @@ void tg_optim_free(tg_optim *o)
 {
     if (!o)
         return;
+    if (o->state_t) { /* the buffers belong to the tape's leaves */
+        tg_free(o->s1);
+        tg_free(o->s2);
+        o->s1 = o->s2 = NULL;
+        tg_free(o->state_t);
+    }
     free_state(o->s1, o->n);
     free_state(o->s2, o->n);
     tg_free(o->params);
@@ -389,9 +402,19 @@ static void sgd_step(tg_optim *o)
     }
 }
 
+/* The steps taken: with tg_optim_state the counter lives in a leaf, which
+ * tg_load may have changed (a value that is no count keeps the old one). */
+static long long steps_now(const tg_optim *o)
+{
+    if (!o->steps_t)
+        return o->steps;
+    double v = ((const double *)o->steps_t->data)[0];
+    return v >= 0 && v <= 9007199254740992.0 && v == floor(v) ? (long long)v : o->steps;
+}
+
 static void adam_step(tg_optim *o)
 {
-    o->steps++;
+    o->steps = steps_now(o) + 1;
     double bc1 = 1 - pow(o->beta1, (double)o->steps);
     double bc2 = 1 - pow(o->beta2, (double)o->steps);
     update u = {o, NULL, NULL, NULL, NULL, o->lr / bc1, sqrt(bc2),
@@ -409,10 +432,16 @@ int tg_optim_step(tg_optim *o)
 {
     if (!o)
         return TG_ERR;
-    if (o->kind == OPT_SGD)
+    if (o->kind == OPT_SGD) {
         sgd_step(o);
-    else
+        o->steps = steps_now(o) + 1;
+    } else {
         adam_step(o);
+    }
+    if (o->steps_t) {
+        ((double *)o->steps_t->data)[0] = (double)o->steps;
+        tg_write_leaf(o->steps_t, "optim_step");
+    }
     for (size_t k = 0; k < o->n; k++) /* leaves: a write, never refused */
         tg_write_leaf(o->params[k], "optim_step");
     return TG_OK;
@@ -508,4 +537,116 @@ double tg_clip_grad_norm(tg_tape *tape, int n, tg_tensor *const *params, double 
         }
     }
     return norm;
+}
+
+/* ---- state for checkpoints ------------------------------------------------ */
+
+/* "<prefix>.<param name>.<what>", or p<k> for a parameter without a name. */
+static tg_tensor *state_leaf(tg_optim *o, const char *prefix, size_t k, const char *what)
+{
+    const tg_tensor *p = o->params[k];
+    char name[4200];
+    if (p->name)
+        snprintf(name, sizeof name, "%s.%s.%s", prefix, p->name, what);
+    else
+        snprintf(name, sizeof name, "%s.p%zu.%s", prefix, k, what);
+    return tg_input(o->tape, name, (tg_dtype)p->dtype, p->rank, p->shape);
+}
+
+int tg_optim_state(tg_optim *o, const char *prefix, int max, tg_tensor **out)
+{
+    if (!o)
+        return TG_ERR;
+    if (max < 0 || (max > 0 && !out))
+        return tg_error(o->tape, "optim_state: max = %d with out %s: give max >= 0 and, when "
+                                 "max > 0, room for max tensors", max, out ? "set" : "NULL");
+    int slots = (o->s1 != NULL) + (o->s2 != NULL);
+    size_t total = o->n * (size_t)slots + 1;
+    if (total > INT_MAX)
+        return tg_error(o->tape, "optim_state: too many state tensors");
+    if (!o->state_t) {
+        if (!prefix || !*prefix)
+            prefix = "optim";
+        if (strlen(prefix) > 64)
+            return tg_error(o->tape, "optim_state: prefix longer than 64 bytes");
+        tg_tensor **t = tg_malloc(total * sizeof *t);
+        if (!t)
+            return tg_error(o->tape, "optim_state: out of memory");
+        size_t c = 0;
+        for (size_t k = 0; k < o->n; k++)
+            for (int s = 0; s < slots; s++) {
+                const char *what = o->kind == OPT_SGD ? "momentum" : s ? "adam_v" : "adam_m";
+                if (!(t[c++] = state_leaf(o, prefix, k, what))) {
+                    tg_free(t);
+                    return TG_ERR; /* tg_input's message is on the tape */
+                }
+            }
+        char name[80];
+        snprintf(name, sizeof name, "%s.steps", prefix);
+        tg_tensor *st = tg_input(o->tape, name, TG_F64, 1, (size_t[]){1});
+        if (!st) {
+            tg_free(t);
+            return TG_ERR;
+        }
+        t[c] = st;
+        /* move the state into the leaves: from now on they are the state */
+        c = 0;
+        for (size_t k = 0; k < o->n; k++)
+            for (int s = 0; s < slots; s++) {
+                void **buf = s ? &o->s2[k] : &o->s1[k];
+                tg_tensor *leaf = t[c++];
+                memcpy(leaf->data, *buf, leaf->size * tg_dtype_size((tg_dtype)leaf->dtype));
+                tg_free_aligned(*buf);
+                *buf = leaf->data;
+            }
+        ((double *)st->data)[0] = (double)o->steps;
+        o->steps_t = st;
+        o->state_t = t;
+        o->n_state_t = (int)total;
+    }
+    for (int i = 0; i < o->n_state_t && i < max; i++)
+        out[i] = o->state_t[i];
+    return o->n_state_t;
+}
+
+long long tg_optim_steps(const tg_optim *o)
+{
+    if (!o)
+        return -1;
+    return steps_now(o);
+}
+
+int tg_optim_set_steps(tg_optim *o, long long steps)
+{
+    if (!o)
+        return TG_ERR;
+    if (steps < 0 || steps > (1LL << 53))
+        return tg_error(o->tape, "optim_set_steps: %lld is outside 0..2^53", steps);
+    o->steps = steps;
+    if (o->steps_t)
+        ((double *)o->steps_t->data)[0] = (double)steps;
+    return TG_OK;
+}
+
+/* ---- the tape's generator ------------------------------------------------- */
+
+int tg_tape_rng_get(const tg_tape *tape, tg_rng *rng)
+{
+    if (!tape || !rng)
+        return TG_ERR;
+    *rng = tape->rng;
+    return TG_OK;
+}
+
+int tg_tape_rng_set(tg_tape *tape, const tg_rng *rng)
+{
+    if (!tape)
+        return TG_ERR;
+    if (!rng)
+        return tg_error(tape, "tape_rng_set: rng is NULL");
+    if (!(rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]))
+        return tg_error(tape, "tape_rng_set: the state is all zero, which xoshiro256** "
+                              "never leaves (not a saved generator)");
+    tape->rng = *rng;
+    return TG_OK;
 }
