@@ -590,6 +590,15 @@ BINARY(maximum, tg_maximum(a, b))
 BINARY(minimum, tg_minimum(a, b))
 #undef BINARY
 
+/* An axis byte of sum, mean, max_axis, max_mask: -6..6, or from 250 an
+ * extreme (INT_MIN, INT_MAX, 1000, -1000); bit 4 is free for keepdim. */
+static int axis_of(uint8_t a)
+{
+    if (a >= 250)
+        return a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    return (int)(a % 13) - 6;
+}
+
 /* sum and mean: byte & 1 chooses all elements or one axis; the axis byte
  * gives -6..6 (some out of range) or an extreme, and keepdim. */
 static tg_tensor *reduce_op(state *st, call *c, bool mean)
@@ -599,9 +608,7 @@ static tg_tensor *reduce_op(state *st, call *c, bool mean)
     if (!(u8(st) & 1))
         return mean ? tg_mean(c->a) : tg_sum(c->a);
     uint8_t a = u8(st);
-    int axis = (int)(a % 13) - 6;
-    if (a >= 250)
-        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    int axis = axis_of(a);
     bool keep = (a >> 4) & 1;
     return mean ? tg_mean_axis(c->a, axis, keep) : tg_sum_axis(c->a, axis, keep);
 }
@@ -612,9 +619,7 @@ static tg_tensor *fz_max_axis(state *st, call *c)
     if (!one(st, c))
         return NULL;
     uint8_t a = u8(st);
-    int axis = (int)(a % 13) - 6;
-    if (a >= 250)
-        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    int axis = axis_of(a);
     return tg_max_axis(c->a, axis, (a >> 4) & 1);
 }
 
@@ -624,9 +629,7 @@ static tg_tensor *fz_max_mask(state *st, call *c)
     if (!one(st, c))
         return NULL;
     uint8_t a = u8(st);
-    int axis = (int)(a % 13) - 6;
-    if (a >= 250)
-        axis = a == 250 ? INT_MIN : a == 251 ? INT_MAX : a == 252 ? 1000 : -1000;
+    int axis = axis_of(a);
     return tg_max_mask(c->a, axis);
 }
 

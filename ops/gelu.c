@@ -104,29 +104,46 @@ GELU_KERNELS(__attribute__((target("avx2"))), avx2)
 GELU_KERNELS(__attribute__((target("avx512f,avx512dq,avx512vl"))), avx512)
 #endif
 
-static void fwd_range(void *ctx, size_t b, size_t e)
+/* y = f(x) elementwise over [b, e) of node n: f64 through f64, f32 through
+ * the kernel of the CPU's ISA (k32[0] base, [1] AVX2, [2] AVX-512).  gelu's
+ * forward and gelu_grad's forward are this with their own functions. */
+typedef void kern32(size_t len, const float *restrict x, float *restrict y);
+typedef struct map_fns {
+    double (*f64)(double);
+    kern32 *k32[3];
+} map_fns;
+
+static void map_range(const tg_node *n, size_t b, size_t e, const map_fns *m)
 {
-    tg_node *n = ((tg_elem_ctx *)ctx)->n;
     const tg_tensor *x = IN(n, 0);
-    tg_tensor *y = OUT(n);
+    const tg_tensor *y = OUT(n);
     if (y->dtype == TG_F64) {
         const double *xs = x->data;
         double *ys = y->data;
         for (size_t i = b; i < e; i++)
-            ys[i] = gelu_y_f64(xs[i]);
+            ys[i] = m->f64(xs[i]);
         return;
     }
     const float *xs = (const float *)x->data + b;
     float *ys = (float *)y->data + b;
+    int k = 0;
 #ifdef HAVE_X86_CLONES
     int isa = tg_cpu_isa();
-    if (isa == TG_ISA_AVX512)
-        fwd32_avx512(e - b, xs, ys);
-    else if (isa == TG_ISA_AVX2)
-        fwd32_avx2(e - b, xs, ys);
-    else
+    k = isa == TG_ISA_AVX512 ? 2 : isa == TG_ISA_AVX2 ? 1 : 0;
 #endif
-        fwd32_base(e - b, xs, ys);
+    m->k32[k](e - b, xs, ys);
+}
+
+#ifdef HAVE_X86_CLONES
+#define KERNS(NAME) {NAME##_base, NAME##_avx2, NAME##_avx512}
+#else
+#define KERNS(NAME) {NAME##_base, NAME##_base, NAME##_base}
+#endif
+
+static void fwd_range(void *ctx, size_t b, size_t e)
+{
+    static const map_fns fns = {gelu_y_f64, KERNS(fwd32)};
+    map_range(((tg_elem_ctx *)ctx)->n, b, e, &fns);
 }
 
 static void bwd_range(void *ctx, size_t b, size_t e)
@@ -197,27 +214,8 @@ static double gelu_dd(double x)
 
 static void d_range(void *ctx, size_t b, size_t e)
 {
-    tg_node *n = ((tg_elem_ctx *)ctx)->n;
-    const tg_tensor *x = IN(n, 0);
-    tg_tensor *y = OUT(n);
-    if (y->dtype == TG_F64) {
-        const double *xs = x->data;
-        double *ys = y->data;
-        for (size_t i = b; i < e; i++)
-            ys[i] = gelu_d_f64(xs[i]);
-        return;
-    }
-    const float *xs = (const float *)x->data + b;
-    float *ys = (float *)y->data + b;
-#ifdef HAVE_X86_CLONES
-    int isa = tg_cpu_isa();
-    if (isa == TG_ISA_AVX512)
-        d32_avx512(e - b, xs, ys);
-    else if (isa == TG_ISA_AVX2)
-        d32_avx2(e - b, xs, ys);
-    else
-#endif
-        d32_base(e - b, xs, ys);
+    static const map_fns fns = {gelu_d_f64, KERNS(d32)};
+    map_range(((tg_elem_ctx *)ctx)->n, b, e, &fns);
 }
 
 static void dd_range(void *ctx, size_t b, size_t e)
