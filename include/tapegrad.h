@@ -152,6 +152,20 @@ TG_API void tg_tape_get_stats(const tg_tape *tape, tg_tape_stats *out);
 TG_API bool tg_set_grad_enabled(tg_tape *tape, bool enabled);
 
 /**
+ * Whether backward keeps the gradient of every op output it reaches (keep =
+ * true, a new tape's setting) or only those of the leaves (false, as
+ * PyTorch without retain_grad): then op outputs whose gradients are never
+ * needed at the same time in the reverse walk share one buffer, planned
+ * over the whole tape at the next backward, so an MLP's backward holds about
+ * two layers' worth of activation gradients instead of one per node.  With
+ * false, tg_grad (and tg_grad_out, tg_grad_get) of an op output fails (a
+ * query error) and leaves' gradients are unchanged; recording nodes after a
+ * backward makes the next one plan (and allocate in the graph arena) again.
+ * Returns the previous setting (false for NULL).
+ */
+TG_API bool tg_set_keep_grads(tg_tape *tape, bool keep);
+
+/**
  * Training or evaluation mode (PyTorch's train()/eval()), tape-wide; a new
  * tape trains.  dropout and batch_norm read it every time they run, so it
  * can change between replays without recording again: in evaluation mode
@@ -1305,6 +1319,12 @@ TG_API int tg_optim_state(tg_optim *o, const char *prefix, int max, tg_tensor **
 /** The steps taken so far (Adam's bias-correction t; counted for SGD too),
  *  -1 for NULL. */
 TG_API long long tg_optim_steps(const tg_optim *o);
+/** Bytes of the optimizer's state: per parameter, of its dtype and size, one
+ *  buffer for SGD with momentum (none without), two for Adam/AdamW (m, v);
+ *  the same before and after tg_optim_state moved it into leaves of the
+ *  tape (tg_tape_get_stats then counts it in leaf_bytes as well).  0 for
+ *  NULL. */
+TG_API size_t tg_optim_bytes(const tg_optim *o);
 /** Set the step counter (0..2^53), e.g. when the moments were restored by
  *  other means.  Returns 0 or -1 (tape error). */
 TG_API int tg_optim_set_steps(tg_optim *o, long long steps);
@@ -1675,6 +1695,41 @@ TG_API void tg_file_free(tg_file_info *info);
 TG_API int tg_set_threads(int n);
 /** The current thread count. */
 TG_API int tg_get_threads(void);
+
+/**
+ * Thread-pool profile: where a parallel program spends its time, per
+ * thread.  tg_thread_profile(true) zeroes the figures and starts adding them
+ * up (two clock reads per piece of work); false stops.  Returns the previous
+ * setting.  The figures are for the whole process.
+ */
+TG_API bool tg_thread_profile(bool on);
+
+/** One thread's figures; index 0 is the calling thread, i >= 1 worker i. */
+typedef struct tg_thread_stat {
+    double work_s;   /* seconds spent running pieces of parallel jobs        */
+    double wake_s;   /* workers: seconds from a job's start to their first
+                        piece, summed over the jobs they took part in       */
+    uint64_t pieces; /* pieces run                                          */
+    uint64_t stolen; /* of these, pieces of another thread's run            */
+    uint64_t jobs;   /* parallel jobs it ran at least one piece of          */
+} tg_thread_stat;
+
+/** The pool's figures. */
+typedef struct tg_pool_stat {
+    uint64_t jobs;        /* jobs split over the pool                       */
+    double job_s;         /* seconds from their start to their end (caller) */
+    double wait_s;        /* of which the caller waited for the last pieces */
+    uint64_t inline_jobs; /* tg_parallel_for calls run by the caller alone
+                             (too small, one thread, pool busy)             */
+    double inline_s;      /* seconds they took                              */
+} tg_pool_stat;
+
+/**
+ * Copy the figures of up to max threads into out[] and the pool's into
+ * *pool (either may be NULL).  Returns the thread count (tg_get_threads()).
+ * Time a program spends outside both job kinds runs on one thread.
+ */
+TG_API int tg_thread_stats(tg_thread_stat *out, int max, tg_pool_stat *pool);
 
 /**
  * Kernel paths, picked at run time for the CPU: "avx512", "avx2" (AVX2+FMA)

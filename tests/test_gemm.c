@@ -7,7 +7,7 @@
  * of NaN, which must not leak), 1 and other, padded leading dimensions, and
  * k = 0.  Operands are allocated to their exact extent, so that a sanitizer
  * catches any read past them, and the padding of C between rows must come
- * back untouched.  Then: bit-identical results for 1, 2 and 3 threads,
+ * back untouched.  Then: bit-identical results for 1, 2, 3 and 7 threads,
  * concurrent callers, no allocation after warm-up, the fallback when the
  * workspace cannot be allocated, tg_parallel_for, and the public settings.
  * No timing here (see tests/bench/bench_gemm.c).
@@ -300,31 +300,35 @@ static void test_thread_identity(void)
         {false, false, 1601, 200, 50, 1, 0.5, 0}, {false, true, 64, 777, 200, 1, 0, 0},
         {true, false, 784, 512, 128, 1, 0, 0},   {false, false, 256, 10, 1024, 1, 1, 0},
         {true, false, 999, 10, 300, -0.75, 1, 2}, {false, true, 300, 7, 500, 2.5, 0, 0},
+        /* split over k: few tiles, long k (16 slices of more than 4096) */
+        {false, false, 8, 10, 9000, 1, 0, 0},   {true, true, 5, 3, 70001, -0.75, 1, 2},
+        {true, false, 16, 40, 5000, 1, 0.5, 1}, {false, true, 9, 50, 4096, 2.5, 0, 0},
     };
     for (int f64 = 0; f64 < 2; f64++) {
         size_t bad = 0, wrong = 0;
         for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
             problem p;
             problem_make(&p, &big[i]);
-            double *out[3];
-            for (int t = 1; t <= 3; t++) {
-                tg_set_threads(t);
-                out[t - 1] = malloc((p.c_len + 1) * sizeof(double));
-                run(&p, f64, out[t - 1]);
+            double *out[4];
+            static const int counts[4] = {1, 2, 3, 7};
+            for (int t = 0; t < 4; t++) {
+                tg_set_threads(counts[t]);
+                out[t] = malloc((p.c_len + 1) * sizeof(double));
+                run(&p, f64, out[t]);
             }
             char why[200];
             if (!verify(&p, f64, out[0], why, sizeof why) && !wrong++)
                 diag("%s: %s", shape_str(&big[i], f64), why);
-            if (!bits_equal(out[0], out[1], p.c_len) ||
-                !bits_equal(out[0], out[2], p.c_len))
+            if (!bits_equal(out[0], out[1], p.c_len) || !bits_equal(out[0], out[2], p.c_len) ||
+                !bits_equal(out[0], out[3], p.c_len))
                 if (!bad++)
                     diag("%s: threads change the result", shape_str(&big[i], f64));
-            for (int t = 0; t < 3; t++)
+            for (int t = 0; t < 4; t++)
                 free(out[t]);
             problem_free(&p);
         }
         ok(wrong == 0, "%s large shapes correct", f64 ? "f64" : "f32");
-        ok(bad == 0, "%s large shapes: 1, 2 and 3 threads give identical bits",
+        ok(bad == 0, "%s large shapes (k split included): 1, 2, 3 and 7 threads give identical bits",
            f64 ? "f64" : "f32");
     }
     tg_set_threads(1);
@@ -486,6 +490,70 @@ static void test_parallel_for(void)
     tg_set_threads(1);
 }
 
+/* ---- dynamic hand-out and the profile ------------------------------------------ */
+
+static pthread_t main_thread;
+
+/* The first piece a worker runs stalls for 30 ms, as when the system takes
+ * its core away; the caller's first piece waits (up to 5 s) until that has
+ * begun; the other pieces do nothing. */
+static void stall_fn(void *ctx, size_t begin, size_t end)
+{
+    (void)begin;
+    (void)end;
+    _Atomic int *stalled = ctx;
+    if (!pthread_equal(pthread_self(), main_thread)) {
+        if (!atomic_exchange(stalled, 1))
+            nanosleep(&(struct timespec){0, 30000000}, NULL);
+        return;
+    }
+    for (int i = 0; i < 5000 && !atomic_load(stalled); i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+static void test_dynamic(void)
+{
+    main_thread = pthread_self();
+    tg_set_threads(2);
+    pf_run(1000, 1); /* the worker exists and has run once */
+    tg_thread_profile(true);
+    _Atomic int stalled = 0;
+    tg_parallel_for(1000, 1, stall_fn, (void *)&stalled);
+    tg_thread_stat st[2];
+    tg_pool_stat ps;
+    int n = tg_thread_stats(st, 2, &ps);
+    bool one_stall = atomic_load(&stalled) == 1;
+    ok(n == 2 && ps.jobs == 1 && st[0].pieces + st[1].pieces == 8 && st[0].jobs == 1,
+       "a job of 2 threads is cut into 8 pieces (pieces %llu + %llu, jobs %llu)",
+       (unsigned long long)st[0].pieces, (unsigned long long)st[1].pieces,
+       (unsigned long long)ps.jobs);
+    ok(one_stall && st[0].pieces == 7 && st[0].stolen == 3 && st[1].pieces == 1,
+       "a stalled worker holds up only its piece: the caller ran the other 7, 3 of them "
+       "from the worker's run (caller %llu, stolen %llu)",
+       (unsigned long long)st[0].pieces, (unsigned long long)st[0].stolen);
+    ok(ps.job_s >= 0.03 && ps.wait_s >= 0.025 && st[1].work_s >= 0.03,
+       "the profile shows the stall: job %.3f s, caller waiting %.3f s, worker in pieces %.3f s",
+       ps.job_s, ps.wait_s, st[1].work_s);
+    pf small = {calloc(11, sizeof(_Atomic int)), 10, 10, 0};
+    tg_parallel_for(10, 10, pf_fn, &small);
+    free((void *)small.hits);
+    tg_thread_stats(NULL, 0, &ps);
+    ok(ps.inline_jobs == 1 && ps.jobs == 1, "a job under two grains runs inline and is counted");
+    /* A C of one tile with a long k is split over k: the pool gets a job. */
+    problem p;
+    problem_make(&p, &(shape){false, false, 8, 10, 9000, 1, 0, 0});
+    double *out = malloc((p.c_len + 1) * sizeof(double));
+    uint64_t jobs = ps.jobs;
+    run(&p, false, out);
+    tg_thread_stats(NULL, 0, &ps);
+    ok(ps.jobs > jobs, "8 x 10 x 9000 is split over k and shared (%llu pool jobs)",
+       (unsigned long long)(ps.jobs - jobs));
+    free(out);
+    problem_free(&p);
+    ok(tg_thread_profile(false) && !tg_thread_profile(false), "tg_thread_profile returns the setting");
+    tg_set_threads(1);
+}
+
 /* ---- settings ----------------------------------------------------------------- */
 
 static void test_settings(int env_threads, const char *env_isa, const char *best)
@@ -534,5 +602,6 @@ int main(void)
     test_no_alloc();
     test_alloc_failure();
     test_parallel_for();
+    test_dynamic();
     return tap_done();
 }

@@ -259,6 +259,19 @@ static void all_params(void)
     ok(o && tg_get(a, 0) == 0.5 && tg_get(in, 1) == 0.5 && tg_get(frozen, 0) == 1,
        "n = 0 updates every leaf requiring a gradient (params and inputs), not frozen ones");
     tg_optim_free(o);
+    /* tg_optim_bytes: the state's bytes, also once moved into leaves */
+    tg_tensor *w32 = tg_param(t, "w32", TG_F32, 2, SHAPE(3, 5));
+    tg_optim *plain = tg_sgd_new(t, 1, &w32, &(tg_sgd_opts){.lr = 0.1});
+    tg_optim *mom = tg_sgd_new(t, 2, (tg_tensor *[]){a, w32}, &(tg_sgd_opts){.lr = 0.1, .momentum = 0.9});
+    tg_optim *adam = tg_adam_new(t, 2, (tg_tensor *[]){a, w32}, NULL);
+    ok(tg_optim_bytes(plain) == 0 && tg_optim_bytes(mom) == 2 * 8 + 15 * 4 &&
+           tg_optim_bytes(adam) == 2 * (2 * 8 + 15 * 4),
+       "optim_bytes: none for plain SGD, one copy with momentum, two for Adam");
+    ok(tg_optim_state(adam, NULL, 0, NULL) == 5 && tg_optim_bytes(adam) == 2 * (2 * 8 + 15 * 4),
+       "... the same once tg_optim_state moved the state into leaves");
+    tg_optim_free(plain);
+    tg_optim_free(mom);
+    tg_optim_free(adam);
     tg_tape_free(t);
 }
 

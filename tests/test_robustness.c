@@ -124,6 +124,7 @@ static void tapes(void)
     tg_tape_get_stats(T, NULL);
     VROW("tg_tape_get_stats", "NULL tape (NULL out: ignored)", "all zero", st.nodes == 0 && st.leaves == 0);
     VROW("tg_set_grad_enabled", "NULL tape", "false", !tg_set_grad_enabled(NULL, true));
+    VROW("tg_set_keep_grads", "NULL tape", "false", !tg_set_keep_grads(NULL, true));
     VROW("tg_scope_push", "NULL tape", "-1", tg_scope_push(NULL, "a") == -1);
     TROW("tg_scope_push", "NULL or empty name", "-1", "scope_push: scope name is NULL or empty",
          tg_scope_push(T, NULL) == -1 && tg_scope_push(T, "") == -1);
@@ -818,6 +819,7 @@ static void optimizers(void)
          "optim_set_lr: learning rate -1 is not a finite number >= 0",
          (tg_optim_set_lr(opt, -1), tg_optim_get_lr(opt) == 0.1));
     VROW("tg_optim_get_lr", "NULL", "NaN", isnan(tg_optim_get_lr(NULL)));
+    VROW("tg_optim_bytes", "NULL", "0", tg_optim_bytes(NULL) == 0);
     VROW("tg_lr_step", "epoch < 0 or step_size < 1", "NaN", isnan(tg_lr_step(1, -1, 1, 0.1)) && isnan(tg_lr_step(1, 1, 0, 0.1)));
     VROW("tg_lr_cosine", "t < 0 or total < 1", "NaN", isnan(tg_lr_cosine(1, 0, -1, 10)) && isnan(tg_lr_cosine(1, 0, 1, 0)));
     TROW("tg_clip_grad_norm", "max_norm < 0 or NaN", "a negative value", "clip_grad_norm: max_norm -1 is not a number >= 0",

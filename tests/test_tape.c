@@ -198,6 +198,74 @@ static void test_replay(void)
     tg_tape_free(b.t);
 }
 
+/* tg_set_keep_grads(false): the same leaf gradients, bit for bit, with the
+ * op outputs' gradient buffers shared (a fan-out in the middle, a second
+ * root recorded after a backward, a root in the middle), in fewer bytes */
+static void test_shared_grads(void)
+{
+    net a = {.t = tg_tape_new()}, b = {.t = tg_tape_new()};
+    net *nets[2] = {&a, &b};
+    tg_tensor *mid[2], *extra[2];
+    ok(tg_set_keep_grads(b.t, false) && !tg_set_keep_grads(b.t, false) &&
+           !tg_set_keep_grads(NULL, true),
+       "keep_grads: true on a new tape, false once set, false for NULL");
+    for (int k = 0; k < 2; k++) {
+        net *n = nets[k];
+        net_params(n, 5);
+        tg_tensor *h = tg_relu(tg_add_bias(tg_matmul(n->x, n->W1), n->b1));
+        mid[k] = tg_add(h, tg_mul(h, h)); /* h is read by two nodes */
+        n->loss = tg_softmax_ce(tg_add_bias(tg_matmul(mid[k], n->W2), n->b2), n->lab, TG_MEAN);
+        for (int s = 0; s < 2; s++) {
+            tg_zero_grad(n->t);
+            tg_init_normal(n->x, &(tg_rng){{(uint64_t)s + 1, 2, 3, 4}}, 0, 1);
+            tg_replay(n->t);
+            tg_backward(n->loss);
+        }
+    }
+    tg_tape_stats sa, sb;
+    tg_tape_get_stats(a.t, &sa);
+    tg_tape_get_stats(b.t, &sb);
+    bool same = true;
+    for (size_t i = 0; i < 30; i++)
+        same &= tg_grad_get(a.W1, i) == tg_grad_get(b.W1, i);
+    for (size_t i = 0; i < 18; i++)
+        same &= tg_grad_get(a.W2, i) == tg_grad_get(b.W2, i);
+    ok(same, "shared gradient buffers: the same leaf gradients, bit for bit");
+    ok(sb.graph_bytes < sa.graph_bytes, "... in fewer graph bytes (%zu < %zu)", sb.graph_bytes,
+       sa.graph_bytes);
+    ok(tg_grad(mid[1]) == NULL && tg_grad(mid[0]) != NULL, "tg_grad of an op output: refused");
+    has_str(tg_query_error(b.t), "keeps only the leaves' gradients", "... saying why");
+    int64_t allocs = tg_test_control(TG_TEST_ALLOC_COUNT, 0);
+    tg_zero_grad(b.t);
+    ok(tg_replay(b.t) == 0 && tg_backward(b.loss) == 0 &&
+           tg_test_control(TG_TEST_ALLOC_COUNT, 0) == allocs,
+       "once planned, replay + backward allocate nothing");
+    for (int k = 0; k < 2; k++) { /* a root recorded after the plan, then one in the middle */
+        extra[k] = tg_add(nets[k]->loss, tg_sum(tg_mul(mid[k], mid[k])));
+        tg_zero_grad(nets[k]->t);
+        tg_backward(extra[k]);
+    }
+    same = true;
+    for (size_t i = 0; i < 30; i++)
+        same &= tg_grad_get(a.W1, i) == tg_grad_get(b.W1, i);
+    ok(same, "a node recorded after a backward: planned again, the same gradients");
+    float onesf[48]; /* mid is [8,6] */
+    for (int i = 0; i < 48; i++)
+        onesf[i] = 1;
+    for (int k = 0; k < 2; k++) {
+        tg_zero_grad(nets[k]->t);
+        tg_backward_vjp(mid[k], onesf);
+    }
+    same = tg_grad_get(a.W1, 0) != 0;
+    for (size_t i = 0; i < 30; i++)
+        same &= tg_grad_get(a.W1, i) == tg_grad_get(b.W1, i);
+    ok(same, "a root in the middle of the tape: the same gradients");
+    ok(tg_set_keep_grads(b.t, true) == false && tg_backward(b.loss) == 0 && tg_grad(mid[1]),
+       "keep_grads back on: op outputs' gradients kept again");
+    tg_tape_free(a.t);
+    tg_tape_free(b.t);
+}
+
 static void test_clear(void)
 {
     net a = {.t = tg_tape_new()};
@@ -348,6 +416,7 @@ int main(void)
     test_partial_and_skip();
     test_no_grad();
     test_replay();
+    test_shared_grads();
     test_clear();
     test_scopes();
     test_long_chain();

@@ -20,6 +20,9 @@ int cli_check_files(int n, char **files, long draws, unsigned long long seed, bo
                     bool dot);
 int cli_dot(int argc, char **argv);   /* tools/tapegrad.c */
 int cli_train(int argc, char **argv); /* tools/train.c    */
+/* The last line of a training run (tools/train.c): "peak resident memory
+ * X MiB", the process's peak resident set (getrusage's ru_maxrss). */
+void cli_print_peak_memory(void);
 /* Option values (tools/train.c): a whole number in [lo, hi] written with
  * digits only (no sign, space, exponent, fraction or hex prefix); a number
  * (strtod) in [lo, hi].  False when s is not one. */

@@ -101,6 +101,17 @@ static void has(const char *buf, const char *want, const char *what)
     }
 }
 
+/* The last line of a training run in out_buf: "peak resident memory X MiB"
+ * with X plausible (a process holding a model: over 1 MiB, under 1 TiB). */
+static void peak_memory(const char *what)
+{
+    const char *p = strstr(out_buf, "peak resident memory ");
+    double mib = p ? strtod(p + strlen("peak resident memory "), NULL) : 0;
+    ok(p && mib > 1 && mib < 1048576 && !strcmp(strchr(p, '\n') - 4, " MiB\n") &&
+           !strchr(p, '\n')[1],
+       "%s ends with its peak resident memory (%.1f MiB)", what, mib);
+}
+
 #define STATUS(want, ...)                                                                 \
     do {                                                                                  \
         int s_ = run(__VA_ARGS__, NULL);                                                  \
@@ -354,6 +365,7 @@ static void language_models(void)
         has(out_buf, "step      6  train loss", "train --model prints the steps");
         has(out_buf, "val loss", "... with the validation loss");
         has(out_buf, "samples: ", "... and sampled words");
+        peak_memory("train --model");
         ok(exists(file), "train --model %s saved %s", mo, file);
         STATUS(0, "generate", file, "--n", "7", "--seed", "3");
         bool pre;
@@ -430,6 +442,7 @@ static void train(void)
            "--chart", "c.svg");
     has(out_buf, "epoch  2/2  train loss", "train prints every epoch");
     has(out_buf, "test accuracy", "... with the test accuracy");
+    peak_memory("train");
     ok(exists("m.tgm") && exists("c.svg"), "the model and the chart are written");
     STATUS(0, "train", "--synthetic", "--epochs", "1", "--layers", "784,16,10", "--opt", "sgd",
            "--schedule", "cosine", "--limit", "1000", "--out", "m3.tgm", "--chart", "c3.svg");

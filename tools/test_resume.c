@@ -158,6 +158,7 @@ static void killed_and_resumed(const char *what, char *const *opts, int n_opts,
     char line[400];
     snprintf(line, sizeof line, "resumed from %s: epoch %d,", ckpt, resumed_epoch);
     has_str(out_buf, line, "%s: it says where it resumed", what);
+    has_str(out_buf, "\npeak resident memory ", "%s: it ends with its peak resident memory", what);
     epoch_results(out_buf, resumed_epoch, got, sizeof got);
     ok(want[0] && !strcmp(want, got), "%s: the same losses and accuracies from epoch %d on",
        what, resumed_epoch);

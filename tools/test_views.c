@@ -268,6 +268,7 @@ static void train_views(void)
            "--batch", "100", "--out", "m.tgm", "--chart", "c.svg", "--metrics", "m.csv",
            "--quiet", "--threads", "1");
     has(out_buf, "metrics written to m.csv", "train says where the metrics went");
+    has(out_buf, "\npeak resident memory ", "... and ends with its peak resident memory");
     for (int e = 0; e < 3; e++) {
         char key[32];
         snprintf(key, sizeof key, "epoch  %d/3", e + 1);

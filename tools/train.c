@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1030,20 +1031,35 @@ static int run_epochs(session *s)
     }
     if (o->metrics && !s->metrics_failed)
         printf("metrics written to %s\n", o->metrics);
+    int status = 0;
     if (s->metrics_failed) {
         printf("model saved to %s; the metrics %s were NOT written (see the message above)\n",
                o->out, o->metrics);
-        return 1;
+        status = 1;
     } else if (o->no_chart) {
         printf("model saved to %s\n", o->out);
     } else if (s->chart_failed) { /* the model is saved; the chart is not there */
         printf("model saved to %s; the chart %s was NOT written (see the message above)\n",
                o->out, o->chart);
-        return 1;
+        status = 1;
     } else {
         printf("model saved to %s, chart to %s\n", o->out, o->chart);
     }
-    return 0;
+    cli_print_peak_memory();
+    return status;
+}
+
+void cli_print_peak_memory(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru))
+        return;
+#ifdef __APPLE__
+    double mib = (double)ru.ru_maxrss / (1 << 20); /* bytes there */
+#else
+    double mib = (double)ru.ru_maxrss / 1024; /* KiB on Linux */
+#endif
+    printf("peak resident memory %.1f MiB\n", mib);
 }
 
 static void free_session(session *s)

@@ -507,6 +507,7 @@ static int train_loop(run *s)
                o->chart && o->metrics ? ", " : "", o->metrics ? "metrics: " : "",
                o->metrics ? o->metrics : "");
     int st = samples(s);
+    cli_print_peak_memory();
     return st < 0 && s->views_failed ? 1 : st;
 }
 

@@ -33,10 +33,73 @@ void tg_zero_grad(tg_tape *tape)
         tape->leaf_gen = ++tape->gen;
 }
 
+/* tg_set_keep_grads(tape, false): the gradient buffers of the live op
+ * outputs, shared.  Output k's buffer holds a value from the backward of its
+ * last consumer (the walk's first write into it; k itself when it has none,
+ * as a root) down to k's own backward (the last read), so outputs whose
+ * spans do not overlap can take turns with one buffer.  Greedy, in the
+ * walk's order over the whole tape (any root then walks a part of the plan):
+ * at node i the outputs whose span starts there take a free buffer of their
+ * byte size or a new one, then i's own output gives its buffer back.
+ * Outputs in checkpoint pools keep their pool buffers. */
+static int plan_shared(tg_tape *tape)
+{
+    size_t n = tape->n_nodes;
+    size_t *until = tg_malloc(n * sizeof *until);
+    void **free_buf = tg_malloc(n * sizeof *free_buf);
+    size_t *free_bytes = tg_malloc(n * sizeof *free_bytes), n_free = 0;
+    int rc = TG_OK;
+    if (!until || !free_buf || !free_bytes) {
+        rc = tg_error(tape, "backward: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        until[i] = i;
+        tg_tensor *y = &tape->nodes[i]->out;
+        if (!y->pooled)
+            y->grad = NULL;
+        for (int j = 0; j < tape->nodes[i]->n_in; j++)
+            if (tape->nodes[i]->in[j]->node)
+                until[tape->nodes[i]->in[j]->node->index] = i;
+    }
+    for (size_t i = n; i-- > 0 && rc == TG_OK;) {
+        tg_node *nd = tape->nodes[i];
+        for (int j = -1; j < nd->n_in; j++) {
+            tg_tensor *x = j < 0 ? &nd->out : nd->in[j];
+            if (!x->node || !x->live || x->grad || until[x->node->index] != i)
+                continue;
+            size_t bytes = x->size * tg_dtype_size((tg_dtype)x->dtype), k = 0;
+            while (k < n_free && free_bytes[k] != bytes)
+                k++;
+            if (k < n_free) {
+                x->grad = free_buf[k];
+                free_buf[k] = free_buf[--n_free];
+                free_bytes[k] = free_bytes[n_free];
+            } else if (!(x->grad = tg_arena_alloc(&tape->graph_arena, bytes))) {
+                rc = tg_error(tape, "backward: out of memory");
+                break;
+            }
+            x->grad_gen = 0; /* holds nothing yet */
+        }
+        if (nd->out.grad && !nd->out.pooled) {
+            free_buf[n_free] = nd->out.grad;
+            free_bytes[n_free++] = nd->out.size * tg_dtype_size((tg_dtype)nd->out.dtype);
+        }
+    }
+    tape->shared_for = rc == TG_OK ? n : 0;
+done:
+    tg_free(until);
+    tg_free(free_buf);
+    tg_free(free_bytes);
+    return rc;
+}
+
 /* Before a backward pass over nodes [0, last]: recompute which tensors a
  * gradient can flow into if requires_grad changed since recording, and make
- * sure every live tensor has a gradient buffer.  Only the nodes not yet
- * prepared are visited, so a replayed training step does no work here. */
+ * sure every live tensor has a gradient buffer (op outputs: shared ones,
+ * planned once for the tape, with tg_set_keep_grads(false)).  Only the nodes
+ * not yet prepared are visited, so a replayed training step does no work
+ * here. */
 static int prepare(tg_tape *tape, size_t last)
 {
     if (tape->live_dirty) {
@@ -48,15 +111,19 @@ static int prepare(tg_tape *tape, size_t last)
         }
         tape->live_dirty = false;
         tape->grads_ready = 0;
+        tape->shared_for = 0;
     }
+    bool share = tape->share_grads;
+    if (share && tape->shared_for != tape->n_nodes && plan_shared(tape))
+        return TG_ERR;
     for (size_t i = tape->grads_ready; i <= last; i++) {
         tg_node *n = tape->nodes[i];
         if (!n->out.live)
             continue;
-        if (tg_grad_alloc(&n->out))
+        if (!share && tg_grad_alloc(&n->out))
             return TG_ERR;
         for (int j = 0; j < n->n_in; j++)
-            if (n->in[j]->live && tg_grad_alloc(n->in[j]))
+            if (n->in[j]->live && !(share && n->in[j]->node) && tg_grad_alloc(n->in[j]))
                 return TG_ERR;
     }
     if (last + 1 > tape->grads_ready)

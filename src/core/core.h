@@ -145,6 +145,10 @@ struct tg_tape {
     bool grad_enabled;
     bool live_dirty;      /* requires_grad changed after recording         */
     size_t grads_ready;   /* nodes [0, grads_ready) have gradient buffers  */
+    bool share_grads;     /* tg_set_keep_grads(false): op outputs share
+                             gradient buffers (backward.c, plan_shared)    */
+    size_t shared_for;    /* the node count the sharing was planned for, 0:
+                             not planned                                   */
     bool anomaly;         /* check every produced value for NaN/Inf        */
     bool training;        /* tg_set_training: dropout, batch_norm obey it  */
     bool random_frozen;   /* check_fd's copy: random ops keep their draws  */

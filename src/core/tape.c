@@ -65,6 +65,7 @@ void tg_tape_clear(tg_tape *tape)
         return;
     tape->n_nodes = 0;
     tape->grads_ready = 0;
+    tape->shared_for = 0;
     tape->epoch++;
 #ifndef NDEBUG
     /* Debug builds: keep the graph just dropped intact until the next clear,
@@ -131,6 +132,22 @@ bool tg_set_grad_enabled(tg_tape *tape, bool enabled)
         return false;
     bool old = tape->grad_enabled;
     tape->grad_enabled = enabled;
+    return old;
+}
+
+bool tg_set_keep_grads(tg_tape *tape, bool keep)
+{
+    if (!tape)
+        return false;
+    bool old = !tape->share_grads;
+    if (old != keep) { /* op outputs get their buffers again, planned or their own */
+        for (size_t i = 0; i < tape->n_nodes; i++)
+            if (!tape->nodes[i]->out.pooled)
+                tape->nodes[i]->out.grad = NULL;
+        tape->grads_ready = 0;
+        tape->shared_for = 0;
+    }
+    tape->share_grads = !keep;
     return old;
 }
 

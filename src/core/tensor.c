@@ -274,6 +274,11 @@ void *tg_grad(tg_tensor *t)
         tg_query_fail(t->tape, "grad: '%s' is i32 and has no gradient", tg_label(t));
         return NULL;
     }
+    if (t->node && t->tape->share_grads) {
+        tg_query_fail(t->tape, "grad: '%s' is an op output and this tape keeps only the "
+                               "leaves' gradients (tg_set_keep_grads)", tg_label(t));
+        return NULL;
+    }
     if (tg_grad_alloc(t))
         return NULL;
     if (t->grad_gen != tg_cur_gen(t)) {

@@ -380,7 +380,8 @@ static void write_label(dot_ctx *cx, const dot_item *it)
     if (cx->opts.values || (it->ref && it->ref->prefix == 'c' && t->size == 1))
         write_summary(o, "", t->data, t->dtype, t->size, maxv);
     if (cx->opts.grads && t->dtype != TG_I32) {
-        bool valid = t->grad && t->grad_gen == tg_cur_gen(t);
+        bool valid = t->grad && t->grad_gen == tg_cur_gen(t) &&
+                     !(t->node && t->tape->share_grads); /* shared: not kept */
         if (valid)
             write_summary(o, "grad ", t->grad, t->dtype, t->size, maxv);
         else if (is_live(cx, t))

@@ -37,22 +37,38 @@
  * Packing changes where operands are read from, not the arithmetic, so
  * that choice may depend on the thread count.)
  *
- * Threads: C is cut into a grid of parts along M and N, never along K, with
- * the cuts on micro-tile multiples, and each part runs the loops above on
- * its own workspace.  Every element of C is then computed by the same
- * operations in the same order whatever the thread count, so results are
- * bit-identical for every count.
+ * Threads: C is cut into a grid of parts along M and N, with the cuts on
+ * micro-tile multiples, about PARTS_PER_THREAD per thread (plan_grid weighs
+ * the packing more parts repeat against the end of the job), and the pool
+ * hands the parts out one at a time; each part runs the loops above on its
+ * own workspace (packing is done in parallel, by the parts).  Every element
+ * of C is then computed by the same operations in the same order whatever
+ * the thread count, so results are bit-identical for every count.  A C of
+ * a few micro-tiles with a long K (too little to share along M and N) is
+ * split along K instead, into slices fixed by the shape, with the partial
+ * products added in slice order (ksplit).  A thread gets at least
+ * PAR_FMAS_PER_THREAD multiply-adds.
  */
 #include "gemm_kernels.h"
 
+#include <math.h>
 #include <pthread.h>
 
 #define STACK_BYTES 16384      /* B buffer of the small / fallback path      */
-#define PAR_MIN_FMAS TG_GEMM_SMALL_FMAS /* below this many FMAs, one thread */
+/* A thread gets at least this many FMAs: in a loop of GEMMs on this
+ * machine 2 threads gain 1.16× at 262 144 FMAs, 1.34× at 524 288, 1.66× at
+ * 1 048 576; a worker woken from sleep costs more than a spinning one. */
+#define PAR_FMAS_PER_THREAD 524288.0
 #define PACK_COST 16           /* cost of copying an element, in FMA lanes   */
 #define DOT_KC 2048            /* K block of the dot-product form            */
 #define DOT_MIN_K 64           /* shorter dot products do not pay off        */
 #define CT_MIN_K 16            /* nor do shorter Cᵀ tiles (transposed store) */
+#define PARTS_PER_THREAD 4     /* parts of C handed out per thread             */
+#define PART_MIN_FMAS 65536.0  /* no part smaller than this                    */
+#define TAIL 0.25              /* weight of the job's end in plan_grid (measured) */
+#define KSPLIT_MAX_TILES 4     /* k split when C has at most this many tiles,  */
+#define KSPLIT_SLICE 2048      /* ... k at least 2 slices of this many, and    */
+#define KSPLIT_MAX 16          /* ... at most this many slices                 */
 
 static const tg_gemm_kern *kernel(bool f64)
 {
@@ -72,35 +88,44 @@ static const tg_gemm_kern *kernel(bool f64)
 
 /* Grown to the largest size a thread needed and then reused, so a program
  * that repeats its GEMMs stops allocating after the first round.  Freed
- * when the thread exits (pthread key destructor). */
+ * when the thread exits (pthread key destructor).  Two per thread: packed
+ * operands (WS_PACK) and the partial products of a split over k (WS_KSPLIT,
+ * whose slices use WS_PACK). */
+enum { WS_PACK, WS_KSPLIT, WS_COUNT };
 static _Thread_local struct {
     void *p;
     size_t bytes;
-} ws;
-static pthread_key_t ws_key;
+} ws[WS_COUNT];
+static pthread_key_t ws_key[WS_COUNT];
 static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
-static bool ws_key_ok;
+static bool ws_key_ok[WS_COUNT];
 
 static void ws_free(void *p) { tg_free_aligned(p); }
-static void ws_make_key(void) { ws_key_ok = pthread_key_create(&ws_key, ws_free) == 0; }
-
-static void *workspace(size_t bytes)
+static void ws_make_key(void)
 {
-    if (ws.bytes >= bytes)
-        return ws.p;
+    for (int i = 0; i < WS_COUNT; i++)
+        ws_key_ok[i] = pthread_key_create(&ws_key[i], ws_free) == 0;
+}
+
+static void *workspace_of(int which, size_t bytes)
+{
+    if (ws[which].bytes >= bytes)
+        return ws[which].p;
     void *p = tg_aligned_alloc(bytes);
     if (!p)
         return NULL;
     pthread_once(&ws_once, ws_make_key);
-    if (ws_key_ok && pthread_setspecific(ws_key, p)) {
+    if (ws_key_ok[which] && pthread_setspecific(ws_key[which], p)) {
         tg_free_aligned(p);
         return NULL;
     }
-    tg_free_aligned(ws.p);
-    ws.p = p;
-    ws.bytes = bytes;
+    tg_free_aligned(ws[which].p);
+    ws[which].p = p;
+    ws[which].bytes = bytes;
     return p;
 }
+
+static void *workspace(size_t bytes) { return workspace_of(WS_PACK, bytes); }
 
 /* ---- one GEMM ------------------------------------------------------------ */
 
@@ -308,35 +333,124 @@ static void run_parts(void *ctx, size_t begin, size_t end)
  * sliver meets width / NR B slivers, and copying it pays off from about 3. */
 static bool packs_a(const tg_gemm_kern *K, size_t width) { return width > 2 * K->nr; }
 
-/* The grid of parts for `threads` threads: among the factorisations
- * tm × tn that give every part at least one unit, the one whose largest
- * part costs least (its FMAs plus what it packs). */
+/* The grid of parts for `threads` threads.  Parts are handed out one at a
+ * time (tg_parallel_for), so with P parts of cost c_i the job takes about
+ * Σ c_i / threads + TAIL·(the largest c_i)·(threads − 1)/threads (each
+ * thread first runs its own equal run of parts, so the runs end close
+ * together: TAIL = 1/4 timed best on the MLP steps, against 1 and 1/10):
+ * more parts even out the end of the job (and a thread the system
+ * deschedules holds up less of it), but each part packs its own B columns
+ * (and A rows, when it packs A), so more parts pack more.  Among the tm × tn grids of at most
+ * PARTS_PER_THREAD·threads parts (every part at least one unit and
+ * PART_MIN_FMAS multiply-adds), the one that minimises that estimate. */
 static void plan_grid(gemm_job *g, size_t threads)
 {
     const tg_gemm_kern *K = g->kern;
     size_t mt = (g->m + g->unit_m - 1) / g->unit_m;
     size_t nt = (g->n + g->unit_n - 1) / g->unit_n;
-    for (; threads > 1; threads--) {
-        double best = 0;
-        for (size_t tm = 1; tm <= threads; tm++) {
-            size_t tn = threads / tm;
-            if (tm * tn != threads || tm > mt || tn > nt)
-                continue;
+    double k = (double)g->k, fmas = (double)g->m * (double)g->n * k, best = 0;
+    size_t most = threads * PARTS_PER_THREAD;
+    if (fmas / PART_MIN_FMAS < (double)most)
+        most = fmas / PART_MIN_FMAS < threads ? threads : (size_t)(fmas / PART_MIN_FMAS);
+    for (size_t tm = 1; tm <= mt && tm <= most; tm++)
+        for (size_t tn = 1; tn <= nt && tm * tn <= most; tn++) {
             double mp = (double)((mt + tm - 1) / tm * g->unit_m);
             double np = (double)((nt + tn - 1) / tn * g->unit_n);
-            double k = (double)g->k;
             bool pa = g->form == FORM_TILES && packs_a(K, (size_t)np);
-            double pack = np * k + (pa ? mp * k : 0);
-            double cost = mp * np * k + PACK_COST * pack;
-            if (best == 0 || cost < best) {
-                best = cost;
+            bool pb = g->form == FORM_TILES;
+            /* A read in place costs about a third of a copy per B sliver
+             * that meets it (which is why packs_a packs from 3 on) */
+            double a_use = pb && !pa ? PACK_COST / 3 * mp * k * ceil(np / (double)K->nr) : 0;
+            double part = mp * np * k + a_use +
+                          PACK_COST * ((pb ? np * k : 0) + (pa ? mp * k : 0));
+            double total = fmas + a_use * (double)(tm * tn) +
+                           PACK_COST * ((pb ? (double)tm * (double)g->n * k : 0) +
+                                        (pa ? (double)tn * (double)g->m * k : 0));
+            double t = (double)threads;
+            double est = total / t + TAIL * part * (t - 1) / t;
+            if (best == 0 || est < best) {
+                best = est;
                 g->tm = tm;
                 g->tn = tn;
             }
         }
-        if (best > 0)
-            return;
+}
+
+/* ---- split over k --------------------------------------------------------- */
+
+/* C with few micro-tiles and a long k (a GEMV-like shape: a weight gradient
+ * over a large batch with few outputs) has too few parts to share, so k is
+ * cut into `slices` (from the shape alone), each slice's product goes to
+ * its own m×n partial, and the partials are added in slice order: the same
+ * operations in the same order for every thread count. */
+typedef struct ksplit_job {
+    bool f64, ta, tb;
+    size_t m, n, k, slices;
+    const char *a, *b;
+    size_t lda, ldb, es;
+    char *part; /* slices × m × n */
+} ksplit_job;
+
+static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
+                 double alpha, const void *a, size_t lda, const void *b,
+                 size_t ldb, double beta, void *c, size_t ldc);
+
+static _Thread_local bool in_slice; /* a slice's GEMM is not split again */
+
+static void ksplit_slices(void *ctx, size_t begin, size_t end)
+{
+    const ksplit_job *x = ctx;
+    in_slice = true;
+    for (size_t q = begin; q < end; q++) {
+        size_t p0 = q * x->k / x->slices, p1 = (q + 1) * x->k / x->slices;
+        const char *a = x->a + (x->ta ? p0 * x->lda : p0) * x->es;
+        const char *b = x->b + (x->tb ? p0 : p0 * x->ldb) * x->es;
+        gemm(x->f64, x->ta, x->tb, x->m, x->n, p1 - p0, 1, a, x->lda, b, x->ldb, 0,
+             x->part + q * x->m * x->n * x->es, x->n);
     }
+    in_slice = false;
+}
+
+/* Whether C = alpha·op(A)·op(B) + beta·C is split over k; *slices. */
+static bool ksplits(const tg_gemm_kern *K, size_t m, size_t n, size_t k, size_t *slices)
+{
+    size_t tiles = ((m + K->mr - 1) / K->mr) * ((n + K->nr - 1) / K->nr);
+    if (tiles > KSPLIT_MAX_TILES || k < 2 * KSPLIT_SLICE)
+        return false;
+    *slices = k / KSPLIT_SLICE < KSPLIT_MAX ? k / KSPLIT_SLICE : KSPLIT_MAX;
+    return true;
+}
+
+static bool ksplit(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k, size_t slices,
+                   double alpha, const void *a, size_t lda, const void *b, size_t ldb,
+                   double beta, void *c, size_t ldc)
+{
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    char *part = workspace_of(WS_KSPLIT, slices * m * n * es);
+    if (!part)
+        return false; /* out of memory: the caller runs the unsplit forms */
+    ksplit_job x = {f64, ta, tb, m, n, k, slices, a, b, lda, ldb, es, part};
+    tg_parallel_for(slices, 1, ksplit_slices, &x);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0; /* the partials added in slice order, in the dtype */
+            float sf = 0;
+            for (size_t q = 0; q < slices; q++) {
+                size_t at = (q * m + i) * n + j;
+                if (f64)
+                    s += ((const double *)(const void *)part)[at];
+                else
+                    sf += ((const float *)(const void *)part)[at];
+            }
+            if (f64) {
+                double *cij = (double *)c + i * ldc + j;
+                *cij = beta == 0 ? alpha * s : alpha * s + beta * *cij;
+            } else {
+                float *cij = (float *)c + i * ldc + j;
+                *cij = beta == 0 ? (float)alpha * sf : (float)alpha * sf + (float)beta * *cij;
+            }
+        }
+    return true;
 }
 
 /* C = beta·C (k == 0 or alpha == 0: the product contributes nothing). */
@@ -366,6 +480,10 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
     double fmas = (double)m * (double)n * (double)k;
     /* The form and the K block depend on the shape only, never on the
      * thread count. */
+    size_t slices;
+    if (k && alpha != 0 && !in_slice && ksplits(K, m, n, k, &slices) &&
+        ksplit(f64, ta, tb, m, n, k, slices, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
     bool dot = K->dot && !ta && n <= K->dot_nmax && k >= DOT_MIN_K && m >= 8;
     bool ct = !dot && ta && !tb && n < K->vl && m >= 4 * K->vl && k >= CT_MIN_K;
     if (!dot && !ct && fmas <= TG_GEMM_SMALL_FMAS && k && alpha != 0 &&
@@ -396,7 +514,10 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
         return;
     }
 
-    size_t threads = fmas >= PAR_MIN_FMAS ? (size_t)tg_get_threads() : 1;
+    /* Threads: as many as have PAR_FMAS_PER_THREAD multiply-adds each. */
+    size_t threads = (size_t)tg_get_threads();
+    if (fmas < PAR_FMAS_PER_THREAD * (double)threads)
+        threads = fmas < 2 * PAR_FMAS_PER_THREAD ? 1 : (size_t)(fmas / PAR_FMAS_PER_THREAD);
     if (dot) {
         g.form = FORM_DOT;
         g.kc = balanced(k, DOT_KC, 1);
@@ -429,10 +550,7 @@ static void gemm(bool f64, bool ta, bool tb, size_t m, size_t n, size_t k,
         g.nc = balanced(np < n ? np : n, K->nc, K->nr);
         g.pack_a = packs_a(K, g.nc);
     }
-    if (g.tm * g.tn == 1)
-        run_parts(&g, 0, 1);
-    else
-        tg_parallel_for(g.tm * g.tn, 1, run_parts, &g);
+    tg_parallel_for(g.tm * g.tn, 1, run_parts, &g);
 }
 
 void tg_gemm_f32(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,

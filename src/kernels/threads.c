@@ -1,26 +1,42 @@
 /*
- * The thread pool behind tg_parallel_for (GEMM, large elementwise ops).
+ * The thread pool behind tg_parallel_for (GEMM, elementwise ops, reductions
+ * along axes that are not summed, optimizer updates).
  *
  * One job at a time: a caller that finds the pool busy (another user
  * thread's tape is using it), or that is itself a pool worker, runs its work
  * inline.  Workers are created on first use, up to threads − 1 (the caller
  * is the other one), and joined at exit.
  *
- * A job is [0, n) cut into `chunks` contiguous ranges.  Range i is meant for
- * participant i (the caller is 0, worker w is w + 1), so that a thread works
- * on the same part of the data in consecutive jobs and finds it in its own
- * cache; a participant that is done takes the ranges nobody has claimed yet
- * (a worker still asleep does not hold the job up).  Which thread runs a
- * range never changes what the range computes.
+ * A job is [0, n) cut into `pieces` contiguous ranges, SPLIT per
+ * participant (fewer when n / grain is smaller).  Participant i (the caller
+ * is 0, worker w is w) owns a contiguous run of pieces and takes them in
+ * order, so that it works on the same part of the data in consecutive jobs
+ * and finds it in its own cache; when its run is empty it takes pieces from
+ * the others' runs.  Pieces are handed out one at a time, so a thread that
+ * the system deschedules (another process wants its core) or that wakes
+ * late holds the job up by at most the piece it is running, and a caller
+ * whose workers never come does the whole job itself.  Which thread runs a
+ * piece, and where pieces are cut, never changes what is computed (callers
+ * split only work whose result does not depend on the split).
  *
- * Hand-off without locks on the fast path: the caller writes the job, then
- * publishes `ticket` = generation << 32 | helper slots.  A worker joins by
- * taking a slot with a compare-and-swap on the ticket, so it can only join
- * the job it saw; the caller closes the job by swapping the slots to 0 and
- * then waits for exactly the workers that joined.  Idle workers spin for a
- * short while (jobs tend to come in bursts: the GEMMs of one training step),
- * then sleep on a condition variable.
+ * Hand-off: the caller writes the job, resets each owner's claim word
+ * (next piece << 32 | end of run) and publishes the job by bumping `gen`.
+ * Claims are compare-and-swaps on the claim words; a worker reads the job
+ * only after a claim succeeded, and a job is over only when every piece is
+ * done, so a late worker that finds all runs empty leaves without touching
+ * anything else: the caller never waits for a worker that holds no piece.
+ *
+ * Waiting: idle workers spin for SPIN_NS (the ops of one training step come
+ * in quick succession), then sleep on a condition variable; the caller, once
+ * no piece is left to take, spins for the same bound for the pieces still
+ * running, then sleeps.  Sleeping frees the core, so the kernel can move a
+ * descheduled worker there.
+ *
+ * With profiling on (tg_thread_profile), each participant adds up the time
+ * it spends in pieces, the pieces it ran and took from others, and for the
+ * workers the time from a job's publication to their first piece.
  */
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
 #include "kernels.h"
 
 #include <errno.h>
@@ -29,6 +45,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +58,9 @@
 #endif
 
 #define MAX_THREADS 256
-#define SPIN_NS 100000 /* how long an idle worker spins before sleeping */
+#define SPLIT 4        /* pieces per participant                           */
+#define SPIN_NS 50000  /* how long a waiting thread spins before sleeping  */
+#define LINE 64        /* cache line: claim words and figures get their own */
 
 /* ---- thread count ------------------------------------------------------- */
 
@@ -84,35 +103,15 @@ int tg_set_threads(int n)
     return TG_OK;
 }
 
-/* ---- the pool ----------------------------------------------------------- */
+/* ---- profile figures ----------------------------------------------------- */
 
-static struct {
-    atomic_flag busy;          /* held by the caller running a job            */
-    pthread_mutex_t mtx;       /* guards sleeping (wake, done) and shutdown   */
-    pthread_cond_t wake;       /* workers wait here for a new generation      */
-    pthread_cond_t done;       /* the caller waits here for its helpers       */
-    _Atomic int sleepers;      /* workers waiting on `wake`                   */
-    _Atomic int caller_waits;  /* the caller waits on `done`                  */
-    _Atomic uint64_t ticket;   /* generation << 32 | helper slots left        */
-    _Atomic int finished;      /* helpers that joined and are done            */
-    _Atomic bool claimed[MAX_THREADS]; /* chunk taken (by its owner or not)  */
-    _Atomic bool shutdown;
-    /* the job, written by the caller before it publishes the ticket */
-    tg_range_fn fn;
-    void *ctx;
-    size_t n, chunks;
-    /* workers, changed only by the holder of `busy` */
-    int n_workers;
-    bool atexit_set;
-    pthread_t tid[MAX_THREADS];
-} pool = {
-    .busy = ATOMIC_FLAG_INIT,
-    .mtx = PTHREAD_MUTEX_INITIALIZER,
-    .wake = PTHREAD_COND_INITIALIZER,
-    .done = PTHREAD_COND_INITIALIZER,
-};
+typedef struct figures {
+    _Alignas(LINE) _Atomic uint64_t work_ns, pieces, stolen, jobs, wake_ns;
+} figures;
 
-static _Thread_local bool in_worker;
+static _Atomic bool profiling;
+static figures fig[MAX_THREADS];
+static _Atomic uint64_t par_jobs, par_ns, inline_jobs, inline_ns, wait_ns;
 
 static uint64_t now_ns(void)
 {
@@ -121,82 +120,157 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void run_chunk(size_t c)
+static void add(_Atomic uint64_t *x, uint64_t v)
 {
-    pool.fn(pool.ctx, c * pool.n / pool.chunks, (c + 1) * pool.n / pool.chunks);
+    atomic_fetch_add_explicit(x, v, memory_order_relaxed);
 }
 
-/* Participant `me`: its own chunk first, then any chunk left unclaimed. */
-static void run_chunks(size_t me)
+/* ---- the pool ----------------------------------------------------------- */
+
+typedef struct claim {
+    _Alignas(LINE) _Atomic uint64_t word; /* next piece << 32 | end of run */
+} claim;
+
+static struct {
+    atomic_flag busy;          /* held by the caller running a job            */
+    pthread_mutex_t mtx;       /* guards sleeping (wake, done) and shutdown   */
+    pthread_cond_t wake;       /* workers wait here for a new generation      */
+    pthread_cond_t done_cv;    /* the caller waits here for the last pieces   */
+    _Atomic int sleepers;      /* workers waiting on `wake`                   */
+    _Atomic int caller_waits;  /* the caller waits on `done_cv`               */
+    _Atomic uint64_t gen;      /* job number << 16 | owners of the job        */
+    _Atomic bool shutdown;
+    _Atomic int caller_cpu;    /* the CPU the caller published the job from   */
+    _Alignas(LINE) _Atomic size_t done; /* pieces of the job finished          */
+    claim claims[MAX_THREADS];
+    /* the job, written by the caller before it resets the claim words; read
+     * by a worker only after one of its claims succeeded */
+    tg_range_fn fn;
+    void *ctx;
+    size_t n, pieces;
+    uint64_t t_publish;        /* when the job was published (profiling)      */
+    /* workers, changed only by the holder of `busy` */
+    int n_workers;
+    bool atexit_set;
+    pthread_t tid[MAX_THREADS];
+} pool = {
+    .busy = ATOMIC_FLAG_INIT,
+    .mtx = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done_cv = PTHREAD_COND_INITIALIZER,
+};
+
+static _Thread_local bool in_worker;
+
+/* Take the next piece of owner o's run; SIZE_MAX when the run is empty. */
+static size_t take(size_t o)
 {
-    if (me < pool.chunks && !atomic_exchange(&pool.claimed[me], true))
-        run_chunk(me);
-    for (size_t c = 0; c < pool.chunks; c++)
-        if (!atomic_load_explicit(&pool.claimed[c], memory_order_relaxed) &&
-            !atomic_exchange(&pool.claimed[c], true))
-            run_chunk(c);
+    uint64_t w = atomic_load_explicit(&pool.claims[o].word, memory_order_relaxed);
+    while ((w >> 32) < (uint32_t)w)
+        if (atomic_compare_exchange_weak_explicit(&pool.claims[o].word, &w, w + ((uint64_t)1 << 32),
+                                                  memory_order_acquire, memory_order_relaxed))
+            return (size_t)(w >> 32);
+    return SIZE_MAX;
 }
 
-/* Wait until the ticket's generation differs from gen (or shutdown). */
-static uint64_t wait_for_job(uint32_t gen)
+/* Participant `me` of a job with `owners` runs: its own run first, then the
+ * others', until every piece is taken.  Returns whether it ran any piece. */
+static bool run_pieces(size_t me, size_t owners)
+{
+    bool prof = atomic_load_explicit(&profiling, memory_order_relaxed), any = false;
+    for (size_t k = 0; k < owners; k++) {
+        size_t o = (me + k) % owners, p;
+        while ((p = take(o)) != SIZE_MAX) {
+            uint64_t t0 = prof ? now_ns() : 0;
+            if (prof && !any && me)
+                add(&fig[me].wake_ns, t0 - pool.t_publish);
+            any = true;
+            pool.fn(pool.ctx, p * pool.n / pool.pieces, (p + 1) * pool.n / pool.pieces);
+            if (prof) {
+                add(&fig[me].work_ns, now_ns() - t0);
+                add(&fig[me].pieces, 1);
+                add(&fig[me].stolen, k > 0);
+            }
+            /* After this the job may end and the next one overwrite it. */
+            size_t total = pool.pieces;
+            if (atomic_fetch_add(&pool.done, 1) + 1 == total && atomic_load(&pool.caller_waits)) {
+                pthread_mutex_lock(&pool.mtx);
+                pthread_cond_signal(&pool.done_cv);
+                pthread_mutex_unlock(&pool.mtx);
+            }
+        }
+    }
+    if (prof && any)
+        add(&fig[me].jobs, 1);
+    return any;
+}
+
+/* Spin up to SPIN_NS while *x == v; whether it changed (or shutdown). */
+static bool spin_while(_Atomic uint64_t *x, uint64_t v)
 {
     uint64_t t0 = 0;
     for (unsigned spin = 0;; spin++) {
-        uint64_t t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
-        if ((uint32_t)(t >> 32) != gen || atomic_load(&pool.shutdown))
-            return t;
+        if (atomic_load_explicit(x, memory_order_acquire) != v || atomic_load(&pool.shutdown))
+            return true;
         CPU_RELAX();
         if (spin % 256 == 0) {
             uint64_t now = now_ns();
             if (!t0)
                 t0 = now;
             else if (now - t0 > SPIN_NS)
-                break;
+                return false;
         }
     }
-    pthread_mutex_lock(&pool.mtx);
-    atomic_fetch_add(&pool.sleepers, 1);
-    uint64_t t;
-    while ((uint32_t)((t = atomic_load(&pool.ticket)) >> 32) == gen &&
-           !atomic_load(&pool.shutdown))
-        pthread_cond_wait(&pool.wake, &pool.mtx);
-    atomic_fetch_sub(&pool.sleepers, 1);
-    pthread_mutex_unlock(&pool.mtx);
-    return t;
 }
 
-typedef struct worker_arg {
-    uint32_t gen; /* generation when created */
-    size_t id;    /* 1, 2, ...: its chunk   */
-} worker_arg;
-static worker_arg worker_args[MAX_THREADS];
+/* A worker woken on the caller's CPU moves to another one it may use.
+ * Some kernels place a woken thread on the CPU of the thread that woke it
+ * (when they see no cache shared with its previous CPU, as on some VMs), and
+ * the two would then take turns on one CPU while another is idle.  The
+ * worker's CPU set is narrowed for a moment, then restored: nothing is
+ * pinned, the scheduler may move it again. */
+static void move_off_caller(void)
+{
+#if defined(__linux__) && defined(CPU_SET)
+    int cpu = atomic_load_explicit(&pool.caller_cpu, memory_order_relaxed);
+    cpu_set_t all, other;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu ||
+        sched_getaffinity(0, sizeof all, &all))
+        return;
+    other = all;
+    CPU_CLR(cpu, &other);
+    if (CPU_COUNT(&other) && !sched_setaffinity(0, sizeof other, &other))
+        sched_setaffinity(0, sizeof all, &all);
+#endif
+}
+
+/* Wait until `gen` differs from g (or shutdown); returns the new value. */
+static uint64_t wait_for_job(uint64_t g)
+{
+    if (!spin_while(&pool.gen, g)) {
+        pthread_mutex_lock(&pool.mtx);
+        atomic_fetch_add(&pool.sleepers, 1);
+        while (atomic_load(&pool.gen) == g && !atomic_load(&pool.shutdown))
+            pthread_cond_wait(&pool.wake, &pool.mtx);
+        atomic_fetch_sub(&pool.sleepers, 1);
+        pthread_mutex_unlock(&pool.mtx);
+        move_off_caller();
+    }
+    return atomic_load_explicit(&pool.gen, memory_order_acquire);
+}
 
 static void *worker(void *arg)
 {
-    const worker_arg *wa = arg;
-    uint32_t gen = wa->gen;
+    size_t id = (size_t)(uintptr_t)arg;
+    uint64_t g = atomic_load(&pool.gen);
     in_worker = true;
     for (;;) {
-        uint64_t t = wait_for_job(gen);
+        g = wait_for_job(g);
         if (atomic_load(&pool.shutdown))
             break;
-        gen = (uint32_t)(t >> 32);
-        /* Take a helper slot of this generation, if one is left. */
-        bool joined = false;
-        while ((uint32_t)t && (uint32_t)(t >> 32) == gen)
-            if (atomic_compare_exchange_weak(&pool.ticket, &t, t - 1)) {
-                joined = true;
-                break;
-            }
-        if (!joined)
-            continue;
-        run_chunks(wa->id);
-        atomic_fetch_add(&pool.finished, 1);
-        if (atomic_load(&pool.caller_waits)) {
-            pthread_mutex_lock(&pool.mtx);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.mtx);
-        }
+        size_t owners = (size_t)(g & 0xffff);
+        if (id < owners)
+            run_pieces(id, owners);
     }
     return NULL;
 }
@@ -224,62 +298,19 @@ static void grow(int want)
             return;
         pool.atexit_set = true;
     }
-    uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32);
     while (pool.n_workers < want) {
-        worker_arg *wa = &worker_args[pool.n_workers];
-        wa->gen = gen;
-        wa->id = (size_t)pool.n_workers + 1;
-        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker, wa))
+        uintptr_t id = (uintptr_t)pool.n_workers + 1;
+        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker, (void *)id))
             break; /* run with the workers we have */
         pool.n_workers++;
     }
 }
 
-void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
+/* The caller's wait for pieces that others are still running. */
+static void wait_done(size_t pieces)
 {
-    if (!grain)
-        grain = 1;
-    size_t threads = (size_t)tg_get_threads();
-    if (threads <= 1 || n / 2 < grain || in_worker ||
-        atomic_flag_test_and_set(&pool.busy)) {
-        if (n)
-            fn(ctx, 0, n);
-        return;
-    }
-    size_t chunks = n / grain < threads ? n / grain : threads;
-    if (pool.n_workers < (int)chunks - 1)
-        grow((int)chunks - 1);
-    int helpers = pool.n_workers < (int)chunks - 1 ? pool.n_workers : (int)chunks - 1;
-    if (helpers == 0) {
-        atomic_flag_clear(&pool.busy);
-        fn(ctx, 0, n);
-        return;
-    }
-
-    /* Write the job, then publish it with a new generation. */
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.n = n;
-    pool.chunks = chunks;
-    for (size_t c = 0; c < chunks; c++)
-        atomic_store_explicit(&pool.claimed[c], false, memory_order_relaxed);
-    atomic_store(&pool.finished, 0);
-    uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32) + 1;
-    atomic_store(&pool.ticket, (uint64_t)gen << 32 | (uint32_t)helpers);
-    if (atomic_load(&pool.sleepers)) {
-        pthread_mutex_lock(&pool.mtx);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.mtx);
-    }
-
-    run_chunks(0);
-
-    /* Close the job: no more joins.  Then wait for those who joined (they
-     * are running chunks already taken, so the wait is short). */
-    uint64_t t = atomic_exchange(&pool.ticket, (uint64_t)gen << 32);
-    int joined = helpers - (int)(uint32_t)t;
     uint64_t t0 = 0;
-    for (unsigned spin = 0; atomic_load(&pool.finished) < joined; spin++) {
+    for (unsigned spin = 0; atomic_load(&pool.done) < pieces; spin++) {
         CPU_RELAX();
         if (spin % 256)
             continue;
@@ -290,10 +321,121 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
             continue;
         pthread_mutex_lock(&pool.mtx);
         atomic_store(&pool.caller_waits, 1);
-        while (atomic_load(&pool.finished) < joined)
-            pthread_cond_wait(&pool.done, &pool.mtx);
+        while (atomic_load(&pool.done) < pieces)
+            pthread_cond_wait(&pool.done_cv, &pool.mtx);
         atomic_store(&pool.caller_waits, 0);
         pthread_mutex_unlock(&pool.mtx);
     }
+}
+
+static void run_inline(size_t n, tg_range_fn fn, void *ctx)
+{
+    if (!n)
+        return;
+    if (!atomic_load_explicit(&profiling, memory_order_relaxed) || in_worker) {
+        fn(ctx, 0, n);
+        return;
+    }
+    uint64_t t0 = now_ns();
+    fn(ctx, 0, n);
+    add(&inline_ns, now_ns() - t0);
+    add(&inline_jobs, 1);
+}
+
+void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
+{
+    if (!grain)
+        grain = 1;
+    size_t threads = (size_t)tg_get_threads();
+    if (threads <= 1 || n / 2 < grain || in_worker || atomic_flag_test_and_set(&pool.busy)) {
+        run_inline(n, fn, ctx);
+        return;
+    }
+    size_t most = n / grain, owners = threads < most ? threads : most;
+    if (pool.n_workers < (int)owners - 1)
+        grow((int)owners - 1);
+    if ((size_t)pool.n_workers < owners - 1)
+        owners = (size_t)pool.n_workers + 1;
+    if (owners < 2) {
+        atomic_flag_clear(&pool.busy);
+        run_inline(n, fn, ctx);
+        return;
+    }
+    size_t pieces = owners * SPLIT < most ? owners * SPLIT : most;
+    bool prof = atomic_load_explicit(&profiling, memory_order_relaxed);
+
+    /* Write the job, open the runs, then publish it. */
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.pieces = pieces;
+    pool.t_publish = prof ? now_ns() : 0;
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    for (size_t o = 0; o < owners; o++)
+        atomic_store_explicit(&pool.claims[o].word,
+                              (uint64_t)(o * pieces / owners) << 32 | (o + 1) * pieces / owners,
+                              memory_order_release);
+#if defined(__linux__) && defined(CPU_SET)
+    atomic_store_explicit(&pool.caller_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
+    uint64_t g = ((atomic_load(&pool.gen) >> 16) + 1) << 16 | owners;
+    atomic_store(&pool.gen, g);
+    if (atomic_load(&pool.sleepers)) {
+        pthread_mutex_lock(&pool.mtx);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.mtx);
+    }
+
+    run_pieces(0, owners);
+    uint64_t t_wait = prof ? now_ns() : 0;
+    wait_done(pieces);
+    if (prof) {
+        uint64_t t1 = now_ns();
+        add(&wait_ns, t1 - t_wait);
+        add(&par_ns, t1 - pool.t_publish);
+        add(&par_jobs, 1);
+    }
     atomic_flag_clear(&pool.busy);
+}
+
+/* ---- the public profile calls -------------------------------------------- */
+
+bool tg_thread_profile(bool on)
+{
+    bool was = atomic_exchange(&profiling, on);
+    if (on && !was) {
+        for (size_t i = 0; i < MAX_THREADS; i++) {
+            atomic_store(&fig[i].work_ns, 0);
+            atomic_store(&fig[i].pieces, 0);
+            atomic_store(&fig[i].stolen, 0);
+            atomic_store(&fig[i].jobs, 0);
+            atomic_store(&fig[i].wake_ns, 0);
+        }
+        atomic_store(&par_jobs, 0);
+        atomic_store(&par_ns, 0);
+        atomic_store(&inline_jobs, 0);
+        atomic_store(&inline_ns, 0);
+        atomic_store(&wait_ns, 0);
+    }
+    return was;
+}
+
+int tg_thread_stats(tg_thread_stat *out, int max, tg_pool_stat *pool_out)
+{
+    int n = tg_get_threads();
+    if (pool_out) {
+        pool_out->jobs = atomic_load(&par_jobs);
+        pool_out->job_s = 1e-9 * (double)atomic_load(&par_ns);
+        pool_out->wait_s = 1e-9 * (double)atomic_load(&wait_ns);
+        pool_out->inline_jobs = atomic_load(&inline_jobs);
+        pool_out->inline_s = 1e-9 * (double)atomic_load(&inline_ns);
+    }
+    for (int i = 0; out && i < n && i < max; i++) {
+        out[i].work_s = 1e-9 * (double)atomic_load(&fig[i].work_ns);
+        out[i].wake_s = 1e-9 * (double)atomic_load(&fig[i].wake_ns);
+        out[i].pieces = atomic_load(&fig[i].pieces);
+        out[i].stolen = atomic_load(&fig[i].stolen);
+        out[i].jobs = atomic_load(&fig[i].jobs);
+    }
+    return n;
 }

@@ -616,6 +616,16 @@ long long tg_optim_steps(const tg_optim *o)
     return steps_now(o);
 }
 
+size_t tg_optim_bytes(const tg_optim *o)
+{
+    if (!o)
+        return 0;
+    size_t slots = (size_t)(o->s1 != NULL) + (o->s2 != NULL), bytes = 0;
+    for (size_t k = 0; k < o->n; k++)
+        bytes += slots * o->params[k]->size * tg_dtype_size((tg_dtype)o->params[k]->dtype);
+    return bytes;
+}
+
 int tg_optim_set_steps(tg_optim *o, long long steps)
 {
     if (!o)

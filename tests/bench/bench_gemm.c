@@ -3,7 +3,7 @@
  * the same operands in the same run when it was found at build time.
  *
  *   bench_gemm --m M --n N --k K [--ta] [--tb] [--dtype f32|f64]
- *              [--threads T] [--reps R]
+ *              [--threads T] [--reps R] [--no-openblas]
  *
  * C[m×n] = op(A)·op(B) with row-major operands (A stored k×m with --ta, B
  * stored n×k with --tb), alpha = 1, beta = 0.  The figure is 2·m·n·k / the
@@ -15,7 +15,7 @@
  * from the next call of the other library.  The last line is
  *   gemm m=.. n=.. k=.. ta=.. tb=.. dtype=.. threads=.. gflops=X
  *        [openblas_gflops=Y ratio_vs_openblas=R]
- */
+ * (--no-openblas: tapegrad only, as tests/bench/scaling.sh runs it). */
 #include "kernels.h"
 #include "bench.h"
 
@@ -43,7 +43,7 @@ void openblas_set_num_threads(int n);
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_gemm --m M --n N --k K [--ta] [--tb] "
-                    "[--dtype f32|f64] [--threads T] [--reps R]\n");
+                    "[--dtype f32|f64] [--threads T] [--reps R] [--no-openblas]\n");
     exit(2);
 }
 
@@ -107,9 +107,12 @@ int main(int argc, char **argv)
 {
     bench x = {0};
     long threads = 1, reps = 0;
+    bool ob = true; /* compare with OpenBLAS (when built with it) */
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        if (!strcmp(o, "--ta"))
+        if (!strcmp(o, "--no-openblas"))
+            ob = false;
+        else if (!strcmp(o, "--ta"))
             x.ta = true;
         else if (!strcmp(o, "--tb"))
             x.tb = true;
@@ -164,7 +167,7 @@ int main(int argc, char **argv)
     run_tg(&x);
     double one = (bench_now_s() - t0) / 2;
 #ifdef TG_HAVE_OPENBLAS
-    if (threads == 1) { /* otherwise: right before its own block below */
+    if (ob && threads == 1) { /* otherwise: right before its own block below */
         run_openblas(&x);
         run_openblas(&x);
     }
@@ -178,8 +181,10 @@ int main(int argc, char **argv)
     double *t_ob = malloc((size_t)reps * sizeof *t_ob);
     if (!t_tg || !t_ob)
         return 1;
-    bool interleave = threads == 1;
+    bool interleave = ob && threads == 1;
     (void)interleave; /* read only with OpenBLAS */
+    bench_profile_start();
+    double t_start = bench_now_s();
     for (long r = 0; r < reps; r++) {
         t0 = bench_now_s();
         run_tg(&x);
@@ -192,12 +197,14 @@ int main(int argc, char **argv)
         }
 #endif
     }
+    if (!interleave)
+        bench_profile_print(bench_now_s() - t_start);
 #ifdef TG_HAVE_OPENBLAS
-    if (!interleave) {
+    if (ob && !interleave) {
         run_openblas(&x);
         run_openblas(&x);
     }
-    for (long r = 0; r < reps && !interleave; r++) {
+    for (long r = 0; r < reps && ob && !interleave; r++) {
         t0 = bench_now_s();
         run_openblas(&x);
         t_ob[r] = bench_now_s() - t0;
@@ -215,18 +222,23 @@ int main(int argc, char **argv)
     /* Both results should agree to rounding: report the largest difference
      * relative to the largest |C| (a comment line, not the result). */
     double dmax = 0, cmax = 0;
-    for (size_t i = 0; i < x.m * x.n; i++) {
+    for (size_t i = 0; i < x.m * x.n && ob; i++) {
         double u = x.f64 ? ((double *)x.c)[i] : ((float *)x.c)[i];
         double v = x.f64 ? ((double *)x.c_ref)[i] : ((float *)x.c_ref)[i];
         dmax = fmax(dmax, fabs(u - v));
         cmax = fmax(cmax, fabs(v));
     }
-    printf("# reps=%ld max|C - C_openblas| / max|C| = %.2e\n", reps,
-           dmax / fmax(cmax, 1e-300));
-    double ob = flops / bench_median(t_ob, (size_t)reps) * 1e-9;
-    snprintf(line + len, sizeof line - (size_t)len,
-             " openblas_gflops=%.1f ratio_vs_openblas=%.3f", ob, gflops / ob);
+    if (ob) {
+        printf("# reps=%ld max|C - C_openblas| / max|C| = %.2e\n", reps,
+               dmax / fmax(cmax, 1e-300));
+        double obg = flops / bench_median(t_ob, (size_t)reps) * 1e-9;
+        snprintf(line + len, sizeof line - (size_t)len,
+                 " openblas_gflops=%.1f ratio_vs_openblas=%.3f", obg, gflops / obg);
+    } else {
+        printf("# reps=%ld (OpenBLAS not run)\n", reps);
+    }
 #else
+    (void)ob;
     (void)len;
     printf("# reps=%ld (OpenBLAS not found at build time)\n", reps);
 #endif
