@@ -1091,6 +1091,10 @@ static void performance(void)
 {
     int th = tg_get_threads();
     VROW("tg_set_threads", "n < 1", "-1 (the count is kept)", tg_set_threads(0) == -1 && tg_get_threads() == th);
+    tg_thread_stat ts = {.pieces = 7};
+    VROW("tg_thread_stats", "NULL out and pool, or max <= 0", "the thread count; nothing written",
+         tg_thread_stats(NULL, 5, NULL) == th && tg_thread_stats(&ts, 0, NULL) == th &&
+             tg_thread_stats(&ts, -3, NULL) == th && ts.pieces == 7);
     const char *isa = tg_isa();
     VROW("tg_set_isa", "an unknown name", "-1 (the path is kept)", tg_set_isa("sse9") == -1 && !strcmp(tg_isa(), isa));
     VROW("tg_isa_supported", "NULL or an unknown name", "false", !tg_isa_supported(NULL) && !tg_isa_supported("sse9"));
