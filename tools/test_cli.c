@@ -2,68 +2,29 @@
  * --help, usage errors, `check`, `dot` on every built-in network (the DOT it
  * writes must render with Graphviz without a warning, when Graphviz is
  * installed), and the tour.  Usage: test_cli /path/to/tapegrad */
-#include "tap.h"
 #include "tapegrad.h"
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <stdbool.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "test_run.h"
 
 #ifdef TG_HAVE_ZLIB
 #include <zlib.h>
 #endif
-
-extern char **environ;
 
 static const char *prog;
 static char dir[64];
 static char out_buf[65536], err_buf[65536];
 static bool have_dot;
 
-/* The file at path into buf as a string (empty when it cannot be read). */
-static void slurp(const char *path, char *buf, size_t len)
-{
-    buf[tap_slurp(path, buf, len - 1)] = 0;
-}
+static void slurp(const char *path, char *buf, size_t len) { tr_slurp(path, buf, len); }
 
-/* Run prog with args (NULL-terminated) in dir; stdout/stderr into out_buf,
+/* Run prog with args (NULL-terminated); stdout/stderr into out_buf,
  * err_buf.  Returns the exit status, or -1 when it did not exit. */
 static int run(const char *arg, ...)
 {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)prog;
     va_list ap;
     va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = (char *)a;
+    int st = tr_vrun(prog, out_buf, sizeof out_buf, err_buf, sizeof err_buf, arg, ap);
     va_end(ap);
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (e) {
-        snprintf(err_buf, sizeof err_buf, "spawn: %s", strerror(e));
-        out_buf[0] = 0;
-        return -1;
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    slurp("out.txt", out_buf, sizeof out_buf);
-    slurp("err.txt", err_buf, sizeof err_buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 static bool exists(const char *p)
@@ -730,27 +691,14 @@ static void tour(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        printf("Bail out! usage: test_cli /path/to/tapegrad\n");
-        return 1;
-    }
     static char abs_prog[4096];
-    char cwd[2048];
-    if (argv[1][0] == '/')
-        snprintf(abs_prog, sizeof abs_prog, "%s", argv[1]);
-    else if (getcwd(cwd, sizeof cwd))
-        snprintf(abs_prog, sizeof abs_prog, "%s/%s", cwd, argv[1]);
-    if (access(abs_prog, X_OK)) {
-        printf("Bail out! cannot run %s: %s\n", argv[1], strerror(errno));
+    if (!tr_prog(argc, argv, "test_cli", abs_prog, sizeof abs_prog))
         return 1;
-    }
-    prog = abs_prog; /* the tests run in a temporary directory */
+    prog = abs_prog;
     have_dot = tg_dot_available();
     snprintf(dir, sizeof dir, "/tmp/tg_cli_test_XXXXXX");
-    if (!mkdtemp(dir) || chdir(dir)) {
-        printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
+    if (!tr_enter_tmp(dir))
         return 1;
-    }
     usage();
     check();
     check_files();
@@ -760,14 +708,6 @@ int main(int argc, char **argv)
     train_files();
     language_models();
     tour();
-    DIR *dp = opendir(".");
-    struct dirent *e;
-    while (dp && (e = readdir(dp)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(e->d_name);
-    if (dp)
-        closedir(dp);
-    if (chdir("/") == 0)
-        rmdir(dir);
+    tr_leave_tmp(dir);
     return tap_done();
 }

@@ -5,20 +5,11 @@
  * norm); SIGINT writes a checkpoint and exits with 130; a checkpoint loads
  * as a model; wrong files and options are refused with a message.
  * Usage: test_resume /path/to/tapegrad */
-#include "tap.h"
 #include "tapegrad.h"
+#include "test_run.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
-
-extern char **environ;
 
 static const char *prog;
 static char dir[64];
@@ -41,21 +32,14 @@ static pid_t start(const char *env_add, char *const *args)
     if (env_add)
         envp[m++] = (char *)env_add;
     envp[m] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
-    int e = posix_spawn(&pid, prog, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    return e ? -1 : pid;
+    return tr_spawn(argv, envp, &pid) ? -1 : pid;
 }
 
 static void slurp(void)
 {
-    out_buf[tap_slurp("out.txt", out_buf, sizeof out_buf - 1)] = 0;
-    err_buf[tap_slurp("err.txt", err_buf, sizeof err_buf - 1)] = 0;
+    tr_slurp("out.txt", out_buf, sizeof out_buf);
+    tr_slurp("err.txt", err_buf, sizeof err_buf);
 }
 
 /* Wait for pid at most `limit` seconds (then SIGKILL it: a test never
@@ -361,32 +345,17 @@ static void refusals(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        printf("Bail out! usage: test_resume /path/to/tapegrad\n");
-        return 1;
-    }
     static char abs_prog[4096];
-    char cwd[2048];
-    if (argv[1][0] == '/')
-        snprintf(abs_prog, sizeof abs_prog, "%s", argv[1]);
-    else if (getcwd(cwd, sizeof cwd))
-        snprintf(abs_prog, sizeof abs_prog, "%s/%s", cwd, argv[1]);
+    if (!tr_prog(argc, argv, "test_resume", abs_prog, sizeof abs_prog))
+        return 1;
     prog = abs_prog;
     snprintf(dir, sizeof dir, "/tmp/tg_resume_test_XXXXXX");
-    if (!mkdtemp(dir) || chdir(dir)) {
-        printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
+    if (!tr_enter_tmp(dir))
         return 1;
-    }
     library();
     resume();
     interrupt();
     refusals();
-    const char *files[] = {"a.tgm", "b.tgm", "b.tgm.ckpt", "c.tgm", "d.tgm", "d.tgm.ckpt",
-                           "e.tgm", "f.tgm", "f.tgm.ckpt", "s.tgm", "s.tgm.ckpt", "u.tgm",
-                           "bad.ckpt", "out.txt", "err.txt", "r.tgm", "x.tgm"};
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        unlink(files[i]);
-    if (chdir("/") == 0 && rmdir(dir))
-        diag("could not remove %s", dir);
+    tr_leave_tmp(dir);
     return tap_done();
 }

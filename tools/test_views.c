@@ -12,68 +12,28 @@
  *   the error cases: missing, damaged and truncated files, a language
  *     model given to eval, a file that is no model, bad options.
  * Usage: test_views /path/to/tapegrad */
-#include "tap.h"
 #include "tapegrad.h"
+#include "test_run.h"
 
 #include "chart.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 static const char *prog;
 static char out_buf[1 << 18], err_buf[1 << 16];
 static char file_buf[1 << 22];
 
-/* The file at path into buf as a string (empty when it cannot be read). */
-static size_t slurp(const char *path, char *buf, size_t len)
-{
-    size_t n = tap_slurp(path, buf, len - 1);
-    buf[n] = 0;
-    return n;
-}
+static size_t slurp(const char *path, char *buf, size_t len) { return tr_slurp(path, buf, len); }
 
 /* Run prog with args (NULL-terminated); stdout and stderr into out_buf and
  * err_buf.  The exit status, or -1 when it did not exit. */
 static int run(const char *arg, ...)
 {
-    char *argv[40];
-    int n = 0;
-    argv[n++] = (char *)prog;
     va_list ap;
     va_start(ap, arg);
-    for (const char *a = arg; a && n < 39; a = va_arg(ap, const char *))
-        argv[n++] = (char *)a;
+    int st = tr_vrun(prog, out_buf, sizeof out_buf, err_buf, sizeof err_buf, arg, ap);
     va_end(ap);
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, "err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (e) {
-        snprintf(err_buf, sizeof err_buf, "spawn: %s", strerror(e));
-        out_buf[0] = 0;
-        return -1;
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    slurp("out.txt", out_buf, sizeof out_buf);
-    slurp("err.txt", err_buf, sizeof err_buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 #define STATUS(want, ...)                                                                 \
@@ -591,36 +551,19 @@ static void language_model(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        printf("Bail out! usage: test_views /path/to/tapegrad\n");
-        return 1;
-    }
     static char abs_prog[4096];
-    char cwd[2048];
-    if (argv[1][0] == '/')
-        snprintf(abs_prog, sizeof abs_prog, "%s", argv[1]);
-    else if (getcwd(cwd, sizeof cwd))
-        snprintf(abs_prog, sizeof abs_prog, "%s/%s", cwd, argv[1]);
+    if (!tr_prog(argc, argv, "test_views", abs_prog, sizeof abs_prog))
+        return 1;
     prog = abs_prog;
     static char dir[64] = "/tmp/tg_views_test_XXXXXX";
-    if (!mkdtemp(dir) || chdir(dir)) {
-        printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
+    if (!tr_enter_tmp(dir))
         return 1;
-    }
     ticks_unit();
     chart_unit();
     train_views();
     language_model();
     info_views();
     eval_views();
-    DIR *dp = opendir(".");
-    struct dirent *de;
-    while (dp && (de = readdir(dp)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            unlink(de->d_name);
-    if (dp)
-        closedir(dp);
-    if (chdir("/") == 0)
-        rmdir(dir);
+    tr_leave_tmp(dir);
     return tap_done();
 }

@@ -27,7 +27,9 @@
  * anything else: the caller never waits for a worker that holds no piece.
  *
  * Waiting: idle workers spin for SPIN_NS (the ops of one training step come
- * in quick succession), then sleep on a condition variable; the caller, once
+ * in quick succession), then sleep on a condition variable; a job wakes as
+ * many of the sleepers as it has runs besides the caller's (every worker
+ * that is awake joins in); the caller, once
  * no piece is left to take, spins for the same bound for the pieces still
  * running, then sleeps.  Sleeping frees the core, so the kernel can move a
  * descheduled worker there.
@@ -173,8 +175,9 @@ static size_t take(size_t o)
     return SIZE_MAX;
 }
 
-/* Participant `me` of a job with `owners` runs: its own run first, then the
- * others', until every piece is taken.  Returns whether it ran any piece. */
+/* Participant `me` of a job with `owners` runs: its own run first (a worker
+ * whose id is past the runs starts at run me % owners), then the others',
+ * until every piece is taken.  Returns whether it ran any piece. */
 static bool run_pieces(size_t me, size_t owners)
 {
     bool prof = atomic_load_explicit(&profiling, memory_order_relaxed), any = false;
@@ -189,7 +192,7 @@ static bool run_pieces(size_t me, size_t owners)
             if (prof) {
                 add(&fig[me].work_ns, now_ns() - t0);
                 add(&fig[me].pieces, 1);
-                add(&fig[me].stolen, k > 0);
+                add(&fig[me].stolen, o != me);
             }
             /* After this the job may end and the next one overwrite it. */
             size_t total = pool.pieces;
@@ -268,9 +271,7 @@ static void *worker(void *arg)
         g = wait_for_job(g);
         if (atomic_load(&pool.shutdown))
             break;
-        size_t owners = (size_t)(g & 0xffff);
-        if (id < owners)
-            run_pieces(id, owners);
+        run_pieces(id, (size_t)(g & 0xffff)); /* id >= owners: others' runs only */
     }
     return NULL;
 }
@@ -380,9 +381,11 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
 #endif
     uint64_t g = ((atomic_load(&pool.gen) >> 16) + 1) << 16 | owners;
     atomic_store(&pool.gen, g);
-    if (atomic_load(&pool.sleepers)) {
+    int asleep = atomic_load(&pool.sleepers);
+    if (asleep) { /* wake as many as the job has runs besides the caller's */
         pthread_mutex_lock(&pool.mtx);
-        pthread_cond_broadcast(&pool.wake);
+        for (int i = 0; i < asleep && i < (int)owners - 1; i++)
+            pthread_cond_signal(&pool.wake);
         pthread_mutex_unlock(&pool.mtx);
     }
 
