@@ -27,9 +27,8 @@
  * anything else: the caller never waits for a worker that holds no piece.
  *
  * Waiting: idle workers spin for SPIN_NS (the ops of one training step come
- * in quick succession), then sleep on a condition variable; a job wakes as
- * many of the sleepers as it has runs besides the caller's (every worker
- * that is awake joins in); the caller, once
+ * in quick succession), then sleep, each on its own condition variable, so
+ * that a job wakes just the workers that own its runs; the caller, once
  * no piece is left to take, spins for the same bound for the pieces still
  * running, then sleeps.  Sleeping frees the core, so the kernel can move a
  * descheduled worker there.
@@ -136,9 +135,7 @@ typedef struct claim {
 static struct {
     atomic_flag busy;          /* held by the caller running a job            */
     pthread_mutex_t mtx;       /* guards sleeping (wake, done) and shutdown   */
-    pthread_cond_t wake;       /* workers wait here for a new generation      */
     pthread_cond_t done_cv;    /* the caller waits here for the last pieces   */
-    _Atomic int sleepers;      /* workers waiting on `wake`                   */
     _Atomic int caller_waits;  /* the caller waits on `done_cv`               */
     _Atomic uint64_t gen;      /* job number << 16 | owners of the job        */
     _Atomic bool shutdown;
@@ -158,11 +155,16 @@ static struct {
 } pool = {
     .busy = ATOMIC_FLAG_INIT,
     .mtx = PTHREAD_MUTEX_INITIALIZER,
-    .wake = PTHREAD_COND_INITIALIZER,
     .done_cv = PTHREAD_COND_INITIALIZER,
 };
 
 static _Thread_local bool in_worker;
+
+/* Where worker w sleeps (w >= 1; its condition variable is made by grow). */
+static struct {
+    _Alignas(LINE) _Atomic bool asleep;
+    pthread_cond_t wake;
+} slot[MAX_THREADS];
 
 /* Take the next piece of owner o's run; SIZE_MAX when the run is empty. */
 static size_t take(size_t o)
@@ -247,15 +249,17 @@ static void move_off_caller(void)
 #endif
 }
 
-/* Wait until `gen` differs from g (or shutdown); returns the new value. */
-static uint64_t wait_for_job(uint64_t g)
+/* Worker id waits until `gen` differs from g (or shutdown); returns the new
+ * value.  `asleep` is set before gen is read again, and the caller reads it
+ * after publishing gen, so one of them sees the other. */
+static uint64_t wait_for_job(size_t id, uint64_t g)
 {
     if (!spin_while(&pool.gen, g)) {
         pthread_mutex_lock(&pool.mtx);
-        atomic_fetch_add(&pool.sleepers, 1);
+        atomic_store(&slot[id].asleep, true);
         while (atomic_load(&pool.gen) == g && !atomic_load(&pool.shutdown))
-            pthread_cond_wait(&pool.wake, &pool.mtx);
-        atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_cond_wait(&slot[id].wake, &pool.mtx);
+        atomic_store(&slot[id].asleep, false);
         pthread_mutex_unlock(&pool.mtx);
         move_off_caller();
     }
@@ -268,10 +272,12 @@ static void *worker(void *arg)
     uint64_t g = atomic_load(&pool.gen);
     in_worker = true;
     for (;;) {
-        g = wait_for_job(g);
+        g = wait_for_job(id, g);
         if (atomic_load(&pool.shutdown))
             break;
-        run_pieces(id, (size_t)(g & 0xffff)); /* id >= owners: others' runs only */
+        size_t owners = (size_t)(g & 0xffff);
+        if (id < owners) /* the job's thread count is the caller's setting */
+            run_pieces(id, owners);
     }
     return NULL;
 }
@@ -283,7 +289,8 @@ static void shutdown_pool(void)
         sched_yield();
     pthread_mutex_lock(&pool.mtx);
     atomic_store(&pool.shutdown, true);
-    pthread_cond_broadcast(&pool.wake);
+    for (int i = 1; i <= pool.n_workers; i++)
+        pthread_cond_signal(&slot[i].wake);
     pthread_mutex_unlock(&pool.mtx);
     for (int i = 0; i < pool.n_workers; i++)
         pthread_join(pool.tid[i], NULL);
@@ -301,8 +308,12 @@ static void grow(int want)
     }
     while (pool.n_workers < want) {
         uintptr_t id = (uintptr_t)pool.n_workers + 1;
-        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker, (void *)id))
+        if (pthread_cond_init(&slot[id].wake, NULL))
             break; /* run with the workers we have */
+        if (pthread_create(&pool.tid[pool.n_workers], NULL, worker, (void *)id)) {
+            pthread_cond_destroy(&slot[id].wake);
+            break;
+        }
         pool.n_workers++;
     }
 }
@@ -381,11 +392,14 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn fn, void *ctx)
 #endif
     uint64_t g = ((atomic_load(&pool.gen) >> 16) + 1) << 16 | owners;
     atomic_store(&pool.gen, g);
-    int asleep = atomic_load(&pool.sleepers);
-    if (asleep) { /* wake as many as the job has runs besides the caller's */
+    bool asleep = false; /* wake the owners of the runs that sleep */
+    for (size_t w = 1; w < owners; w++)
+        asleep = asleep || atomic_load(&slot[w].asleep);
+    if (asleep) {
         pthread_mutex_lock(&pool.mtx);
-        for (int i = 0; i < asleep && i < (int)owners - 1; i++)
-            pthread_cond_signal(&pool.wake);
+        for (size_t w = 1; w < owners; w++)
+            if (atomic_load(&slot[w].asleep))
+                pthread_cond_signal(&slot[w].wake);
         pthread_mutex_unlock(&pool.mtx);
     }
 
