@@ -494,21 +494,31 @@ static void test_parallel_for(void)
 
 static pthread_t main_thread;
 
-/* The first piece a worker runs stalls for 30 ms, as when the system takes
- * its core away; the caller's first piece waits (up to 5 s) until that has
- * begun; the other pieces do nothing. */
+typedef struct stall {
+    _Atomic int stalled;      /* a worker's piece has begun to stall */
+    _Atomic int caller_done;  /* pieces the caller has finished      */
+} stall;
+
+/* The first piece a worker runs stalls, as when the system takes its core
+ * away: until the caller has run 7 pieces (at most 5 s), then 30 ms more;
+ * the caller's first piece waits (at most 5 s) until the stall has begun.
+ * So the outcome does not depend on how the threads are scheduled. */
 static void stall_fn(void *ctx, size_t begin, size_t end)
 {
     (void)begin;
     (void)end;
-    _Atomic int *stalled = ctx;
+    stall *x = ctx;
     if (!pthread_equal(pthread_self(), main_thread)) {
-        if (!atomic_exchange(stalled, 1))
-            nanosleep(&(struct timespec){0, 30000000}, NULL);
+        if (atomic_exchange(&x->stalled, 1))
+            return;
+        for (int i = 0; i < 5000 && atomic_load(&x->caller_done) < 7; i++)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        nanosleep(&(struct timespec){0, 30000000}, NULL);
         return;
     }
-    for (int i = 0; i < 5000 && !atomic_load(stalled); i++)
+    for (int i = 0; i < 5000 && !atomic_load(&x->stalled); i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
+    atomic_fetch_add(&x->caller_done, 1);
 }
 
 static void test_dynamic(void)
@@ -517,12 +527,12 @@ static void test_dynamic(void)
     tg_set_threads(2);
     pf_run(1000, 1); /* the worker exists and has run once */
     tg_thread_profile(true);
-    _Atomic int stalled = 0;
-    tg_parallel_for(1000, 1, stall_fn, (void *)&stalled);
+    stall x = {0, 0};
+    tg_parallel_for(1000, 1, stall_fn, &x);
     tg_thread_stat st[2];
     tg_pool_stat ps;
     int n = tg_thread_stats(st, 2, &ps);
-    bool one_stall = atomic_load(&stalled) == 1;
+    bool one_stall = atomic_load(&x.stalled) == 1;
     ok(n == 2 && ps.jobs == 1 && st[0].pieces + st[1].pieces == 8 && st[0].jobs == 1,
        "a job of 2 threads is cut into 8 pieces (pieces %llu + %llu, jobs %llu)",
        (unsigned long long)st[0].pieces, (unsigned long long)st[1].pieces,

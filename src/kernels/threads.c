@@ -210,12 +210,12 @@ static bool run_pieces(size_t me, size_t owners)
     return any;
 }
 
-/* Spin up to SPIN_NS while *x == v; whether it changed (or shutdown). */
-static bool spin_while(_Atomic uint64_t *x, uint64_t v)
+/* Spin up to SPIN_NS until ready(arg); whether it got ready. */
+static bool spin_until(bool (*ready)(uint64_t), uint64_t arg)
 {
     uint64_t t0 = 0;
     for (unsigned spin = 0;; spin++) {
-        if (atomic_load_explicit(x, memory_order_acquire) != v || atomic_load(&pool.shutdown))
+        if (ready(arg))
             return true;
         CPU_RELAX();
         if (spin % 256 == 0) {
@@ -227,6 +227,15 @@ static bool spin_while(_Atomic uint64_t *x, uint64_t v)
         }
     }
 }
+
+/* A job other than g was published, or the pool shuts down. */
+static bool new_job(uint64_t g)
+{
+    return atomic_load_explicit(&pool.gen, memory_order_acquire) != g || atomic_load(&pool.shutdown);
+}
+
+/* All n pieces of the job are done. */
+static bool pieces_done(uint64_t n) { return atomic_load(&pool.done) >= n; }
 
 /* A worker woken on the caller's CPU moves to another one it may use.
  * Some kernels place a woken thread on the CPU of the thread that woke it
@@ -254,7 +263,7 @@ static void move_off_caller(void)
  * after publishing gen, so one of them sees the other. */
 static uint64_t wait_for_job(size_t id, uint64_t g)
 {
-    if (!spin_while(&pool.gen, g)) {
+    if (!spin_until(new_job, g)) {
         pthread_mutex_lock(&pool.mtx);
         atomic_store(&slot[id].asleep, true);
         while (atomic_load(&pool.gen) == g && !atomic_load(&pool.shutdown))
@@ -321,23 +330,14 @@ static void grow(int want)
 /* The caller's wait for pieces that others are still running. */
 static void wait_done(size_t pieces)
 {
-    uint64_t t0 = 0;
-    for (unsigned spin = 0; atomic_load(&pool.done) < pieces; spin++) {
-        CPU_RELAX();
-        if (spin % 256)
-            continue;
-        uint64_t now = now_ns();
-        if (!t0)
-            t0 = now;
-        if (now - t0 < SPIN_NS)
-            continue;
-        pthread_mutex_lock(&pool.mtx);
-        atomic_store(&pool.caller_waits, 1);
-        while (atomic_load(&pool.done) < pieces)
-            pthread_cond_wait(&pool.done_cv, &pool.mtx);
-        atomic_store(&pool.caller_waits, 0);
-        pthread_mutex_unlock(&pool.mtx);
-    }
+    if (spin_until(pieces_done, pieces))
+        return;
+    pthread_mutex_lock(&pool.mtx);
+    atomic_store(&pool.caller_waits, 1);
+    while (atomic_load(&pool.done) < pieces)
+        pthread_cond_wait(&pool.done_cv, &pool.mtx);
+    atomic_store(&pool.caller_waits, 0);
+    pthread_mutex_unlock(&pool.mtx);
 }
 
 static void run_inline(size_t n, tg_range_fn fn, void *ctx)
